@@ -1,1 +1,75 @@
-pub fn x(){}
+//! The S/MIME domain of smimed: certificates, private keys, and (to come)
+//! trust, signing, encryption, decryption and verification of MIME messages.
+//!
+//! This crate does no I/O: it turns bytes into checked values and back.
+//! All `unsafe` code lives in the private `ffi` module.
+
+#![deny(unsafe_code)]
+
+pub mod bundle;
+pub mod cert;
+mod error;
+#[allow(unsafe_code)]
+mod ffi;
+pub mod key;
+mod pem;
+
+pub use bundle::Bundle;
+pub use cert::{CertInfo, Certificate, Issue, Kind, Usage};
+pub use error::{Error, Result};
+pub use key::PrivateKey;
+
+/// Makes OpenSSL's `legacy` provider available next to the default one, so
+/// that old PKCS#12 files (RC2-40, 3DES) open. Idempotent and cheap; every
+/// parser that may need it calls it.
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Keep the fallback (default) provider; a missing legacy module only
+        // means legacy files fail later with a clear message.
+        if let Ok(provider) = openssl::provider::Provider::try_load(None, "legacy", true) {
+            // Loaded for the life of the process.
+            std::mem::forget(provider);
+        }
+    });
+}
+
+/// Current time in Unix seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 UTC form of Unix seconds, e.g. `2031-01-26T14:38:35Z`.
+pub fn rfc3339(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_known_points() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_927_204_715), "2031-01-26T14:38:35Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+}

@@ -1,0 +1,100 @@
+//! A PEM block scanner that keeps positions, so that errors can name the
+//! block ("PEM block 2, line 31") and keys can be stored exactly as given.
+
+use crate::{Error, Result};
+
+/// One `-----BEGIN X-----` .. `-----END X-----` block.
+pub(crate) struct Block<'a> {
+    /// The label, e.g. `CERTIFICATE` or `ENCRYPTED PRIVATE KEY`.
+    pub label: &'a str,
+    /// The whole block, BEGIN and END lines included, with a final newline.
+    pub text: String,
+    /// RFC 1421 headers (`Proc-Type: 4,ENCRYPTED`) were present.
+    pub has_headers: bool,
+    /// Base64 body without white space.
+    body: String,
+    /// 1-based position among the blocks, and line of the BEGIN line.
+    index: usize,
+    line: usize,
+}
+
+impl Block<'_> {
+    /// How errors name this block.
+    pub fn describe(&self) -> String {
+        format!(
+            "PEM block {} (line {}, {})",
+            self.index, self.line, self.label
+        )
+    }
+
+    /// The DER inside, or a clear error for corrupted base64.
+    pub fn der(&self) -> Result<Vec<u8>> {
+        let malformed = || Error::Malformed {
+            item: self.describe(),
+            reason: "its base64 body is corrupted".into(),
+        };
+        if self.body.is_empty() || self.body.len() % 4 != 0 {
+            return Err(malformed());
+        }
+        let mut der = openssl::base64::decode_block(&self.body).map_err(|_| malformed())?;
+        // EVP_DecodeBlock keeps the zero bytes that stand for padding.
+        let pad = self.body.bytes().rev().take_while(|&b| b == b'=').count();
+        der.truncate(der.len().saturating_sub(pad));
+        Ok(der)
+    }
+}
+
+/// True when the input looks like PEM text.
+pub(crate) fn is_pem(input: &[u8]) -> bool {
+    input.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// All blocks in `text`, in order. A block without its END line is an error.
+pub(crate) fn scan(text: &str) -> Result<Vec<Block<'_>>> {
+    let mut blocks = Vec::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        let Some(label) = line
+            .trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+        else {
+            continue;
+        };
+        let index = blocks.len() + 1;
+        let end = format!("-----END {label}-----");
+        let mut block_text = format!("{}\n", line.trim());
+        let mut body = String::new();
+        let mut has_headers = false;
+        let mut closed = false;
+        for (_, inner) in lines.by_ref() {
+            let inner = inner.trim();
+            block_text.push_str(inner);
+            block_text.push('\n');
+            if inner == end {
+                closed = true;
+                break;
+            }
+            if inner.contains(':') {
+                has_headers = true;
+            } else {
+                body.extend(inner.chars().filter(|c| !c.is_whitespace()));
+            }
+        }
+        if !closed {
+            return Err(Error::Malformed {
+                item: format!("PEM block {index} (line {}, {label})", n + 1),
+                reason: format!("it has no \"{end}\" line: the text is truncated"),
+            });
+        }
+        blocks.push(Block {
+            label,
+            text: block_text,
+            has_headers,
+            body,
+            index,
+            line: n + 1,
+        });
+    }
+    Ok(blocks)
+}

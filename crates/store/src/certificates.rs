@@ -1,0 +1,423 @@
+//! Certificates in the store: import a whole file or nothing, list with
+//! issues, find by ID prefix or email address, delete.
+
+use std::collections::{HashMap, HashSet};
+
+use openssl::hash::{MessageDigest, hash};
+use serde::Serialize;
+use smime::{Bundle, Certificate, Issue, PrivateKey};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Error, Result, Store, placeholders};
+
+/// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's
+/// bind-parameter limits, large enough to make bulk imports cheap.
+const BATCH: usize = 500;
+
+/// A stored certificate with what the store adds to it.
+#[derive(Debug, Clone)]
+pub struct StoredCertificate {
+    /// The certificate.
+    pub certificate: Certificate,
+    /// A private key for it is stored.
+    pub has_private_key: bool,
+    /// Its issues now, including "issuer not in the store".
+    pub issues: Vec<Issue>,
+}
+
+/// What happened to one item of an imported file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Newly stored.
+    Imported,
+    /// Was stored already; not an error.
+    AlreadyPresent,
+    /// Refused; the reason says why. Nothing from the file was stored.
+    Rejected,
+    /// Fine itself, but not stored because something else in the file was rejected.
+    NotImported,
+}
+
+/// One certificate of an import.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertOutcome {
+    /// SHA-256 fingerprint.
+    pub fingerprint: String,
+    /// Subject DN.
+    pub subject: String,
+    /// Email addresses.
+    pub email_addresses: Vec<String>,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Why, when rejected or not imported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One private key of an import.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyOutcome {
+    /// Fingerprints of the certificates the key belongs to.
+    pub certificates: Vec<String>,
+    /// Whether the stored key needs a passphrase.
+    pub protected: bool,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Why, when rejected or not imported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The answer to an import: per certificate and per key.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    /// True when the file was stored (all of it); false when nothing was.
+    pub stored: bool,
+    /// Per certificate, in file order.
+    pub certificates: Vec<CertOutcome>,
+    /// Per private key, in file order.
+    pub private_keys: Vec<KeyOutcome>,
+}
+
+impl Store {
+    /// Stores a parsed file whole, or nothing of it. `passphrase` is the one
+    /// that opened the file's protected keys; it is sealed next to them so
+    /// that they can be used and given back as uploaded.
+    pub async fn import(
+        &self,
+        bundle: Bundle,
+        passphrase: Option<&str>,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<ImportReport> {
+        let mut seen = HashSet::new();
+        let certs: Vec<Certificate> = bundle
+            .certificates
+            .into_iter()
+            .filter(|c| seen.insert(c.fingerprint().to_string()))
+            .collect();
+        let mut report = ImportReport::default();
+        let mut rejected = false;
+        for cert in &certs {
+            let reason = cert.rejection();
+            rejected |= reason.is_some();
+            report.certificates.push(CertOutcome {
+                fingerprint: cert.fingerprint().to_string(),
+                subject: cert.info().subject.clone(),
+                email_addresses: cert.info().email_addresses.clone(),
+                outcome: if reason.is_some() {
+                    Outcome::Rejected
+                } else {
+                    Outcome::Imported
+                },
+                reason,
+            });
+        }
+
+        // Each key goes to every certificate with its public key: those in
+        // the file and those already stored (a renewed certificate may keep
+        // its key).
+        let mut keys = Vec::new();
+        for key in &bundle.keys {
+            let spki = spki_sha256_of_key(key)?;
+            let mut owners: Vec<String> = certs
+                .iter()
+                .filter(|c| key.matches(c))
+                .map(|c| c.fingerprint().to_string())
+                .collect();
+            let stored: Vec<String> =
+                sqlx::query_scalar("SELECT fingerprint FROM certificates WHERE spki_sha256 = $1")
+                    .bind(spki)
+                    .fetch_all(&self.pool)
+                    .await?;
+            for fp in stored {
+                if !owners.contains(&fp) {
+                    owners.push(fp);
+                }
+            }
+            let reason = owners.is_empty().then(|| {
+                "no certificate with this key's public key is stored or in the file: import the certificate first".to_string()
+            });
+            rejected |= reason.is_some();
+            report.private_keys.push(KeyOutcome {
+                certificates: owners.clone(),
+                protected: key.is_protected(),
+                outcome: if reason.is_some() {
+                    Outcome::Rejected
+                } else {
+                    Outcome::Imported
+                },
+                reason,
+            });
+            keys.push((key, owners));
+        }
+
+        if rejected {
+            let skip = |outcome: &mut Outcome, reason: &mut Option<String>| {
+                if *outcome == Outcome::Imported {
+                    *outcome = Outcome::NotImported;
+                    *reason =
+                        Some("not stored, because something else in the file was rejected".into());
+                }
+            };
+            for c in &mut report.certificates {
+                skip(&mut c.outcome, &mut c.reason);
+            }
+            for k in &mut report.private_keys {
+                skip(&mut k.outcome, &mut k.reason);
+            }
+            return Ok(report);
+        }
+
+        let now = smime::now();
+        let mut tx = self.begin_write().await?;
+        let mut inserted = HashSet::new();
+        let mut done = 0;
+        for chunk in certs.chunks(BATCH) {
+            let sql = format!(
+                "INSERT INTO certificates (fingerprint, der, subject, spki_sha256, \
+                 subject_name_sha256, issuer_name_sha256, is_ca, not_before, not_after, created_at) \
+                 VALUES {} ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint",
+                placeholders(chunk.len(), 10)
+            );
+            let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+            for cert in chunk {
+                let info = cert.info();
+                query = query
+                    .bind(info.fingerprint.clone())
+                    .bind(cert.der().to_vec())
+                    .bind(info.subject.clone())
+                    .bind(spki_sha256(cert)?)
+                    .bind(sha256_hex(&cert.subject_name_der()?)?)
+                    .bind(sha256_hex(&cert.issuer_name_der()?)?)
+                    .bind(info.kind == smime::Kind::Ca)
+                    .bind(info.not_before)
+                    .bind(info.not_after)
+                    .bind(now);
+            }
+            inserted.extend(query.fetch_all(&mut *tx).await?);
+
+            let emails: Vec<(&str, &str)> = chunk
+                .iter()
+                .filter(|c| inserted.contains(c.fingerprint()))
+                .flat_map(|c| {
+                    c.info()
+                        .email_addresses
+                        .iter()
+                        .map(move |e| (e.as_str(), c.fingerprint()))
+                })
+                .collect();
+            for rows in emails.chunks(BATCH) {
+                let sql = format!(
+                    "INSERT INTO certificate_emails (email, fingerprint) VALUES {} \
+                     ON CONFLICT DO NOTHING",
+                    placeholders(rows.len(), 2)
+                );
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for (email, fp) in rows {
+                    query = query.bind(email.to_string()).bind(fp.to_string());
+                }
+                query.execute(&mut *tx).await?;
+            }
+            done += chunk.len();
+            progress(done);
+        }
+
+        for (i, (key, owners)) in keys.iter().enumerate() {
+            let mut any_new = false;
+            for fp in owners {
+                let sealed_key = self.master.seal(key.original(), &key_context(fp))?;
+                let sealed_pass = match (key.is_protected(), passphrase) {
+                    (true, Some(pass)) => {
+                        Some(self.master.seal(pass.as_bytes(), &passphrase_context(fp))?)
+                    }
+                    _ => None,
+                };
+                let result = sqlx::query(
+                    "INSERT INTO private_keys (fingerprint, sealed_key, sealed_passphrase, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (fingerprint) DO NOTHING",
+                )
+                .bind(fp.clone())
+                .bind(sealed_key)
+                .bind(sealed_pass)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                any_new |= result.rows_affected() > 0;
+            }
+            if !any_new {
+                report.private_keys[i].outcome = Outcome::AlreadyPresent;
+            }
+        }
+        tx.commit().await?;
+
+        for c in &mut report.certificates {
+            if !inserted.contains(&c.fingerprint) {
+                c.outcome = Outcome::AlreadyPresent;
+            }
+        }
+        report.stored = true;
+        Ok(report)
+    }
+
+    /// Every certificate, with its key indicator and current issues.
+    pub async fn list_certificates(&self) -> Result<Vec<StoredCertificate>> {
+        let rows = sqlx::query(
+            "SELECT c.der, k.fingerprint FROM certificates c \
+             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
+             ORDER BY c.subject, c.fingerprint",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut certs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let der: Vec<u8> = row.try_get(0)?;
+            let key: Option<String> = row.try_get(1)?;
+            certs.push((Certificate::from_der(&der)?, key.is_some()));
+        }
+        let mut by_subject: HashMap<Vec<u8>, Vec<&Certificate>> = HashMap::new();
+        for (cert, _) in &certs {
+            by_subject
+                .entry(cert.subject_name_der()?)
+                .or_default()
+                .push(cert);
+        }
+        let now = smime::now();
+        let mut out = Vec::with_capacity(certs.len());
+        for (cert, has_private_key) in &certs {
+            let issuer_known = by_subject
+                .get(&cert.issuer_name_der()?)
+                .is_some_and(|issuers| issuers.iter().any(|i| cert.is_issued_by(i)));
+            out.push(StoredCertificate {
+                issues: cert.info().issues(now, issuer_known),
+                certificate: cert.clone(),
+                has_private_key: *has_private_key,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The certificate whose fingerprint is `id` or starts with it
+    /// (at least 8 hex characters).
+    pub async fn find_certificate(&self, id: &str) -> Result<StoredCertificate> {
+        let fingerprint = self.resolve_id(id).await?;
+        let row = sqlx::query(
+            "SELECT c.der, k.fingerprint FROM certificates c \
+             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
+             WHERE c.fingerprint = $1",
+        )
+        .bind(fingerprint.clone())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound(fingerprint))?;
+        self.stored_from_row(&row).await
+    }
+
+    /// Certificates that carry `email` (compared case-insensitively).
+    pub async fn certificates_for_email(&self, email: &str) -> Result<Vec<StoredCertificate>> {
+        let rows = sqlx::query(
+            "SELECT c.der, k.fingerprint FROM certificate_emails e \
+             JOIN certificates c ON c.fingerprint = e.fingerprint \
+             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
+             WHERE e.email = $1",
+        )
+        .bind(email.trim().to_ascii_lowercase())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.stored_from_row(row).await?);
+        }
+        Ok(out)
+    }
+
+    /// Deletes a certificate and its private key. Returns whether a key
+    /// was deleted with it.
+    pub async fn delete_certificate(&self, fingerprint: &str) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let keys = sqlx::query("DELETE FROM private_keys WHERE fingerprint = $1")
+            .bind(fingerprint.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM certificate_emails WHERE fingerprint = $1")
+            .bind(fingerprint.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let certs = sqlx::query("DELETE FROM certificates WHERE fingerprint = $1")
+            .bind(fingerprint.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if certs == 0 {
+            return Err(Error::NotFound(fingerprint.to_string()));
+        }
+        tx.commit().await?;
+        Ok(keys > 0)
+    }
+
+    /// The full fingerprint for an ID or unique prefix.
+    pub async fn resolve_id(&self, id: &str) -> Result<String> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() < 8 || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::InvalidId(id));
+        }
+        let matches: Vec<String> = sqlx::query_scalar(
+            "SELECT fingerprint FROM certificates WHERE fingerprint LIKE $1 ORDER BY fingerprint",
+        )
+        .bind(format!("{id}%"))
+        .fetch_all(&self.pool)
+        .await?;
+        match matches.len() {
+            0 => Err(Error::NotFound(id)),
+            1 => Ok(matches.into_iter().next().unwrap_or_default()),
+            count => Err(Error::AmbiguousId { prefix: id, count }),
+        }
+    }
+
+    async fn stored_from_row(&self, row: &sqlx::any::AnyRow) -> Result<StoredCertificate> {
+        let der: Vec<u8> = row.try_get(0)?;
+        let key: Option<String> = row.try_get(1)?;
+        let certificate = Certificate::from_der(&der)?;
+        let issuer_known = certificate.info().self_signed || self.issuer_known(&certificate).await?;
+        Ok(StoredCertificate {
+            issues: certificate.info().issues(smime::now(), issuer_known),
+            certificate,
+            has_private_key: key.is_some(),
+        })
+    }
+
+    async fn issuer_known(&self, cert: &Certificate) -> Result<bool> {
+        let candidates: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT der FROM certificates WHERE subject_name_sha256 = $1")
+                .bind(sha256_hex(&cert.issuer_name_der()?)?)
+                .fetch_all(&self.pool)
+                .await?;
+        for der in candidates {
+            if cert.is_issued_by(&Certificate::from_der(&der)?) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+pub(crate) fn key_context(fingerprint: &str) -> String {
+    format!("smimed private key {fingerprint}")
+}
+
+pub(crate) fn passphrase_context(fingerprint: &str) -> String {
+    format!("smimed passphrase {fingerprint}")
+}
+
+fn sha256_hex(data: &[u8]) -> Result<String> {
+    Ok(smime::cert::hex(&hash(MessageDigest::sha256(), data)?))
+}
+
+fn spki_sha256(cert: &Certificate) -> Result<String> {
+    sha256_hex(&cert.public_key()?.public_key_to_der()?)
+}
+
+fn spki_sha256_of_key(key: &PrivateKey) -> Result<String> {
+    sha256_hex(&key.pkey().public_key_to_der()?)
+}

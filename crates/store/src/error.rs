@@ -1,0 +1,54 @@
+//! The one error type of the store.
+
+/// What can go wrong when storing or reading.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No certificate has this fingerprint or prefix.
+    #[error("no certificate matches \"{0}\"")]
+    NotFound(String),
+    /// The prefix matches more than one certificate.
+    #[error("\"{prefix}\" matches {count} certificates; give more characters of the fingerprint")]
+    AmbiguousId {
+        /// The prefix given.
+        prefix: String,
+        /// How many certificates it matches (at least 2).
+        count: usize,
+    },
+    /// The ID is not hex or shorter than 8 characters.
+    #[error("\"{0}\" is not a certificate ID: give at least 8 hex characters of the SHA-256 fingerprint")]
+    InvalidId(String),
+    /// The certificate has no private key.
+    #[error("certificate {0} has no private key")]
+    NoPrivateKey(String),
+    /// A sealed value does not open under the master key (wrong master key
+    /// or tampered database).
+    #[error("a sealed secret could not be opened: wrong master key, or the database was altered")]
+    Unseal,
+    /// The master key file is unusable.
+    #[error("master key file {path}: {reason}")]
+    MasterKey {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The database URL names no supported backend.
+    #[error("unsupported database URL \"{0}\": use sqlite://PATH or postgres://...")]
+    UnsupportedDatabase(String),
+    /// An error from the database.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Schema migration failed.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data that no longer parses.
+    #[error("stored data is damaged: {0}")]
+    Smime(#[from] smime::Error),
+    /// An OpenSSL failure while sealing.
+    #[error("OpenSSL: {0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+}
+
+/// Result alias for the store.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
