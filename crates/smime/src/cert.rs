@@ -167,7 +167,7 @@ impl Certificate {
     pub fn from_der(der: &[u8]) -> Result<Self> {
         let x509 = X509::from_der(der).map_err(|e| Error::Malformed {
             item: "certificate".into(),
-            reason: first_reason(&e),
+            reason: format!("not a valid X.509 certificate ({})", first_reason(&e)),
         })?;
         Self::from_x509(x509)
     }
@@ -335,8 +335,8 @@ fn classify(x509: &X509Ref, der: &[u8]) -> Result<CertInfo> {
         static_issues.push(Issue::Sha1Signature);
     }
 
-    let self_signed = x509.issued(x509) == X509VerifyResult::OK
-        && x509.verify(&key).unwrap_or(false);
+    let self_signed =
+        x509.issued(x509) == X509VerifyResult::OK && x509.verify(&key).unwrap_or(false);
 
     Ok(CertInfo {
         fingerprint,
@@ -369,10 +369,7 @@ fn describe_key(key: &PKey<Public>) -> (String, Option<String>) {
             (format!("RSA {bits}"), problem)
         }
         Id::EC => {
-            let curve = key
-                .ec_key()
-                .ok()
-                .and_then(|ec| ec.group().curve_name());
+            let curve = key.ec_key().ok().and_then(|ec| ec.group().curve_name());
             match curve {
                 Some(Nid::X9_62_PRIME256V1) => ("EC P-256".into(), None),
                 Some(Nid::SECP384R1) => ("EC P-384".into(), None),
@@ -453,10 +450,12 @@ pub fn unix_time(t: &Asn1TimeRef) -> Result<i64> {
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The most useful line of an OpenSSL error stack, for messages.

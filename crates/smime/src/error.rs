@@ -11,9 +11,7 @@ pub enum Error {
     #[error("the input is empty")]
     Empty,
     /// The input is in none of the formats smimed reads.
-    #[error(
-        "the input is not a certificate or private key in PEM, DER, PKCS#7 or PKCS#12 form"
-    )]
+    #[error("the input is not a certificate or private key in PEM, DER, PKCS#7 or PKCS#12 form")]
     Unreadable,
     /// One PEM block, DER object or bundle member could not be parsed.
     #[error("{item}: {reason}")]

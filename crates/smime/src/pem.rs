@@ -33,14 +33,10 @@ impl Block<'_> {
             item: self.describe(),
             reason: "its base64 body is corrupted".into(),
         };
-        if self.body.is_empty() || self.body.len() % 4 != 0 {
+        if self.body.is_empty() || !self.body.len().is_multiple_of(4) {
             return Err(malformed());
         }
-        let mut der = openssl::base64::decode_block(&self.body).map_err(|_| malformed())?;
-        // EVP_DecodeBlock keeps the zero bytes that stand for padding.
-        let pad = self.body.bytes().rev().take_while(|&b| b == b'=').count();
-        der.truncate(der.len().saturating_sub(pad));
-        Ok(der)
+        openssl::base64::decode_block(&self.body).map_err(|_| malformed())
     }
 }
 
@@ -75,7 +71,8 @@ pub(crate) fn scan(text: &str) -> Result<Vec<Block<'_>>> {
                 closed = true;
                 break;
             }
-            if inner.contains(':') {
+            // RFC 1421 headers come before the body; later, ':' is corruption.
+            if body.is_empty() && inner.contains(':') {
                 has_headers = true;
             } else {
                 body.extend(inner.chars().filter(|c| !c.is_whitespace()));

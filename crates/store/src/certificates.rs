@@ -379,7 +379,8 @@ impl Store {
         let der: Vec<u8> = row.try_get(0)?;
         let key: Option<String> = row.try_get(1)?;
         let certificate = Certificate::from_der(&der)?;
-        let issuer_known = certificate.info().self_signed || self.issuer_known(&certificate).await?;
+        let issuer_known =
+            certificate.info().self_signed || self.issuer_known(&certificate).await?;
         Ok(StoredCertificate {
             issues: certificate.info().issues(smime::now(), issuer_known),
             certificate,

@@ -16,7 +16,9 @@ pub enum Error {
         count: usize,
     },
     /// The ID is not hex or shorter than 8 characters.
-    #[error("\"{0}\" is not a certificate ID: give at least 8 hex characters of the SHA-256 fingerprint")]
+    #[error(
+        "\"{0}\" is not a certificate ID: give at least 8 hex characters of the SHA-256 fingerprint"
+    )]
     InvalidId(String),
     /// The certificate has no private key.
     #[error("certificate {0} has no private key")]

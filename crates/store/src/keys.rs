@@ -32,7 +32,9 @@ impl Store {
         let original = self.master.open(&sealed_key, &key_context(fingerprint))?;
         let passphrase = match sealed_pass {
             Some(sealed) => {
-                let bytes = self.master.open(&sealed, &passphrase_context(fingerprint))?;
+                let bytes = self
+                    .master
+                    .open(&sealed, &passphrase_context(fingerprint))?;
                 let text = std::str::from_utf8(&bytes).map_err(|_| Error::Unseal)?;
                 Some(Zeroizing::new(text.to_string()))
             }

@@ -18,8 +18,8 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 pub use certificates::{CertOutcome, ImportReport, KeyOutcome, Outcome, StoredCertificate};
-pub use keys::UnsealedKey;
 pub use error::{Error, Result};
+pub use keys::UnsealedKey;
 pub use seal::MasterKey;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -37,10 +37,10 @@ impl MasterKey {
             // A hard link fails if another process won the race; then its key counts.
             let linked = std::fs::hard_link(&tmp, path);
             let _ = std::fs::remove_file(&tmp);
-            if let Err(e) = linked {
-                if e.kind() != std::io::ErrorKind::AlreadyExists {
-                    return Err(err(e.to_string()));
-                }
+            if let Err(e) = linked
+                && e.kind() != std::io::ErrorKind::AlreadyExists
+            {
+                return Err(err(e.to_string()));
             }
         }
         Self::load(path)
@@ -155,6 +155,9 @@ mod tests {
         let b = MasterKey::load_or_create(&path).unwrap();
         assert_eq!(a.0.as_ref(), b.0.as_ref());
         std::fs::write(&path, b"short").unwrap();
-        assert!(matches!(MasterKey::load(&path), Err(Error::MasterKey { .. })));
+        assert!(matches!(
+            MasterKey::load(&path),
+            Err(Error::MasterKey { .. })
+        ));
     }
 }

@@ -1,0 +1,427 @@
+//! The store commands: switch, status, certificates and private keys.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use smimed_store::{ImportReport, Outcome, Store, StoredCertificate};
+use zeroize::Zeroizing;
+
+use crate::{CertCommand, Command, KeyCommand};
+
+/// Files with more certificates than this get a progress bar on a terminal.
+const PROGRESS_THRESHOLD: usize = 200;
+
+pub(crate) async fn run(store: &Store, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Enable => {
+            store.set_enabled(true).await?;
+            println!("S/MIME is enabled.");
+        }
+        Command::Disable => {
+            store.set_enabled(false).await?;
+            println!("S/MIME is disabled. Certificates and keys stay stored.");
+        }
+        Command::Status { json } => status(store, json).await?,
+        Command::Cert(CertCommand::Import {
+            passphrase_file,
+            json,
+            files,
+        }) => {
+            return import(
+                store,
+                &files,
+                passphrase_file.as_deref(),
+                json,
+                Expect::Certificates,
+            )
+            .await;
+        }
+        Command::Cert(CertCommand::List { json }) => list(store, json).await?,
+        Command::Cert(CertCommand::Export { id, der, output }) => {
+            let cert = store.find_certificate(&id).await?.certificate;
+            let bytes = if der {
+                cert.der().to_vec()
+            } else {
+                cert.to_pem()?
+            };
+            write_output(output.as_deref(), &bytes, false)?;
+        }
+        Command::Cert(CertCommand::Delete { id }) => {
+            let cert = store.find_certificate(&id).await?;
+            let fingerprint = cert.certificate.fingerprint();
+            let had_key = store.delete_certificate(fingerprint).await?;
+            println!(
+                "Deleted certificate {fingerprint} ({}).",
+                cert.certificate.info().subject
+            );
+            if had_key {
+                println!("Its private key was deleted too.");
+            }
+        }
+        Command::Key(KeyCommand::Import {
+            passphrase_file,
+            json,
+            files,
+        }) => {
+            return import(
+                store,
+                &files,
+                passphrase_file.as_deref(),
+                json,
+                Expect::Keys,
+            )
+            .await;
+        }
+        Command::Key(KeyCommand::Export { id, output }) => {
+            let fingerprint = store.resolve_id(&id).await?;
+            let key = store.unseal_key(&fingerprint).await?;
+            write_output(output.as_deref(), &key.original, true)?;
+            if key.passphrase.is_some() {
+                eprintln!("note: this key is protected by the passphrase it was uploaded with.");
+            }
+        }
+        Command::Key(KeyCommand::Delete { id }) => {
+            let fingerprint = store.resolve_id(&id).await?;
+            store.delete_key(&fingerprint).await?;
+            println!(
+                "Deleted the private key of certificate {fingerprint}; the certificate stays."
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(store: &Store, json: bool) -> anyhow::Result<()> {
+    let status = store.status().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    if status.enabled {
+        println!("S/MIME: enabled");
+    } else {
+        println!("S/MIME: disabled (the default; switch it on with `smimed enable`)");
+    }
+    println!(
+        "certificates: {} ({} CA)",
+        status.certificates, status.ca_certificates
+    );
+    println!("private keys: {}", status.private_keys);
+    println!(
+        "certificates with issues: {}",
+        status.certificates_with_issues
+    );
+    Ok(())
+}
+
+/// What a command imports: `cert import` wants certificates, `key import`
+/// keys; both store everything else the file holds too.
+#[derive(Clone, Copy, PartialEq)]
+enum Expect {
+    Certificates,
+    Keys,
+}
+
+/// One file's line in the JSON report.
+#[derive(Serialize)]
+struct FileReport {
+    file: String,
+    stored: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    certificates: Vec<smimed_store::CertOutcome>,
+    private_keys: Vec<smimed_store::KeyOutcome>,
+}
+
+async fn import(
+    store: &Store,
+    files: &[PathBuf],
+    passphrase_file: Option<&Path>,
+    json: bool,
+    expect: Expect,
+) -> anyhow::Result<ExitCode> {
+    let passphrase = passphrase_file.map(read_passphrase).transpose()?;
+    let mut reports = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let report = match import_one(store, file, passphrase.as_ref().map(|p| p.as_str()), expect)
+            .await
+        {
+            Ok(report) => FileReport {
+                file: name,
+                stored: report.stored,
+                error: (!report.stored).then(|| "nothing from this file was stored".to_string()),
+                certificates: report.certificates,
+                private_keys: report.private_keys,
+            },
+            Err(e) => FileReport {
+                file: name,
+                stored: false,
+                error: Some(format!("{e:#}; nothing from this file was stored")),
+                certificates: Vec::new(),
+                private_keys: Vec::new(),
+            },
+        };
+        if !json {
+            print_report(&report);
+        }
+        reports.push(report);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(if reports.iter().all(|r| r.stored) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn import_one(
+    store: &Store,
+    file: &Path,
+    passphrase: Option<&str>,
+    expect: Expect,
+) -> anyhow::Result<ImportReport> {
+    let bytes = read_input(file)?;
+    let bundle = smime::bundle::parse(&bytes, passphrase)?;
+    match expect {
+        Expect::Certificates if bundle.certificates.is_empty() => {
+            bail!("it holds no certificate (for a private key, use `smimed key import`)")
+        }
+        Expect::Keys if bundle.keys.is_empty() => {
+            bail!("it holds no private key (for certificates, use `smimed cert import`)")
+        }
+        _ => {}
+    }
+    let total = bundle.certificates.len();
+    let bar = (total > PROGRESS_THRESHOLD && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} certificates")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(file.display().to_string());
+        bar
+    });
+    let progress = |done: usize| {
+        if let Some(bar) = &bar {
+            bar.set_position(done as u64);
+        }
+    };
+    let report = store.import(bundle, passphrase, &progress).await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(report)
+}
+
+fn print_report(report: &FileReport) {
+    let verdict = if report.stored {
+        "imported"
+    } else {
+        "REJECTED"
+    };
+    println!("{}: {verdict}", report.file);
+    if let Some(error) = &report.error {
+        println!("  {error}");
+    }
+    for c in &report.certificates {
+        let emails = if c.email_addresses.is_empty() {
+            String::new()
+        } else {
+            format!(" <{}>", c.email_addresses.join(", "))
+        };
+        println!(
+            "  certificate {}  {}  {}{emails}",
+            outcome_label(c.outcome),
+            &c.fingerprint[..16],
+            c.subject
+        );
+        if let Some(reason) = &c.reason {
+            println!("      {reason}");
+        }
+    }
+    for k in &report.private_keys {
+        let owners: Vec<&str> = k.certificates.iter().map(|f| &f[..16]).collect();
+        let protected = if k.protected {
+            ", passphrase-protected"
+        } else {
+            ""
+        };
+        println!(
+            "  private key {}  for {}{protected}",
+            outcome_label(k.outcome),
+            if owners.is_empty() {
+                "-".to_string()
+            } else {
+                owners.join(", ")
+            }
+        );
+        if let Some(reason) = &k.reason {
+            println!("      {reason}");
+        }
+    }
+}
+
+fn outcome_label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Imported => "imported       ",
+        Outcome::AlreadyPresent => "already present",
+        Outcome::Rejected => "REJECTED       ",
+        Outcome::NotImported => "not imported   ",
+    }
+}
+
+/// `cert list --json` objects: the fields the API promises.
+#[derive(Serialize)]
+struct CertView<'a> {
+    fingerprint: &'a str,
+    subject: &'a str,
+    issuer: &'a str,
+    serial: &'a str,
+    email_addresses: &'a [String],
+    not_before: String,
+    not_after: String,
+    kind: smime::Kind,
+    usage: &'static str,
+    key_algorithm: &'a str,
+    has_private_key: bool,
+    issues: Vec<&'static str>,
+}
+
+impl<'a> From<&'a StoredCertificate> for CertView<'a> {
+    fn from(stored: &'a StoredCertificate) -> Self {
+        let info = stored.certificate.info();
+        CertView {
+            fingerprint: &info.fingerprint,
+            subject: &info.subject,
+            issuer: &info.issuer,
+            serial: &info.serial,
+            email_addresses: &info.email_addresses,
+            not_before: smime::rfc3339(info.not_before),
+            not_after: smime::rfc3339(info.not_after),
+            kind: info.kind,
+            usage: info.usage.as_str(),
+            key_algorithm: &info.key_algorithm,
+            has_private_key: stored.has_private_key,
+            issues: stored.issues.iter().map(smime::Issue::code).collect(),
+        }
+    }
+}
+
+async fn list(store: &Store, json: bool) -> anyhow::Result<()> {
+    let certs = store.list_certificates().await?;
+    if json {
+        let views: Vec<CertView> = certs.iter().map(CertView::from).collect();
+        println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(());
+    }
+    if certs.is_empty() {
+        println!("No certificates stored. Add some with `smimed cert import FILE`.");
+        return Ok(());
+    }
+    for stored in &certs {
+        let info = stored.certificate.info();
+        let key = if stored.has_private_key {
+            "  [PRIVATE KEY]"
+        } else {
+            ""
+        };
+        let kind = match info.kind {
+            smime::Kind::Ca => "CA",
+            smime::Kind::EndEntity => "end entity",
+        };
+        let emails = if info.email_addresses.is_empty() {
+            "-".to_string()
+        } else {
+            info.email_addresses.join(", ")
+        };
+        let issues = if stored.issues.is_empty() {
+            "none".to_string()
+        } else {
+            stored
+                .issues
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        println!("{}{key}", info.fingerprint);
+        println!("  subject:     {}", info.subject);
+        println!("  issuer:      {}", info.issuer);
+        println!("  serial:      {}", info.serial);
+        println!("  email:       {emails}");
+        println!(
+            "  valid:       {} .. {}",
+            smime::rfc3339(info.not_before),
+            smime::rfc3339(info.not_after)
+        );
+        println!(
+            "  kind:        {kind}; usage: {}; key: {}",
+            info.usage.as_str(),
+            info.key_algorithm
+        );
+        println!(
+            "  private key: {}",
+            if stored.has_private_key { "yes" } else { "no" }
+        );
+        println!("  issues:      {issues}");
+        println!();
+    }
+    Ok(())
+}
+
+fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {
+    if file == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?;
+        Ok(bytes)
+    } else {
+        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+    }
+}
+
+/// The passphrase is the file's first line; it is never printed.
+fn read_passphrase(file: &Path) -> anyhow::Result<Zeroizing<String>> {
+    let bytes = Zeroizing::new(
+        std::fs::read(file)
+            .with_context(|| format!("cannot read passphrase file {}", file.display()))?,
+    );
+    let text = std::str::from_utf8(&bytes)
+        .with_context(|| format!("passphrase file {} is not UTF-8", file.display()))?;
+    Ok(Zeroizing::new(
+        text.lines().next().unwrap_or_default().to_string(),
+    ))
+}
+
+fn write_output(output: Option<&Path>, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
+    match output {
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes)?;
+            out.flush()?;
+        }
+        Some(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            if secret {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let _ = secret;
+            let mut file = options
+                .open(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            file.write_all(bytes)?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}

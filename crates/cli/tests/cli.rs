@@ -1,0 +1,506 @@
+//! The `smimed` binary, driven as an admin would drive it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use testpki::{ALICE_KEY_PASSPHRASE, P12_PASSWORD, files};
+
+struct Smimed {
+    dir: tempfile::TempDir,
+}
+
+impl Smimed {
+    fn new() -> Self {
+        Smimed {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smimed"));
+        cmd.arg("--data-dir").arg(self.data_dir());
+        cmd.env_remove("SMIMED_DATA_DIR")
+            .env_remove("SMIMED_DATABASE_URL")
+            .env_remove("SMIMED_MASTER_KEY_FILE");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "smimed {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and expects failure; returns stdout + stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "smimed {args:?} should fail");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    fn list(&self) -> Vec<Value> {
+        self.json(&["cert", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn secret_file(&self, name: &str, content: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("{content}\n")).unwrap();
+        path.display().to_string()
+    }
+}
+
+fn pki(name: &str) -> String {
+    testpki::Pki::committed().path(name).display().to_string()
+}
+
+fn thunderbird(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/thunderbird")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn by_email<'a>(list: &'a [Value], email: &str) -> &'a Value {
+    list.iter()
+        .find(|c| {
+            c["email_addresses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == email)
+        })
+        .unwrap_or_else(|| panic!("no certificate for {email}"))
+}
+
+#[test]
+fn switch_is_off_by_default_and_status_counts() {
+    let s = Smimed::new();
+    let status = s.ok(&["status"]);
+    assert!(status.contains("S/MIME: disabled"), "{status}");
+    assert!(s.data_dir().join("master.key").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.data_dir().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Certificates can be managed while S/MIME is off.
+    let pass = s.secret_file("p12.pass", P12_PASSWORD);
+    s.ok(&[
+        "cert",
+        "import",
+        "--passphrase-file",
+        &pass,
+        &pki(files::ALICE_P12),
+    ]);
+    s.ok(&["cert", "import", &pki(files::EXPIRED)]);
+    s.ok(&["enable"]);
+    let status = s.json(&["status", "--json"]);
+    assert_eq!(status["enabled"], true);
+    assert_eq!(status["certificates"], 4);
+    assert_eq!(status["ca_certificates"], 2);
+    assert_eq!(status["private_keys"], 1);
+    assert_eq!(status["certificates_with_issues"], 1);
+    s.ok(&["disable"]);
+    assert!(s.ok(&["status"]).contains("disabled"));
+}
+
+#[test]
+fn import_list_export_delete() {
+    let s = Smimed::new();
+    let report = s.json(&[
+        "cert",
+        "import",
+        "--json",
+        &pki(files::CHAIN),
+        &pki(files::CHAIN_P7B),
+    ]);
+    assert_eq!(report[0]["stored"], true);
+    assert_eq!(
+        report[1]["certificates"][2]["outcome"], "imported",
+        "alice is new"
+    );
+    assert_eq!(report[1]["certificates"][0]["outcome"], "already_present");
+
+    // Standard input, DER.
+    let mut child = s
+        .command()
+        .args(["cert", "import", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(pki(files::BOB)).unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report[0]["certificates"][0]["email_addresses"][0],
+        "bob@example.org"
+    );
+
+    let pass = s.secret_file("alice.pass", ALICE_KEY_PASSPHRASE);
+    let keys = s.json(&[
+        "key",
+        "import",
+        "--json",
+        "--passphrase-file",
+        &pass,
+        &pki(files::ALICE_KEY_ENC),
+    ]);
+    assert_eq!(keys[0]["private_keys"][0]["outcome"], "imported");
+    assert_eq!(keys[0]["private_keys"][0]["protected"], true);
+
+    let list = s.list();
+    assert_eq!(list.len(), 4);
+    let alice = by_email(&list, "alice@example.org");
+    for field in [
+        "fingerprint",
+        "subject",
+        "issuer",
+        "serial",
+        "email_addresses",
+        "not_before",
+        "not_after",
+        "kind",
+        "usage",
+        "key_algorithm",
+        "has_private_key",
+        "issues",
+    ] {
+        assert!(!alice[field].is_null(), "field {field}");
+    }
+    assert_eq!(alice["has_private_key"], true);
+    assert_eq!(alice["kind"], "end_entity");
+    assert_eq!(alice["usage"], "both");
+    assert_eq!(alice["key_algorithm"], "RSA 2048");
+    assert!(alice["not_after"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(alice["issues"].as_array().unwrap().len(), 0);
+    let bob = by_email(&list, "bob@example.org");
+    assert_eq!(bob["has_private_key"], false);
+    assert_eq!(bob["key_algorithm"], "EC P-256");
+    let human = s.ok(&["cert", "list"]);
+    assert_eq!(human.matches("[PRIVATE KEY]").count(), 1, "{human}");
+
+    let alice_fp = alice["fingerprint"].as_str().unwrap().to_string();
+    let prefix = &alice_fp[..12];
+    let pem = s.ok(&["cert", "export", prefix]);
+    assert_eq!(pem.as_bytes(), std::fs::read(pki(files::ALICE)).unwrap());
+    let der_file = s.dir.path().join("alice.der");
+    s.ok(&[
+        "cert",
+        "export",
+        prefix,
+        "--der",
+        "-o",
+        der_file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(&der_file).unwrap(),
+        std::fs::read(pki(files::ALICE_DER)).unwrap()
+    );
+
+    // The key comes back as uploaded: still encrypted, same bytes.
+    let key_file = s.dir.path().join("alice.key");
+    s.ok(&["key", "export", prefix, "-o", key_file.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(&key_file).unwrap(),
+        std::fs::read(pki(files::ALICE_KEY_ENC)).unwrap()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let deleted = s.ok(&["key", "delete", prefix]);
+    assert!(deleted.contains("certificate stays"), "{deleted}");
+    assert_eq!(
+        by_email(&s.list(), "alice@example.org")["has_private_key"],
+        false
+    );
+    s.ok(&["key", "import", &pki(files::ALICE_BUNDLE)]);
+    let deleted = s.ok(&["cert", "delete", prefix]);
+    assert!(deleted.contains("private key was deleted too"), "{deleted}");
+    assert_eq!(s.list().len(), 3);
+    let gone = s.fails(&["key", "export", prefix]);
+    assert!(gone.contains("no certificate matches"), "{gone}");
+}
+
+#[test]
+fn bad_input_is_refused_clearly_and_nothing_is_stored() {
+    let s = Smimed::new();
+    s.ok(&["cert", "import", &pki(files::CHAIN)]);
+    let before = s.list().len();
+    let empty = s.secret_file("empty.pem", "");
+    let garbage = s.dir.path().join("garbage.bin");
+    std::fs::write(
+        &garbage,
+        (0..=255u8).cycle().skip(3).take(1000).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let corrupt = s.secret_file(
+        "corrupt.pem",
+        "-----BEGIN CERTIFICATE-----\nMIIB!!notbase64!!\n-----END CERTIFICATE-----",
+    );
+    let wrong = s.secret_file("wrong.pass", "not-the-passphrase");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["cert".into(), "import".into(), empty],
+            "the input is empty",
+        ),
+        (
+            vec![
+                "cert".into(),
+                "import".into(),
+                garbage.display().to_string(),
+            ],
+            "not a certificate or private key in PEM, DER, PKCS#7 or PKCS#12 form",
+        ),
+        (
+            vec!["cert".into(), "import".into(), pki(files::TRUNCATED)],
+            "truncated",
+        ),
+        (
+            vec!["cert".into(), "import".into(), corrupt],
+            "base64 body is corrupted",
+        ),
+        (
+            vec!["cert".into(), "import".into(), pki(files::BROKEN_BUNDLE)],
+            "PEM block 2",
+        ),
+        (
+            vec!["cert".into(), "import".into(), pki(files::NOEMAIL)],
+            "no email address",
+        ),
+        (
+            vec!["cert".into(), "import".into(), pki(files::WRONG_EKU)],
+            "extendedKeyUsage",
+        ),
+        (
+            vec!["cert".into(), "import".into(), pki(files::WEAK)],
+            "1024 bits",
+        ),
+        (
+            vec!["key".into(), "import".into(), pki(files::STRAY_KEY)],
+            "import the certificate first",
+        ),
+        (
+            vec!["key".into(), "import".into(), pki(files::ALICE_KEY_ENC)],
+            "protected by a passphrase, and none was given",
+        ),
+        (
+            vec![
+                "key".into(),
+                "import".into(),
+                "--passphrase-file".into(),
+                wrong.clone(),
+                pki(files::ALICE_KEY_ENC),
+            ],
+            "wrong passphrase",
+        ),
+        (
+            vec!["cert".into(), "import".into(), pki(files::ALICE_P12)],
+            "PKCS#12 file is protected by a passphrase",
+        ),
+        (
+            vec![
+                "cert".into(),
+                "import".into(),
+                "--passphrase-file".into(),
+                wrong,
+                pki(files::ALICE_P12),
+            ],
+            "wrong passphrase for the PKCS#12 file",
+        ),
+        (
+            vec!["cert".into(), "export".into(), "1234".into()],
+            "at least 8 hex characters",
+        ),
+        (
+            vec!["cert".into(), "delete".into(), "00000000".into()],
+            "no certificate matches",
+        ),
+    ];
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = s.fails(&args);
+        assert!(
+            out.contains(needle),
+            "{args:?}: expected {needle:?} in:\n{out}"
+        );
+        assert!(!out.contains("panicked"), "{out}");
+        assert!(!out.contains("not-the-passphrase"), "passphrase printed");
+    }
+    assert_eq!(s.list().len(), before, "nothing stored");
+    assert_eq!(s.json(&["status", "--json"])["private_keys"], 0);
+}
+
+#[test]
+fn thunderbird_corpus_certificates_and_keys() {
+    let s = Smimed::new();
+    s.ok(&["cert", "import", &thunderbird("TestCA.pem")]);
+    let pass = s.secret_file("nss.pass", "nss");
+    let p12s = [
+        "Alice.p12",
+        "Alice-ec.p12",
+        "Bob.p12",
+        "Dave.p12",
+        "Eve.p12",
+        "Fran.p12",
+        "Fran-ec.p12",
+    ];
+    let mut args = vec!["cert", "import", "--passphrase-file", pass.as_str()];
+    let paths: Vec<String> = p12s.iter().map(|p| thunderbird(p)).collect();
+    args.extend(paths.iter().map(String::as_str));
+    s.ok(&args);
+    let list = s.list();
+    for email in [
+        "alice@example.com",
+        "alice-ec@example.com",
+        "bob@example.com",
+        "dave@example.com",
+        "eve@example.com",
+        "fran@example.com",
+        "fran-ec@example.com",
+    ] {
+        assert_eq!(by_email(&list, email)["has_private_key"], true, "{email}");
+    }
+    // Alice, Bob and Dave: the address only in the subject DN.
+    for email in ["alice@example.com", "bob@example.com", "dave@example.com"] {
+        let cert = by_email(&list, email);
+        assert_eq!(
+            cert["email_addresses"].as_array().unwrap().len(),
+            1,
+            "{email}"
+        );
+        assert!(cert["subject"].as_str().unwrap().contains("emailAddress="));
+    }
+    // Eve: subjectAltName differs from her subject DN; both count.
+    let eve = by_email(&list, "eve@example.org");
+    let eve_emails: Vec<&str> = eve["email_addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        eve_emails,
+        [
+            "eve@example.net",
+            "eve@example.org",
+            "beve@example.com",
+            "eve@example.com"
+        ]
+    );
+    assert_eq!(eve["issues"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        by_email(&list, "fran@example.com")["issues"][0],
+        "issuer_not_in_store"
+    );
+}
+
+#[test]
+fn two_processes_importing_at_once_lose_nothing() {
+    let s = Smimed::new();
+    s.ok(&["status"]);
+    let pass = s.secret_file("p12.pass", P12_PASSWORD);
+    let left = [files::CHAIN, files::BOB, files::CAROL, files::DAVE_DN];
+    let right = [files::SIGNONLY, files::EXPIRED, files::ORPHAN, files::SHA1];
+    for round in 0..3 {
+        let spawn = |names: &[&str]| {
+            let mut cmd = s.command();
+            cmd.args([
+                "cert",
+                "import",
+                "--passphrase-file",
+                &pass,
+                &pki(files::ALICE_P12),
+            ]);
+            cmd.args(names.iter().map(|n| pki(n)));
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(&left), spawn(&right));
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    // root, intermediate, alice + 3 left + 4 right
+    assert_eq!(s.list().len(), 10);
+    assert_eq!(s.json(&["status", "--json"])["private_keys"], 1);
+}
+
+#[test]
+fn master_key_file_can_live_outside_the_data_dir() {
+    let s = Smimed::new();
+    let key_file = s.dir.path().join("outside.key");
+    std::fs::write(&key_file, [9u8; 32]).unwrap();
+    let with_key = |args: &[&str]| {
+        s.command()
+            .env("SMIMED_MASTER_KEY_FILE", &key_file)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        with_key(&["key", "import", &pki(files::ALICE_BUNDLE)])
+            .status
+            .success()
+    );
+    assert!(!s.data_dir().join("master.key").exists());
+    let fp = s.list()[0]["fingerprint"].as_str().unwrap().to_string();
+    let out = with_key(&["key", "export", &fp]);
+    assert!(out.status.success());
+    // Without that key file, a new master key is made, and it opens nothing.
+    let err = s.fails(&["key", "export", &fp]);
+    assert!(err.contains("could not be opened"), "{err}");
+    std::fs::write(&key_file, b"short").unwrap();
+    let out = with_key(&["status"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exactly 32 bytes"));
+}

@@ -1,0 +1,461 @@
+//! The store's behaviour, run against SQLite and, where a server is given in
+//! `SMIMED_TEST_POSTGRES_URL`, against PostgreSQL too (`.ci/run` gives one).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use smime::bundle::parse;
+use smimed_store::{Backend, Error, MasterKey, Outcome, Store};
+use sqlx::{AssertSqlSafe, Connection, Executor};
+use testpki::{ALICE_KEY_PASSPHRASE, P12_PASSWORD, files};
+
+const MASTER: [u8; 32] = [42; 32];
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(testpki::Pki::committed().path(name)).expect("fixture")
+}
+
+/// A fresh, empty store on one backend.
+struct TestDb {
+    store: Store,
+    url: String,
+    sqlite_dir: Option<tempfile::TempDir>,
+}
+
+async fn fresh_databases() -> Vec<TestDb> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let mut dbs = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("smimed.db").display()
+    );
+    dbs.push(TestDb {
+        store: Store::open(&url, MasterKey::from_bytes(MASTER))
+            .await
+            .unwrap(),
+        url,
+        sqlite_dir: Some(dir),
+    });
+    match std::env::var("SMIMED_TEST_POSTGRES_URL") {
+        Ok(admin_url) => {
+            let name = format!(
+                "smimed_test_{}_{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            );
+            sqlx::any::install_default_drivers();
+            let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
+            admin
+                .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .unwrap();
+            let url = match admin_url.rfind('/') {
+                Some(slash) if admin_url[..slash].ends_with(|c: char| c != '/') => {
+                    format!("{}/{name}", &admin_url[..slash])
+                }
+                _ => format!("{admin_url}/{name}"),
+            };
+            dbs.push(TestDb {
+                store: Store::open(&url, MasterKey::from_bytes(MASTER))
+                    .await
+                    .unwrap(),
+                url,
+                sqlite_dir: None,
+            });
+        }
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("CI must run the store tests on PostgreSQL too: set SMIMED_TEST_POSTGRES_URL")
+        }
+        Err(_) => eprintln!(
+            "note: PostgreSQL store tests skipped: SMIMED_TEST_POSTGRES_URL is not set \
+             (e.g. postgres://postgres@127.0.0.1:5432/postgres); .ci/run sets it"
+        ),
+    }
+    dbs
+}
+
+async fn import(store: &Store, name: &str, pass: Option<&str>) -> smimed_store::ImportReport {
+    let bundle = parse(&fixture(name), pass).unwrap_or_else(|e| panic!("{name}: {e}"));
+    store.import(bundle, pass, &|_| {}).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_file_is_stored_whole_or_not_at_all() {
+    for db in fresh_databases().await {
+        let store = &db.store;
+        // alice is fine, noemail is not: nothing of the two is stored.
+        let mut bundle = parse(&fixture(files::ALICE), None).unwrap();
+        bundle
+            .certificates
+            .extend(parse(&fixture(files::NOEMAIL), None).unwrap().certificates);
+        let report = store.import(bundle, None, &|_| {}).await.unwrap();
+        assert!(!report.stored);
+        assert_eq!(report.certificates[0].outcome, Outcome::NotImported);
+        assert_eq!(report.certificates[1].outcome, Outcome::Rejected);
+        assert!(
+            report.certificates[1]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("no email")
+        );
+        assert!(store.list_certificates().await.unwrap().is_empty());
+
+        // A key without its certificate rejects the whole file.
+        let report = import(store, files::STRAY_KEY, None).await;
+        assert!(!report.stored);
+        assert_eq!(report.private_keys[0].outcome, Outcome::Rejected);
+        assert!(
+            report.private_keys[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("import the certificate first")
+        );
+        assert_eq!(store.status().await.unwrap().certificates, 0);
+    }
+}
+
+#[tokio::test]
+async fn reimport_is_reported_as_already_present() {
+    for db in fresh_databases().await {
+        let store = &db.store;
+        let first = import(store, files::ALL_VALID, None).await;
+        assert!(first.stored);
+        assert!(
+            first
+                .certificates
+                .iter()
+                .all(|c| c.outcome == Outcome::Imported)
+        );
+        let second = import(store, files::CHAIN_P7B, None).await;
+        assert!(second.stored);
+        assert!(
+            second
+                .certificates
+                .iter()
+                .all(|c| c.outcome == Outcome::AlreadyPresent)
+        );
+        let status = store.status().await.unwrap();
+        assert_eq!((status.certificates, status.ca_certificates), (6, 2));
+    }
+}
+
+#[tokio::test]
+async fn keys_match_certificates_and_come_back_as_uploaded() {
+    for db in fresh_databases().await {
+        let store = &db.store;
+        import(store, files::CHAIN, None).await;
+        // The key alone is refused until its certificate is there.
+        assert!(
+            !import(store, files::ALICE_KEY_ENC, Some(ALICE_KEY_PASSPHRASE))
+                .await
+                .stored
+        );
+        import(store, files::ALICE, None).await;
+        let report = import(store, files::ALICE_KEY_ENC, Some(ALICE_KEY_PASSPHRASE)).await;
+        assert!(report.stored);
+        assert_eq!(report.private_keys[0].outcome, Outcome::Imported);
+        assert!(report.private_keys[0].protected);
+        let fp = report.private_keys[0].certificates[0].clone();
+
+        let alice = store.find_certificate(&fp[..10]).await.unwrap();
+        assert!(alice.has_private_key);
+        assert!(alice.issues.is_empty(), "{:?}", alice.issues);
+        let key = store.unseal_key(&fp).await.unwrap();
+        assert_eq!(
+            key.original.as_slice(),
+            fixture(files::ALICE_KEY_ENC).as_slice()
+        );
+        assert_eq!(
+            key.passphrase.as_deref().map(|p| p.as_str()),
+            Some(ALICE_KEY_PASSPHRASE)
+        );
+        assert!(
+            store
+                .load_key(&fp)
+                .await
+                .unwrap()
+                .matches(&alice.certificate)
+        );
+
+        // Same key again, unprotected: already present, the first upload stays.
+        let again = import(store, files::ALICE_KEY, None).await;
+        assert_eq!(again.private_keys[0].outcome, Outcome::AlreadyPresent);
+
+        // Deleting the key keeps the certificate; deleting the certificate
+        // takes its key along.
+        store.delete_key(&fp).await.unwrap();
+        assert!(!store.find_certificate(&fp).await.unwrap().has_private_key);
+        assert!(matches!(
+            store.delete_key(&fp).await,
+            Err(Error::NoPrivateKey(_))
+        ));
+        import(store, files::ALICE_KEY, None).await;
+        assert!(store.delete_certificate(&fp).await.unwrap(), "key went too");
+        assert!(matches!(
+            store.unseal_key(&fp).await,
+            Err(Error::NoPrivateKey(_))
+        ));
+        assert!(matches!(
+            store.find_certificate(&fp).await,
+            Err(Error::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn pkcs12_imports_certificate_chain_and_key() {
+    for db in fresh_databases().await {
+        let store = &db.store;
+        let report = import(store, files::ALICE_LEGACY_P12, Some(P12_PASSWORD)).await;
+        assert!(report.stored);
+        assert_eq!(report.certificates.len(), 3);
+        let certs = store.list_certificates().await.unwrap();
+        let with_key: Vec<_> = certs.iter().filter(|c| c.has_private_key).collect();
+        assert_eq!(with_key.len(), 1);
+        assert!(certs.iter().all(|c| c.issues.is_empty()), "chain complete");
+        let key = store
+            .unseal_key(with_key[0].certificate.fingerprint())
+            .await
+            .unwrap();
+        assert!(
+            key.original
+                .starts_with(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        );
+        assert_eq!(
+            key.passphrase.as_deref().map(|p| p.as_str()),
+            Some(P12_PASSWORD)
+        );
+    }
+}
+
+#[tokio::test]
+async fn issues_include_a_missing_issuer_and_expiry() {
+    for db in fresh_databases().await {
+        let store = &db.store;
+        import(store, files::ORPHAN, None).await;
+        import(store, files::EXPIRED, None).await;
+        import(store, files::CHAIN, None).await;
+        let certs = store.list_certificates().await.unwrap();
+        let codes = |email: &str| -> Vec<&'static str> {
+            certs
+                .iter()
+                .find(|c| {
+                    c.certificate
+                        .info()
+                        .email_addresses
+                        .iter()
+                        .any(|e| e == email)
+                })
+                .unwrap()
+                .issues
+                .iter()
+                .map(|i| i.code())
+                .collect()
+        };
+        assert_eq!(codes("orphan@example.org"), ["issuer_not_in_store"]);
+        assert_eq!(codes("expired@example.org"), ["expired"]);
+        assert_eq!(store.status().await.unwrap().certificates_with_issues, 2);
+    }
+}
+
+#[tokio::test]
+async fn lookup_by_email_ignores_case() {
+    for db in fresh_databases().await {
+        let store = &db.store;
+        import(store, files::ALL_VALID, None).await;
+        let carol = store
+            .certificates_for_email("Carol.SECOND@example.org")
+            .await
+            .unwrap();
+        assert_eq!(carol.len(), 1);
+        let dave = store
+            .certificates_for_email("dave@EXAMPLE.org")
+            .await
+            .unwrap();
+        assert_eq!(dave.len(), 1);
+        assert!(dave[0].issues.is_empty());
+        assert!(
+            store
+                .certificates_for_email("nobody@example.org")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn ids_are_fingerprints_or_unique_prefixes() {
+    for db in fresh_databases().await {
+        let store = &db.store;
+        let report = import(store, files::ALICE, None).await;
+        let fp = report.certificates[0].fingerprint.clone();
+        assert_eq!(store.resolve_id(&fp[..8].to_uppercase()).await.unwrap(), fp);
+        assert!(matches!(
+            store.resolve_id(&fp[..7]).await,
+            Err(Error::InvalidId(_))
+        ));
+        assert!(matches!(
+            store.resolve_id("zzzzzzzzzz").await,
+            Err(Error::InvalidId(_))
+        ));
+        assert!(matches!(
+            store.resolve_id("00000000").await,
+            Err(Error::NotFound(_))
+        ));
+        // A second row sharing the first 8 characters makes the prefix ambiguous.
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        let twin = format!("{}{}", &fp[..8], "0".repeat(56));
+        sqlx::query(
+            "INSERT INTO certificates (fingerprint, der, subject, spki_sha256, subject_name_sha256, \
+             issuer_name_sha256, is_ca, not_before, not_after, created_at) \
+             SELECT $1, der, subject, spki_sha256, subject_name_sha256, issuer_name_sha256, is_ca, \
+             not_before, not_after, created_at FROM certificates WHERE fingerprint = $2",
+        )
+        .bind(twin)
+        .bind(fp.clone())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let err = store.resolve_id(&fp[..8]).await.unwrap_err();
+        assert!(matches!(err, Error::AmbiguousId { count: 2, .. }), "{err}");
+        assert_eq!(store.resolve_id(&fp[..9]).await.unwrap(), fp);
+    }
+}
+
+#[tokio::test]
+async fn switch_is_off_by_default_and_persists() {
+    for db in fresh_databases().await {
+        assert!(!db.store.enabled().await.unwrap());
+        db.store.set_enabled(true).await.unwrap();
+        let reopened = Store::open(&db.url, MasterKey::from_bytes(MASTER))
+            .await
+            .unwrap();
+        assert!(reopened.enabled().await.unwrap());
+        reopened.set_enabled(false).await.unwrap();
+        assert!(!db.store.enabled().await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_at_rest() {
+    for db in fresh_databases().await {
+        let store = &db.store;
+        import(store, files::ALL_VALID, None).await;
+        import(store, files::ALICE_KEY_ENC, Some(ALICE_KEY_PASSPHRASE)).await;
+        import(store, files::BOB_KEY, None).await;
+        import(store, files::CAROL_KEY, None).await;
+
+        // What must not appear anywhere in the database: the key files'
+        // base64 bodies, their DER, and the passphrase.
+        let mut needles: Vec<Vec<u8>> = vec![ALICE_KEY_PASSPHRASE.as_bytes().to_vec()];
+        for name in [files::ALICE_KEY_ENC, files::BOB_KEY, files::CAROL_KEY] {
+            let pem = String::from_utf8(fixture(name)).unwrap();
+            let line = pem.lines().nth(1).unwrap().as_bytes().to_vec();
+            needles.push(line);
+            let key = smime::PrivateKey::load(pem.as_bytes(), Some(ALICE_KEY_PASSPHRASE)).unwrap();
+            // The secret number itself (the DER also holds the public half,
+            // which the certificate legitimately carries).
+            let secret = match key.pkey().rsa() {
+                Ok(rsa) => rsa.d().to_vec(),
+                Err(_) => key.pkey().ec_key().unwrap().private_key().to_vec(),
+            };
+            needles.push(secret[..24].to_vec());
+        }
+
+        let haystack: Vec<u8> = match store.backend() {
+            Backend::Sqlite => {
+                let dir = db.sqlite_dir.as_ref().unwrap().path();
+                let mut all = Vec::new();
+                for entry in std::fs::read_dir(dir).unwrap() {
+                    all.extend(std::fs::read(entry.unwrap().path()).unwrap());
+                }
+                assert!(all.len() > 10_000, "the database files were read");
+                all
+            }
+            _ => {
+                let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+                let rows: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+                    sqlx::query_as("SELECT sealed_key, sealed_passphrase FROM private_keys")
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                assert_eq!(rows.len(), 3);
+                rows.into_iter()
+                    .flat_map(|(k, p)| k.into_iter().chain(p.unwrap_or_default()))
+                    .collect()
+            }
+        };
+        for (i, needle) in needles.iter().enumerate() {
+            assert!(
+                !haystack
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_slice()),
+                "secret {i} found in clear"
+            );
+        }
+        // And the keys still open: the seal holds what went in.
+        assert_eq!(store.status().await.unwrap().private_keys, 3);
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_master_key_cannot_open_keys() {
+    for db in fresh_databases().await {
+        import(&db.store, files::ALICE_BUNDLE, None).await;
+        let fp = db.store.list_certificates().await.unwrap()[0]
+            .certificate
+            .fingerprint()
+            .to_string();
+        let other = Store::open(&db.url, MasterKey::from_bytes([1; 32]))
+            .await
+            .unwrap();
+        assert!(matches!(other.unseal_key(&fp).await, Err(Error::Unseal)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_lose_nothing() {
+    for db in fresh_databases().await {
+        // Two stores on one database stand for two processes.
+        let other = Store::open(&db.url, MasterKey::from_bytes(MASTER))
+            .await
+            .unwrap();
+        let names = [
+            files::ALICE,
+            files::BOB,
+            files::CAROL,
+            files::DAVE_DN,
+            files::EXPIRED,
+            files::SIGNONLY,
+            files::ORPHAN,
+            files::CHAIN,
+        ];
+        let run = |store: &'static Store, reverse: bool| async move {
+            let mut order: Vec<&str> = names.to_vec();
+            if reverse {
+                order.reverse();
+            }
+            for name in order {
+                let report = import(store, name, None).await;
+                assert!(report.stored, "{name}");
+            }
+        };
+        let a: &'static Store = Box::leak(Box::new(db.store));
+        let b: &'static Store = Box::leak(Box::new(other));
+        let (ra, rb) = tokio::join!(tokio::spawn(run(a, false)), tokio::spawn(run(b, true)));
+        ra.unwrap();
+        rb.unwrap();
+        assert_eq!(a.list_certificates().await.unwrap().len(), 9);
+        assert_eq!(
+            b.certificates_for_email("carol@example.org")
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
