@@ -1,24 +1,315 @@
 //! The only `unsafe` code of the crate: OpenSSL calls the `openssl` crate
-//! does not wrap. Each function is a thin, safe view of one C call.
+//! does not wrap (signer choice of digest, signer extraction, RSA-OAEP
+//! recipients, signing time). Each function is a small safe wrapper; every
+//! pointer it hands to OpenSSL is borrowed for the call only, and every
+//! object OpenSSL hands back is owned by exactly one Rust value.
 
-use foreign_types::ForeignTypeRef;
-use openssl::x509::X509Ref;
+use std::ffi::{c_int, c_uint, c_void};
+use std::ptr;
+
+use foreign_types::{ForeignType, ForeignTypeRef};
+use openssl::cms::{CMSOptions, CmsContentInfo, CmsContentInfoRef};
+use openssl::error::ErrorStack;
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKeyRef, Private};
+use openssl::stack::StackRef;
+use openssl::symm::Cipher;
+use openssl::x509::{X509, X509Ref};
+use openssl_sys as sys;
+
+#[allow(non_camel_case_types)]
+enum CMS_SignerInfo {}
+#[allow(non_camel_case_types)]
+enum CMS_RecipientInfo {}
+#[allow(non_camel_case_types)]
+enum X509_ATTRIBUTE {}
+
+unsafe extern "C" {
+    fn CMS_add1_signer(
+        cms: *mut sys::CMS_ContentInfo,
+        signer: *mut sys::X509,
+        pk: *mut sys::EVP_PKEY,
+        md: *const sys::EVP_MD,
+        flags: c_uint,
+    ) -> *mut CMS_SignerInfo;
+    fn CMS_final(
+        cms: *mut sys::CMS_ContentInfo,
+        data: *mut sys::BIO,
+        dcont: *mut sys::BIO,
+        flags: c_uint,
+    ) -> c_int;
+    fn CMS_get0_signers(cms: *mut sys::CMS_ContentInfo) -> *mut sys::stack_st_X509;
+    fn CMS_get1_certs(cms: *mut sys::CMS_ContentInfo) -> *mut sys::stack_st_X509;
+    fn CMS_get0_type(cms: *const sys::CMS_ContentInfo) -> *const sys::ASN1_OBJECT;
+    fn CMS_encrypt(
+        certs: *mut sys::stack_st_X509,
+        data: *mut sys::BIO,
+        cipher: *const sys::EVP_CIPHER,
+        flags: c_uint,
+    ) -> *mut sys::CMS_ContentInfo;
+    fn CMS_add1_recipient_cert(
+        cms: *mut sys::CMS_ContentInfo,
+        recip: *mut sys::X509,
+        flags: c_uint,
+    ) -> *mut CMS_RecipientInfo;
+    fn CMS_RecipientInfo_get0_pkey_ctx(ri: *mut CMS_RecipientInfo) -> *mut sys::EVP_PKEY_CTX;
+    fn EVP_PKEY_CTX_set_rsa_oaep_md(ctx: *mut sys::EVP_PKEY_CTX, md: *const sys::EVP_MD) -> c_int;
+    fn EVP_PKEY_CTX_set_rsa_mgf1_md(ctx: *mut sys::EVP_PKEY_CTX, md: *const sys::EVP_MD) -> c_int;
+    fn CMS_get0_SignerInfos(cms: *mut sys::CMS_ContentInfo) -> *mut sys::OPENSSL_STACK;
+    fn CMS_signed_get_attr_by_NID(si: *const CMS_SignerInfo, nid: c_int, lastpos: c_int) -> c_int;
+    fn CMS_signed_get_attr(si: *const CMS_SignerInfo, loc: c_int) -> *mut X509_ATTRIBUTE;
+    fn X509_ATTRIBUTE_get0_data(
+        attr: *mut X509_ATTRIBUTE,
+        idx: c_int,
+        atrtype: c_int,
+        data: *mut c_void,
+    ) -> *mut c_void;
+}
+
+const V_ASN1_UTCTIME: c_int = 23;
+const V_ASN1_GENERALIZEDTIME: c_int = 24;
+
+fn cvt_p<T>(p: *mut T) -> Result<*mut T, ErrorStack> {
+    if p.is_null() {
+        Err(ErrorStack::get())
+    } else {
+        Ok(p)
+    }
+}
+
+fn cvt(r: c_int) -> Result<(), ErrorStack> {
+    if r <= 0 {
+        Err(ErrorStack::get())
+    } else {
+        Ok(())
+    }
+}
+
+/// A read-only memory BIO over `data`, freed on drop.
+struct MemBio<'a>(*mut sys::BIO, std::marker::PhantomData<&'a [u8]>);
+
+impl<'a> MemBio<'a> {
+    fn new(data: &'a [u8]) -> Result<Self, ErrorStack> {
+        let len = c_int::try_from(data.len()).map_err(|_| ErrorStack::get())?;
+        // SAFETY: the BIO reads `data`, which outlives it ('a).
+        let bio = cvt_p(unsafe { sys::BIO_new_mem_buf(data.as_ptr().cast(), len) })?;
+        Ok(MemBio(bio, std::marker::PhantomData))
+    }
+}
+
+impl Drop for MemBio<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we own the BIO.
+        unsafe { sys::BIO_free_all(self.0) };
+    }
+}
 
 /// `X509_get_extension_flags`: `EXFLAG_*` bits (CA, self-signed, ...).
 pub(crate) fn extension_flags(cert: &X509Ref) -> u32 {
     // SAFETY: `cert` is a valid X509 for the borrow; the call only reads
     // (and caches) the certificate's parsed extensions.
-    unsafe { openssl_sys::X509_get_extension_flags(cert.as_ptr()) }
+    unsafe { sys::X509_get_extension_flags(cert.as_ptr()) }
 }
 
 /// `X509_get_key_usage`: keyUsage bits, `u32::MAX` when the extension is absent.
 pub(crate) fn key_usage(cert: &X509Ref) -> u32 {
     // SAFETY: as above.
-    unsafe { openssl_sys::X509_get_key_usage(cert.as_ptr()) }
+    unsafe { sys::X509_get_key_usage(cert.as_ptr()) }
 }
 
 /// `X509_get_extended_key_usage`: `XKU_*` bits, `u32::MAX` when absent.
 pub(crate) fn extended_key_usage(cert: &X509Ref) -> u32 {
     // SAFETY: as above.
-    unsafe { openssl_sys::X509_get_extended_key_usage(cert.as_ptr()) }
+    unsafe { sys::X509_get_extended_key_usage(cert.as_ptr()) }
+}
+
+/// Signs `data` (already canonical) with `md`, adding signing time,
+/// SMIMECapabilities, the signer certificate and `chain`.
+pub(crate) fn sign(
+    signer: &X509Ref,
+    key: &PKeyRef<Private>,
+    md: MessageDigest,
+    chain: &StackRef<X509>,
+    data: &[u8],
+    detached: bool,
+) -> Result<CmsContentInfo, ErrorStack> {
+    let mut flags = CMSOptions::BINARY | CMSOptions::PARTIAL;
+    if detached {
+        flags |= CMSOptions::DETACHED;
+    }
+    // An empty SignedData holding the chain; the signer comes next.
+    let cms = CmsContentInfo::sign::<Private>(None, None, Some(chain), None, flags)?;
+    let bio = MemBio::new(data)?;
+    // SAFETY: all pointers are valid for the calls; CMS_add1_signer
+    // up-references signer and key, so `cms` owns what it keeps.
+    unsafe {
+        cvt_p(CMS_add1_signer(
+            cms.as_ptr(),
+            signer.as_ptr(),
+            key.as_ptr(),
+            md.as_ptr(),
+            0,
+        ))?;
+        cvt(CMS_final(
+            cms.as_ptr(),
+            bio.0,
+            ptr::null_mut(),
+            flags.bits(),
+        ))?;
+    }
+    Ok(cms)
+}
+
+/// Encrypts `data` to `recipients` with `cipher` (AEAD ciphers give
+/// AuthEnvelopedData); RSA recipients get RSA-OAEP (SHA-256) when `oaep`.
+pub(crate) fn encrypt(
+    recipients: &[X509],
+    data: &[u8],
+    cipher: Cipher,
+    oaep: bool,
+) -> Result<CmsContentInfo, ErrorStack> {
+    let flags = CMSOptions::BINARY | CMSOptions::PARTIAL;
+    // SAFETY: CMS_encrypt with a NULL stack and PARTIAL returns an empty
+    // envelope we own; recipients are up-referenced by OpenSSL.
+    unsafe {
+        let cms = CmsContentInfo::from_ptr(cvt_p(CMS_encrypt(
+            ptr::null_mut(),
+            ptr::null_mut(),
+            cipher.as_ptr(),
+            flags.bits(),
+        ))?);
+        for cert in recipients {
+            let is_rsa = cert
+                .public_key()
+                .map(|k| k.id() == openssl::pkey::Id::RSA)
+                .unwrap_or(false);
+            let use_oaep = oaep && is_rsa;
+            let ri_flags = if use_oaep {
+                flags | CMSOptions::KEY_PARAM
+            } else {
+                flags
+            };
+            let ri = cvt_p(CMS_add1_recipient_cert(
+                cms.as_ptr(),
+                cert.as_ptr(),
+                ri_flags.bits(),
+            ))?;
+            if use_oaep {
+                let ctx = cvt_p(CMS_RecipientInfo_get0_pkey_ctx(ri))?;
+                cvt(sys::EVP_PKEY_CTX_set_rsa_padding(
+                    ctx,
+                    sys::RSA_PKCS1_OAEP_PADDING,
+                ))?;
+                cvt(EVP_PKEY_CTX_set_rsa_oaep_md(
+                    ctx,
+                    MessageDigest::sha256().as_ptr(),
+                ))?;
+                cvt(EVP_PKEY_CTX_set_rsa_mgf1_md(
+                    ctx,
+                    MessageDigest::sha256().as_ptr(),
+                ))?;
+            }
+        }
+        let bio = MemBio::new(data)?;
+        cvt(CMS_final(
+            cms.as_ptr(),
+            bio.0,
+            ptr::null_mut(),
+            flags.bits(),
+        ))?;
+        Ok(cms)
+    }
+}
+
+/// The ContentInfo's content type (signedData, envelopedData, ...).
+pub(crate) fn content_type(cms: &CmsContentInfoRef) -> Nid {
+    // SAFETY: CMS_get0_type returns an internal pointer valid while `cms` lives.
+    unsafe {
+        let obj = CMS_get0_type(cms.as_ptr());
+        if obj.is_null() {
+            Nid::UNDEF
+        } else {
+            Nid::from_raw(sys::OBJ_obj2nid(obj))
+        }
+    }
+}
+
+/// The signer certificates; valid only after a successful `CMS_verify`.
+pub(crate) fn signers(cms: &CmsContentInfoRef) -> Vec<X509> {
+    // SAFETY: CMS_get0_signers returns a new stack of borrowed certificates;
+    // we up-reference each (to_owned) and free only the stack.
+    unsafe {
+        let stack = CMS_get0_signers(cms.as_ptr());
+        if stack.is_null() {
+            ErrorStack::get();
+            return Vec::new();
+        }
+        let out = borrowed_certs(stack);
+        sys::OPENSSL_sk_free(stack.cast());
+        out
+    }
+}
+
+/// Every certificate the message carries.
+pub(crate) fn certificates(cms: &CmsContentInfoRef) -> Vec<X509> {
+    // SAFETY: CMS_get1_certs returns a new stack of up-referenced
+    // certificates; we take our own references and free the stack with
+    // its references.
+    unsafe {
+        let stack = CMS_get1_certs(cms.as_ptr());
+        if stack.is_null() {
+            ErrorStack::get();
+            return Vec::new();
+        }
+        let out = borrowed_certs(stack);
+        openssl::stack::Stack::<X509>::from_ptr(stack);
+        out
+    }
+}
+
+/// # Safety
+/// `stack` must be a valid STACK_OF(X509).
+unsafe fn borrowed_certs(stack: *mut sys::stack_st_X509) -> Vec<X509> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let stack = StackRef::<X509>::from_ptr(stack);
+        stack.iter().map(|c| c.to_owned()).collect()
+    }
+}
+
+/// The signingTime attribute of each signer, as Unix seconds.
+pub(crate) fn signing_times(cms: &CmsContentInfoRef) -> Vec<Option<i64>> {
+    // SAFETY: the SignerInfos stack and attributes are internal pointers
+    // valid while `cms` lives; the time is read, never freed.
+    unsafe {
+        let infos = CMS_get0_SignerInfos(cms.as_ptr());
+        if infos.is_null() {
+            return Vec::new();
+        }
+        let n = sys::OPENSSL_sk_num(infos);
+        (0..n)
+            .map(|i| {
+                let si = sys::OPENSSL_sk_value(infos, i) as *const CMS_SignerInfo;
+                let loc = CMS_signed_get_attr_by_NID(si, Nid::PKCS9_SIGNINGTIME.as_raw(), -1);
+                if loc < 0 {
+                    return None;
+                }
+                let attr = CMS_signed_get_attr(si, loc);
+                if attr.is_null() {
+                    return None;
+                }
+                let mut t = X509_ATTRIBUTE_get0_data(attr, 0, V_ASN1_UTCTIME, ptr::null_mut());
+                if t.is_null() {
+                    t = X509_ATTRIBUTE_get0_data(attr, 0, V_ASN1_GENERALIZEDTIME, ptr::null_mut());
+                }
+                ErrorStack::get();
+                if t.is_null() {
+                    return None;
+                }
+                let time = openssl::asn1::Asn1TimeRef::from_ptr(t.cast());
+                crate::cert::unix_time(time).ok()
+            })
+            .collect()
+    }
 }

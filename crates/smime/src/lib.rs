@@ -1,5 +1,7 @@
-//! The S/MIME domain of smimed: certificates, private keys, and (to come)
-//! trust, signing, encryption, decryption and verification of MIME messages.
+//! The S/MIME domain of smimed: certificates, private keys, trust, and
+//! signing, encryption, decryption and verification of MIME messages.
+//! One file per verb: `sign`, `encrypt`, `decrypt`, `verify`; `incoming`
+//! peels the layers of a received message.
 //!
 //! This crate does no I/O: it turns bytes into checked values and back.
 //! All `unsafe` code lives in the private `ffi` module.
@@ -8,11 +10,18 @@
 
 pub mod bundle;
 pub mod cert;
+pub mod decrypt;
+pub mod encrypt;
 mod error;
 #[allow(unsafe_code)]
 mod ffi;
+pub mod incoming;
 pub mod key;
+pub mod mime;
 mod pem;
+pub mod sign;
+pub mod trust;
+pub mod verify;
 
 pub use bundle::Bundle;
 pub use cert::{CertInfo, Certificate, Issue, Kind, Usage};

@@ -1,0 +1,393 @@
+//! Incoming mail: peel every S/MIME layer (encrypted, clear-signed, opaque
+//! signed, in any order and depth), and report each.
+//!
+//! The report sums up as Thunderbird shows it: `encryption` is the
+//! outermost encryption layer, `sign` the outermost signature layer, which
+//! alone must match the From (or Sender) address; inner signatures are
+//! checked for validity and trust, and every layer is listed in `layers`.
+
+use mail_parser::{MessageParser, MimeHeaders};
+use serde::Serialize;
+
+use crate::decrypt::{DecryptFailure, NID_ID_SMIME_CT_AUTHENVELOPEDDATA, decrypt};
+use crate::trust::TrustStore;
+use crate::verify::{SignCode, SignResult, verify};
+use crate::{Certificate, Error, PrivateKey, Result, mime};
+
+/// At most this many layers are peeled; deeper nesting is reported malformed.
+pub const MAX_LAYERS: usize = 16;
+
+/// Result codes of a decryption. Stable API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecryptCode {
+    /// Decrypted.
+    Decrypted,
+    /// No stored key belongs to a recipient.
+    NoKey,
+    /// Decryption failed (one message for every cause).
+    DecryptionFailed,
+    /// The encrypted part cannot be parsed.
+    Malformed,
+    /// S/MIME is switched off.
+    Disabled,
+}
+
+/// The outcome of one decryption.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecryptResult {
+    /// True only for [`DecryptCode::Decrypted`].
+    pub success: bool,
+    /// What happened.
+    pub code: DecryptCode,
+    /// The same in words.
+    pub comment: String,
+}
+
+impl DecryptResult {
+    fn new(code: DecryptCode, comment: impl Into<String>) -> Self {
+        DecryptResult {
+            success: code == DecryptCode::Decrypted,
+            code,
+            comment: comment.into(),
+        }
+    }
+}
+
+/// One peeled layer, outermost first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "layer", rename_all = "snake_case")]
+pub enum Layer {
+    /// An encryption layer.
+    Encrypted(DecryptResult),
+    /// A signature layer; `opaque` for signed-data, else `multipart/signed`.
+    Signed {
+        /// signed-data rather than multipart/signed.
+        opaque: bool,
+        /// The check's result.
+        #[serde(flatten)]
+        result: SignResult,
+    },
+}
+
+/// The incoming report (DESIGN §5), plus every layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// `"S/MIME"`, or `null` for a message without S/MIME.
+    #[serde(rename = "type")]
+    pub kind: Option<&'static str>,
+    /// Any layer was encrypted.
+    pub encrypted: bool,
+    /// Any layer was signed.
+    pub signed: bool,
+    /// The outermost encryption layer.
+    pub encryption: Option<DecryptResult>,
+    /// The outermost signature layer.
+    pub sign: Option<SignResult>,
+    /// All layers, outermost first.
+    pub layers: Vec<Layer>,
+}
+
+/// What the receiving side knows: its keys and what it trusts.
+pub struct Context<'a> {
+    /// Stored private keys with their certificates.
+    pub keys: &'a [(&'a Certificate, &'a PrivateKey)],
+    /// Stored CA certificates and stored certificates of the senders.
+    pub trust: &'a TrustStore,
+    /// Time of the check, Unix seconds.
+    pub now: i64,
+}
+
+/// A processed message: the report and the readable message (original
+/// header fields around the innermost content, signatures removed).
+pub struct Processed {
+    /// The report.
+    pub report: Report,
+    /// The readable message.
+    pub message: Vec<u8>,
+}
+
+/// The From and Sender addresses, lowercase: whom the signer must match.
+pub fn sender_addresses(raw: &[u8]) -> Result<Vec<String>> {
+    let message = MessageParser::default()
+        .parse_headers(raw)
+        .ok_or_else(not_a_message)?;
+    let mut out = Vec::new();
+    for addr in [message.from(), message.sender()].into_iter().flatten() {
+        for a in addr.iter() {
+            if let Some(email) = a.address() {
+                let email = email.trim().to_ascii_lowercase();
+                if !out.contains(&email) {
+                    out.push(email);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn not_a_message() -> Error {
+    Error::Malformed {
+        item: "the input".into(),
+        reason: "it is not an RFC 5322 message (no header fields)".into(),
+    }
+}
+
+/// What kind of S/MIME structure an entity is, if any.
+enum Kind {
+    Pkcs7Mime(Vec<u8>),
+    MultipartSigned {
+        content: Vec<u8>,
+        signature: Vec<u8>,
+    },
+}
+
+/// Looks at the top of `entity` (header + body, CRLF).
+fn classify(entity: &[u8]) -> Result<Option<Kind>> {
+    let message = MessageParser::default()
+        .parse(entity)
+        .ok_or_else(not_a_message)?;
+    let root = &message.parts[0];
+    let Some(ct) = root.content_type() else {
+        return Ok(None);
+    };
+    let full = format!(
+        "{}/{}",
+        ct.ctype().to_ascii_lowercase(),
+        ct.subtype().unwrap_or_default().to_ascii_lowercase()
+    );
+    let named_p7m = || {
+        [root.attachment_name(), ct.attribute("name")]
+            .into_iter()
+            .flatten()
+            .any(|n| n.to_ascii_lowercase().ends_with(".p7m"))
+    };
+    match full.as_str() {
+        "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
+            Ok(Some(Kind::Pkcs7Mime(root.contents().to_vec())))
+        }
+        "application/octet-stream" if named_p7m() => {
+            Ok(Some(Kind::Pkcs7Mime(root.contents().to_vec())))
+        }
+        "multipart/signed" => {
+            let protocol = ct
+                .attribute("protocol")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let children = root.sub_parts().unwrap_or_default();
+            if children.len() != 2 {
+                return Err(Error::Malformed {
+                    item: "the multipart/signed part".into(),
+                    reason: format!("it has {} parts instead of 2", children.len()),
+                });
+            }
+            let first = &message.parts[children[0] as usize];
+            let second = &message.parts[children[1] as usize];
+            let sig_is_p7s = protocol.ends_with("pkcs7-signature")
+                || second
+                    .attachment_name()
+                    .is_some_and(|n| n.to_ascii_lowercase().ends_with(".p7s"));
+            if !sig_is_p7s {
+                return Ok(None);
+            }
+            let start = (first.offset_header as usize).min(entity.len());
+            let end = (first.offset_end as usize).clamp(start, entity.len());
+            Ok(Some(Kind::MultipartSigned {
+                content: entity[start..end].to_vec(),
+                signature: second.contents().to_vec(),
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// True when the message has an S/MIME layer at the top.
+pub fn is_smime(raw: &[u8]) -> bool {
+    matches!(classify(&mime::to_crlf(raw)), Ok(Some(_)))
+}
+
+/// Processes an incoming message. Fails only for input that is not a
+/// message at all; everything else is in the report.
+pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
+    let raw = mime::to_crlf(raw);
+    let senders = sender_addresses(&raw)?;
+    let (header, _) = mime::split_header_body(&raw);
+    let outer: Vec<u8> = mime::fields(header)
+        .iter()
+        .filter(|f| !mime::is_content_field(f.name))
+        .flat_map(|f| f.raw.iter().copied())
+        .collect();
+
+    let mut report = Report {
+        kind: None,
+        encrypted: false,
+        signed: false,
+        encryption: None,
+        sign: None,
+        layers: Vec::new(),
+    };
+    let mut entity = raw.clone();
+    let mut peeled = false;
+    for depth in 0.. {
+        let kind = match classify(&entity) {
+            Ok(Some(kind)) => kind,
+            Ok(None) => break,
+            Err(e) if depth > 0 => {
+                push_malformed(&mut report, e.to_string());
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        report.kind = Some("S/MIME");
+        if depth == MAX_LAYERS {
+            push_malformed(&mut report, format!("more than {MAX_LAYERS} S/MIME layers"));
+            break;
+        }
+        let next = match kind {
+            Kind::MultipartSigned { content, signature } => {
+                let check_sender = !report.signed;
+                let (result, _) = verify(
+                    &signature,
+                    Some(&content),
+                    ctx.trust,
+                    check_sender.then_some(senders.as_slice()),
+                    ctx.now,
+                );
+                record_sign(&mut report, false, result);
+                Some(content)
+            }
+            Kind::Pkcs7Mime(der) => match cms_kind(&der) {
+                CmsKind::Signed => {
+                    let check_sender = !report.signed;
+                    let (result, content) = verify(
+                        &der,
+                        None,
+                        ctx.trust,
+                        check_sender.then_some(senders.as_slice()),
+                        ctx.now,
+                    );
+                    record_sign(&mut report, true, result);
+                    content.map(|c| mime::to_crlf(&c))
+                }
+                CmsKind::Enveloped => {
+                    let result = match decrypt(&der, ctx.keys) {
+                        Ok(plain) => Ok(plain),
+                        Err(DecryptFailure::NoKey) => Err(DecryptResult::new(
+                            DecryptCode::NoKey,
+                            "no stored private key belongs to a recipient of this message; import the recipient's key and retry",
+                        )),
+                        Err(DecryptFailure::Failed) => Err(DecryptResult::new(
+                            DecryptCode::DecryptionFailed,
+                            "the message could not be decrypted",
+                        )),
+                        Err(DecryptFailure::Malformed(why)) => Err(DecryptResult::new(
+                            DecryptCode::Malformed,
+                            format!("the encrypted part is damaged: {why}"),
+                        )),
+                    };
+                    report.encrypted = true;
+                    match result {
+                        Ok(plain) => {
+                            record_decrypt(
+                                &mut report,
+                                DecryptResult::new(DecryptCode::Decrypted, "decrypted"),
+                            );
+                            Some(mime::to_crlf(&plain))
+                        }
+                        Err(failure) => {
+                            record_decrypt(&mut report, failure);
+                            None
+                        }
+                    }
+                }
+                CmsKind::Other(why) => {
+                    push_malformed(&mut report, why);
+                    None
+                }
+            },
+        };
+        match next {
+            Some(inner) => {
+                entity = inner;
+                peeled = true;
+            }
+            None => break,
+        }
+    }
+    let message = if peeled {
+        mime::with_outer(&outer, &entity)
+    } else {
+        raw
+    };
+    Ok(Processed { report, message })
+}
+
+/// A report for a message that is not processed because S/MIME is off.
+pub fn disabled_report(raw: &[u8]) -> Report {
+    let smime = is_smime(raw);
+    let comment = "S/MIME is disabled; an admin can enable it";
+    Report {
+        kind: smime.then_some("S/MIME"),
+        encrypted: false,
+        signed: false,
+        encryption: smime.then(|| DecryptResult::new(DecryptCode::Disabled, comment)),
+        sign: smime.then(|| SignResult::new(SignCode::Disabled, comment, None)),
+        layers: Vec::new(),
+    }
+}
+
+enum CmsKind {
+    Signed,
+    Enveloped,
+    Other(String),
+}
+
+fn cms_kind(der: &[u8]) -> CmsKind {
+    match openssl::cms::CmsContentInfo::from_der(der) {
+        Ok(cms) => {
+            let nid = crate::ffi::content_type(&cms);
+            if nid == openssl::nid::Nid::PKCS7_SIGNED {
+                CmsKind::Signed
+            } else if nid == openssl::nid::Nid::PKCS7_ENVELOPED
+                || nid.as_raw() == NID_ID_SMIME_CT_AUTHENVELOPEDDATA
+            {
+                CmsKind::Enveloped
+            } else {
+                CmsKind::Other(format!(
+                    "unsupported S/MIME content ({})",
+                    nid.long_name().unwrap_or("unknown")
+                ))
+            }
+        }
+        Err(e) => CmsKind::Other(format!(
+            "the S/MIME part cannot be parsed as CMS ({})",
+            crate::cert::first_reason(&e)
+        )),
+    }
+}
+
+fn record_sign(report: &mut Report, opaque: bool, result: SignResult) {
+    if !report.signed {
+        report.signed = true;
+        report.sign = Some(result.clone());
+    }
+    report.layers.push(Layer::Signed { opaque, result });
+}
+
+fn record_decrypt(report: &mut Report, result: DecryptResult) {
+    if report.encryption.is_none() {
+        report.encryption = Some(result.clone());
+    }
+    report.layers.push(Layer::Encrypted(result));
+}
+
+fn push_malformed(report: &mut Report, why: String) {
+    let result = SignResult::new(SignCode::Malformed, why, None);
+    if report.sign.is_none() && report.encryption.is_none() {
+        report.sign = Some(result.clone());
+    }
+    report.layers.push(Layer::Signed {
+        opaque: false,
+        result,
+    });
+}

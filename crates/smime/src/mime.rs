@@ -1,0 +1,400 @@
+//! MIME plumbing for S/MIME: split a message into the header fields that
+//! stay outside and the entity that gets signed or encrypted, make that
+//! entity canonical (CRLF) and 7-bit safe so no MTA can change a signed
+//! byte, and wrap results as `multipart/signed` or `application/pkcs7-mime`.
+//!
+//! The wrappers are written by hand rather than with a builder: they are a
+//! dozen lines each, and the signed entity must go out byte for byte.
+
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+use crate::{Error, Result};
+
+/// A message cut into what stays outside and the MIME entity.
+pub struct Split {
+    /// Header fields other than `Content-*` and `MIME-Version`, CRLF.
+    pub outer: Vec<u8>,
+    /// The `Content-*` fields and the body: the part to protect, CRLF.
+    pub entity: Vec<u8>,
+}
+
+/// Splits a message at the first empty line; a message without one is all
+/// header. Returns (header block without the empty line, body).
+pub fn split_header_body(raw: &[u8]) -> (&[u8], &[u8]) {
+    let mut i = 0;
+    while i < raw.len() {
+        let line_end = raw[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| i + p + 1)
+            .unwrap_or(raw.len());
+        let line = &raw[i..line_end];
+        if line == b"\n" || line == b"\r\n" {
+            return (&raw[..i], &raw[line_end..]);
+        }
+        i = line_end;
+    }
+    (raw, &[])
+}
+
+/// One header field with its continuation lines.
+pub struct Field<'a> {
+    /// The field name as written.
+    pub name: &'a str,
+    /// The whole field, name to final line break, as in the input.
+    pub raw: &'a [u8],
+}
+
+/// The header fields of a header block, unfolded only in the sense that
+/// continuation lines stay with their field.
+pub fn fields(header: &[u8]) -> Vec<Field<'_>> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < header.len() {
+        let end = header[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| i + p + 1)
+            .unwrap_or(header.len());
+        let continuation = matches!(header[i], b' ' | b'\t');
+        match out.last_mut() {
+            Some(last) if continuation => last.1 = end,
+            _ => out.push((i, end)),
+        }
+        i = end;
+    }
+    out.into_iter()
+        .map(|(start, end)| {
+            let raw = &header[start..end];
+            let name = raw
+                .iter()
+                .position(|&b| b == b':')
+                .and_then(|p| std::str::from_utf8(&raw[..p]).ok())
+                .unwrap_or("")
+                .trim();
+            Field { name, raw }
+        })
+        .collect()
+}
+
+/// `Content-*` and `MIME-Version` describe the entity, everything else the
+/// message.
+pub fn is_content_field(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with("content-") || lower == "mime-version"
+}
+
+/// Cuts an RFC 5322 message into outer header fields and a canonical,
+/// 7-bit-safe entity. A message without MIME fields becomes `text/plain`
+/// (UTF-8 when it has 8-bit bytes, US-ASCII otherwise).
+pub fn split_message(raw: &[u8]) -> Result<Split> {
+    let (header, body) = split_header_body(raw);
+    if header.is_empty() {
+        return Err(Error::Malformed {
+            item: "the message".into(),
+            reason: "it has no header fields".into(),
+        });
+    }
+    let mut outer = Vec::new();
+    let mut entity_header = Vec::new();
+    for field in fields(header) {
+        if field.name.eq_ignore_ascii_case("mime-version") {
+            continue;
+        } else if is_content_field(field.name) {
+            entity_header.extend_from_slice(field.raw);
+        } else {
+            outer.extend_from_slice(field.raw);
+        }
+    }
+    if !fields(&entity_header)
+        .iter()
+        .any(|f| f.name.eq_ignore_ascii_case("content-type"))
+    {
+        let charset = if body.is_ascii() { "us-ascii" } else { "utf-8" };
+        entity_header.extend_from_slice(
+            format!("Content-Type: text/plain; charset={charset}\r\n").as_bytes(),
+        );
+    }
+    let mut entity = entity_header;
+    entity.extend_from_slice(b"\r\n");
+    entity.extend_from_slice(body);
+    Ok(Split {
+        outer: to_crlf(&outer),
+        entity: seven_bit(&entity)?,
+    })
+}
+
+/// Line endings to CRLF: bare LF and bare CR become CRLF.
+pub fn to_crlf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 32);
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'\r' if data.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Rewrites every leaf part that is not safe for 7-bit transport (8-bit
+/// bytes, NUL, lines over 998 bytes, trailing white space, `From ` at the
+/// start of a line) to quoted-printable (text) or base64 (anything else),
+/// then canonicalises line endings. Parts already safe are kept as they are.
+fn seven_bit(entity: &[u8]) -> Result<Vec<u8>> {
+    let Some(message) = MessageParser::default().parse(entity) else {
+        return Ok(to_crlf(entity));
+    };
+    if !message.parts.iter().any(|p| leaf_needs_encoding(entity, p)) {
+        return Ok(to_crlf(entity));
+    }
+    let mut out = Vec::with_capacity(entity.len() * 4 / 3 + 256);
+    rebuild(entity, &message, 0, &mut out)?;
+    Ok(out)
+}
+
+fn is_leaf(part: &mail_parser::MessagePart<'_>) -> bool {
+    !matches!(part.body, PartType::Multipart(_))
+}
+
+fn raw_body<'a>(entity: &'a [u8], part: &mail_parser::MessagePart<'_>) -> &'a [u8] {
+    let start = (part.offset_body as usize).min(entity.len());
+    let end = (part.offset_end as usize).clamp(start, entity.len());
+    &entity[start..end]
+}
+
+fn leaf_needs_encoding(entity: &[u8], part: &mail_parser::MessagePart<'_>) -> bool {
+    if !is_leaf(part) || part.encoding != mail_parser::Encoding::None {
+        return false;
+    }
+    let body = raw_body(entity, part);
+    !body.is_ascii()
+        || body.contains(&0)
+        || body.split(|&b| b == b'\n').any(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            line.len() > 998
+                || line.ends_with(b" ")
+                || line.ends_with(b"\t")
+                || line.starts_with(b"From ")
+        })
+}
+
+fn rebuild(
+    entity: &[u8],
+    message: &mail_parser::Message<'_>,
+    id: usize,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let part = &message.parts[id];
+    let header_end = (part.offset_body as usize).min(entity.len());
+    let header = &entity[(part.offset_header as usize).min(header_end)..header_end];
+    let (header, _) = split_header_body(header);
+    match &part.body {
+        PartType::Multipart(children) => {
+            let boundary = part
+                .content_type()
+                .and_then(|ct| ct.attribute("boundary"))
+                .ok_or_else(|| Error::Malformed {
+                    item: "the message".into(),
+                    reason: "a multipart part has no boundary".into(),
+                })?
+                .to_string();
+            out.extend_from_slice(&to_crlf(header));
+            out.extend_from_slice(b"\r\n");
+            for &child in children {
+                out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+                rebuild(entity, message, child as usize, out)?;
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        }
+        _ if leaf_needs_encoding(entity, part) => {
+            let is_text = part
+                .content_type()
+                .is_none_or(|ct| ct.ctype().eq_ignore_ascii_case("text"));
+            for field in fields(header) {
+                if !field.name.eq_ignore_ascii_case("content-transfer-encoding") {
+                    out.extend_from_slice(&to_crlf(field.raw));
+                }
+            }
+            let body = raw_body(entity, part);
+            if is_text {
+                out.extend_from_slice(b"Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+                out.extend_from_slice(&quoted_printable(body));
+            } else {
+                out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
+                out.extend_from_slice(&base64_lines(body));
+            }
+        }
+        _ => {
+            out.extend_from_slice(&to_crlf(header));
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&to_crlf(raw_body(entity, part)));
+        }
+    }
+    Ok(())
+}
+
+/// Quoted-printable (RFC 2045 §6.7) with CRLF line breaks; LF, CRLF and CR
+/// in the input are line breaks.
+pub fn quoted_printable(data: &[u8]) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(data.len() + data.len() / 8);
+    let text = to_crlf(data);
+    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+    let last = lines.len() - 1;
+    for (n, line) in lines.iter().enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut col = 0;
+        for (i, &b) in line.iter().enumerate() {
+            let at_end = i + 1 == line.len();
+            let literal = (b == b' ' || b == b'\t') && !at_end
+                || (33..=126).contains(&b)
+                    && b != b'='
+                    && !(col == 0 && b == b'.')
+                    && !(col == 0 && line.starts_with(b"From "));
+            let width = if literal { 1 } else { 3 };
+            if col + width > 75 {
+                out.extend_from_slice(b"=\r\n");
+                col = 0;
+            }
+            if literal {
+                out.push(b);
+            } else {
+                out.extend_from_slice(&[b'=', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+            }
+            col += width;
+        }
+        if n != last {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
+/// Base64 in lines of 76 characters, CRLF after each.
+pub fn base64_lines(data: &[u8]) -> Vec<u8> {
+    let b64 = openssl::base64::encode_block(data);
+    let mut out = Vec::with_capacity(b64.len() + b64.len() / 38 + 2);
+    for chunk in b64.as_bytes().chunks(76) {
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn boundary() -> String {
+    let mut bytes = [0u8; 12];
+    // A boundary only needs to be unique; fall back to a fixed one if the
+    // RNG fails, which never happens with OpenSSL's DRBG.
+    let _ = openssl::rand::rand_bytes(&mut bytes);
+    format!("----smimed-{}", crate::cert::hex(&bytes))
+}
+
+/// `multipart/signed` around `entity` with a detached signature.
+pub fn multipart_signed(outer: &[u8], entity: &[u8], signature: &[u8], micalg: &str) -> Vec<u8> {
+    let boundary = boundary();
+    let mut out = Vec::with_capacity(outer.len() + entity.len() + signature.len() * 2 + 512);
+    out.extend_from_slice(outer);
+    out.extend_from_slice(
+        format!(
+            "MIME-Version: 1.0\r\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg={micalg};\r\n boundary=\"{boundary}\"\r\n\r\nThis is a cryptographically signed message in MIME format.\r\n\r\n--{boundary}\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(entity);
+    out.extend_from_slice(
+        format!(
+            "\r\n--{boundary}\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\nContent-Description: S/MIME Cryptographic Signature\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&base64_lines(signature));
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    out
+}
+
+/// `application/pkcs7-mime` carrying `der`; `smime_type` is e.g.
+/// `enveloped-data` or `authEnveloped-data`.
+pub fn pkcs7_mime(outer: &[u8], smime_type: &str, der: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(outer.len() + der.len() * 4 / 3 + 512);
+    out.extend_from_slice(outer);
+    out.extend_from_slice(
+        format!(
+            "MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type={smime_type}; name=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7m\"\r\nContent-Description: S/MIME Encrypted Message\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&base64_lines(der));
+    out
+}
+
+/// The header part of `entity` plus the message's outer fields: what a
+/// reader sees after a layer is removed.
+pub fn with_outer(outer: &[u8], entity: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(outer.len() + entity.len() + 20);
+    out.extend_from_slice(outer);
+    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    out.extend_from_slice(&to_crlf(entity));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_outer_fields_and_canonicalises() {
+        let raw = b"From: a@example.org\nSubject: hi\n there\nMIME-Version: 1.0\nContent-Type: text/plain\n\nline 1\nline 2\n";
+        let split = split_message(raw).unwrap();
+        assert_eq!(
+            split.outer,
+            b"From: a@example.org\r\nSubject: hi\r\n there\r\n"
+        );
+        assert_eq!(
+            split.entity,
+            b"Content-Type: text/plain\r\n\r\nline 1\r\nline 2\r\n"
+        );
+    }
+
+    #[test]
+    fn eight_bit_text_becomes_quoted_printable() {
+        let raw = "From: a@example.org\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nGr\u{fc}\u{df}e \nFrom here\n".as_bytes();
+        let split = split_message(raw).unwrap();
+        let text = String::from_utf8(split.entity).unwrap();
+        assert!(
+            text.contains("Content-Transfer-Encoding: quoted-printable"),
+            "{text}"
+        );
+        assert!(!text.contains("8bit"));
+        assert!(text.contains("Gr=C3=BC=C3=9Fe=20\r\n=46rom here"), "{text}");
+        assert!(text.is_ascii());
+    }
+
+    #[test]
+    fn binary_attachment_in_multipart_becomes_base64() {
+        let raw = b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\npreamble\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\xff\xfe\r\n--XX--\r\n";
+        let split = split_message(raw).unwrap();
+        let text = String::from_utf8(split.entity).unwrap();
+        assert!(
+            text.contains("Content-Transfer-Encoding: base64\r\n\r\nAAH//g==\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("--XX\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XX"),
+            "{text}"
+        );
+        assert!(text.ends_with("--XX--\r\n"));
+    }
+
+    #[test]
+    fn quoted_printable_wraps_long_lines() {
+        let qp = quoted_printable(&[b'a'; 200]);
+        assert!(qp.split(|&b| b == b'\n').all(|l| l.len() <= 77));
+    }
+}
