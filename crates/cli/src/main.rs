@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod mail_cmd;
 mod store_cmd;
 
 use std::path::PathBuf;
@@ -50,6 +51,125 @@ enum Command {
     /// Manage private keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage helpdesk groups (sending address, composer defaults).
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Show or change the outgoing encryption settings.
+    Settings {
+        /// Content cipher for outgoing mail.
+        #[arg(long, value_parser = ["aes-256-cbc", "aes-256-gcm"])]
+        cipher: Option<String>,
+        /// RSA-OAEP key transport for RSA recipients.
+        #[arg(long, value_parser = parse_yes_no)]
+        rsa_oaep: Option<bool>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the composer can do: sign? encrypt? preset?
+    Options {
+        #[command(flatten)]
+        sender: SenderArgs,
+        /// A To address (repeatable).
+        #[arg(long = "to")]
+        to: Vec<String>,
+        /// A Cc address (repeatable).
+        #[arg(long = "cc")]
+        cc: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign and/or encrypt an outgoing RFC 5322 message.
+    Outgoing {
+        #[command(flatten)]
+        sender: SenderArgs,
+        /// Sign (fail if not possible).
+        #[arg(long, overrides_with = "no_sign")]
+        sign: bool,
+        /// Do not sign.
+        #[arg(long)]
+        no_sign: bool,
+        /// Encrypt (fail if not possible).
+        #[arg(long, overrides_with = "no_encrypt")]
+        encrypt: bool,
+        /// Do not encrypt.
+        #[arg(long)]
+        no_encrypt: bool,
+        /// Content cipher for this message (default: the setting).
+        #[arg(long, value_parser = ["aes-256-cbc", "aes-256-gcm"])]
+        cipher: Option<String>,
+        /// RSA-OAEP for this message (default: the setting).
+        #[arg(long, value_parser = parse_yes_no)]
+        rsa_oaep: Option<bool>,
+        /// Input message; default: standard input.
+        #[arg(short = 'i', long)]
+        input: Option<PathBuf>,
+        /// Output message; default: standard output.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+    },
+    /// Decrypt and verify an incoming message.
+    Incoming {
+        /// Input message; default: standard input.
+        #[arg(short = 'i', long)]
+        input: Option<PathBuf>,
+        /// The readable message; default: standard output.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// Write the JSON report here (`-` for standard error).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+/// `--group NAME` or `--from ADDR`.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct SenderArgs {
+    /// The sending group.
+    #[arg(long)]
+    group: Option<String>,
+    /// The sending address (group defaults do not apply).
+    #[arg(long)]
+    from: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Create or change a group; defaults left out keep their value (new: on).
+    Set {
+        /// Group name.
+        name: String,
+        /// Sending address.
+        #[arg(long)]
+        email: String,
+        /// Sign by default.
+        #[arg(long, value_parser = parse_yes_no)]
+        default_sign: Option<bool>,
+        /// Encrypt by default.
+        #[arg(long, value_parser = parse_yes_no)]
+        default_encrypt: Option<bool>,
+    },
+    /// List groups.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a group.
+    Delete {
+        /// Group name.
+        name: String,
+    },
+}
+
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" => Ok(true),
+        "no" | "false" | "off" => Ok(false),
+        _ => Err(format!("expected yes or no, not \"{s}\"")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -147,5 +267,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         master_key_file: cli.master_key_file,
     };
     let store = smimed_store::Store::open_location(&location).await?;
-    store_cmd::run(&store, cli.command).await
+    match cli.command {
+        Command::Group(_)
+        | Command::Settings { .. }
+        | Command::Options { .. }
+        | Command::Outgoing { .. }
+        | Command::Incoming { .. } => {
+            let engine = smimed_engine::Engine::new(store, 64);
+            mail_cmd::run(&engine, cli.command).await
+        }
+        other => store_cmd::run(&store, other).await,
+    }
 }

@@ -90,6 +90,7 @@ pub(crate) async fn run(store: &Store, command: Command) -> anyhow::Result<ExitC
                 "Deleted the private key of certificate {fingerprint}; the certificate stays."
             );
         }
+        _ => bail!("internal error: command sent to the wrong handler"),
     }
     Ok(ExitCode::SUCCESS)
 }

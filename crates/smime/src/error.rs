@@ -38,7 +38,14 @@ pub enum Error {
     UnsupportedKey(String),
     /// An error from OpenSSL that has no better description.
     #[error("OpenSSL: {0}")]
-    OpenSsl(#[from] openssl::error::ErrorStack),
+    OpenSsl(openssl::error::ErrorStack),
+}
+
+// Not `#[from]`: the stack is in the message, so it is not also a source.
+impl From<openssl::error::ErrorStack> for Error {
+    fn from(e: openssl::error::ErrorStack) -> Self {
+        Error::OpenSsl(e)
+    }
 }
 
 /// Result alias for the `smime` crate.

@@ -18,6 +18,7 @@ mod ffi;
 pub mod incoming;
 pub mod key;
 pub mod mime;
+pub mod options;
 mod pem;
 pub mod sign;
 pub mod trust;

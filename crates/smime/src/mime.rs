@@ -222,7 +222,12 @@ fn rebuild(
                     out.extend_from_slice(&to_crlf(field.raw));
                 }
             }
-            let body = raw_body(entity, part);
+            // The root part's body runs to the end of the input.
+            let body = if id == 0 {
+                &entity[header_end..]
+            } else {
+                raw_body(entity, part)
+            };
             if is_text {
                 out.extend_from_slice(b"Content-Transfer-Encoding: quoted-printable\r\n\r\n");
                 out.extend_from_slice(&quoted_printable(body));

@@ -21,6 +21,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use openssl::hash::{MessageDigest, hash};
+use openssl::x509::X509;
+use smime::Certificate;
 use smimed_store::Store;
 
 const N: usize = 100_000;
@@ -32,10 +35,15 @@ fn open_or_build(rt: &tokio::runtime::Runtime) -> Store {
     let done = db.with_extension("db.done");
     let url = common::sqlite_url(&db);
     if done.exists() {
-        eprintln!("store: reusing {}", db.display());
-        return rt
-            .block_on(Store::open(&url, common::master()))
-            .expect("open store");
+        // A schema change (an edited migration) makes the cache unusable.
+        match rt.block_on(Store::open(&url, common::master())) {
+            Ok(store) => {
+                eprintln!("store: reusing {}", db.display());
+                return store;
+            }
+            Err(e) => eprintln!("store: cached database unusable ({e}); rebuilding"),
+        }
+        let _ = fs::remove_file(&done);
     }
     for suffix in ["", "-wal", "-shm"] {
         let _ = fs::remove_file(format!("{}{suffix}", db.display()));
@@ -72,6 +80,163 @@ fn open_or_build(rt: &tokio::runtime::Runtime) -> Store {
     store
 }
 
+fn median_of(reps: usize, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[reps / 2]
+}
+
+/// What one hit costs, part by part: the two SQL queries
+/// `certificates_for_email` runs (through sqlx's Any driver, like the
+/// store), and the certificate work done on their answers.
+fn breakdown(rt: &tokio::runtime::Runtime, store: &Store, target: &str) {
+    const REPS: usize = 200;
+    let db = common::data_dir().join("lookup-100k-v1.db");
+    sqlx::any::install_default_drivers();
+    let pool = rt
+        .block_on(
+            sqlx::any::AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(&format!("sqlite://{}?mode=ro", db.display())),
+        )
+        .expect("open the database read-only");
+    let leaf = rt.block_on(store.certificates_for_email(target)).unwrap()[0]
+        .certificate
+        .clone();
+    let issuer_hash =
+        smime::cert::hex(&hash(MessageDigest::sha256(), &leaf.issuer_name_der().unwrap()).unwrap());
+    let ca_der: Vec<u8> = rt
+        .block_on(
+            sqlx::query_scalar("SELECT der FROM certificates WHERE subject_name_sha256 = $1")
+                .bind(issuer_hash.clone())
+                .fetch_one(&pool),
+        )
+        .unwrap();
+    let ca = Certificate::from_der(&ca_der).unwrap();
+
+    let rows: Vec<(&str, Duration)> = vec![
+        (
+            "certificates_for_email, total",
+            median_of(REPS, || {
+                black_box(rt.block_on(store.certificates_for_email(target)).unwrap());
+            }),
+        ),
+        (
+            "  SQL: address -> certificate (join)",
+            median_of(REPS, || {
+                black_box(
+                    rt.block_on(
+                        sqlx::query(
+                            "SELECT c.der, k.fingerprint FROM certificate_emails e \
+                             JOIN certificates c ON c.fingerprint = e.fingerprint \
+                             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
+                             WHERE e.email = $1",
+                        )
+                        .bind(target.to_string())
+                        .fetch_all(&pool),
+                    )
+                    .unwrap(),
+                );
+            }),
+        ),
+        (
+            "  EXP store miss",
+            median_of(REPS, || {
+                black_box(
+                    rt.block_on(store.certificates_for_email("nobody@bench.example"))
+                        .unwrap(),
+                );
+            }),
+        ),
+        (
+            "  EXP SQL join miss",
+            median_of(REPS, || {
+                black_box(
+                    rt.block_on(
+                        sqlx::query(
+                            "SELECT c.der, k.fingerprint FROM certificate_emails e \
+                             JOIN certificates c ON c.fingerprint = e.fingerprint \
+                             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
+                             WHERE e.email = $1",
+                        )
+                        .bind("nobody@bench.example".to_string())
+                        .fetch_all(&pool),
+                    )
+                    .unwrap(),
+                );
+            }),
+        ),
+        (
+            "  EXP SQL join hit again",
+            median_of(REPS, || {
+                black_box(
+                    rt.block_on(
+                        sqlx::query(
+                            "SELECT c.der, k.fingerprint FROM certificate_emails e \
+                             JOIN certificates c ON c.fingerprint = e.fingerprint \
+                             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
+                             WHERE e.email = $1",
+                        )
+                        .bind(target.to_string())
+                        .fetch_all(&pool),
+                    )
+                    .unwrap(),
+                );
+            }),
+        ),
+        (
+            "  SQL: issuer candidates by subject name hash",
+            median_of(REPS, || {
+                black_box(
+                    rt.block_on(
+                        sqlx::query_scalar::<_, Vec<u8>>(
+                            "SELECT der FROM certificates WHERE subject_name_sha256 = $1",
+                        )
+                        .bind(issuer_hash.clone())
+                        .fetch_all(&pool),
+                    )
+                    .unwrap(),
+                );
+            }),
+        ),
+        (
+            "  Certificate::from_der, the found certificate",
+            median_of(REPS, || {
+                black_box(Certificate::from_der(leaf.der()).unwrap());
+            }),
+        ),
+        (
+            "    of which X509::from_der (d2i_X509)",
+            median_of(REPS, || {
+                black_box(X509::from_der(leaf.der()).unwrap());
+            }),
+        ),
+        (
+            "  Certificate::from_der, the CA (issuer check)",
+            median_of(REPS, || {
+                black_box(Certificate::from_der(&ca_der).unwrap());
+            }),
+        ),
+        (
+            "  is_issued_by (names + RSA signature check)",
+            median_of(REPS, || {
+                black_box(leaf.is_issued_by(&ca));
+            }),
+        ),
+    ];
+    eprintln!("\nlookup_100k breakdown (median of {REPS} runs each):");
+    for (name, m) in rows {
+        eprintln!("  {name:<48} {:>8.1} µs", m.as_secs_f64() * 1e6);
+    }
+    eprintln!("  load average: {}\n", common::loadavg());
+}
+
 fn bench(c: &mut Criterion) {
     let rt = common::runtime();
     let store = open_or_build(&rt);
@@ -92,6 +257,8 @@ fn bench(c: &mut Criterion) {
         found[0].issues
     );
 
+    breakdown(&rt, &store, &target);
+
     let mut group = c.benchmark_group("lookup_100k");
     group
         .sample_size(10)
@@ -110,6 +277,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+    eprintln!("load average after the timed runs: {}", common::loadavg());
 }
 
 criterion_group!(benches, bench);

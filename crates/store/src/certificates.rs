@@ -388,18 +388,56 @@ impl Store {
         })
     }
 
+    /// Every stored CA certificate: the trust anchors.
+    pub async fn ca_certificates(&self) -> Result<Vec<Certificate>> {
+        let ders: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT der FROM certificates WHERE is_ca = $1")
+                .bind(true)
+                .fetch_all(&self.pool)
+                .await?;
+        ders.iter()
+            .map(|der| Ok(Certificate::from_der(der)?))
+            .collect()
+    }
+
+    /// The stored issuers of `cert`, nearest first, up to a self-signed root
+    /// (at most 8): the chain to send with a signature.
+    pub async fn issuer_chain(&self, cert: &Certificate) -> Result<Vec<Certificate>> {
+        let mut chain: Vec<Certificate> = Vec::new();
+        let mut current = cert.clone();
+        while chain.len() < 8 && !current.info().self_signed {
+            let Some(issuer) = self.find_issuer(&current).await? else {
+                break;
+            };
+            if chain
+                .iter()
+                .any(|c| c.fingerprint() == issuer.fingerprint())
+            {
+                break;
+            }
+            chain.push(issuer.clone());
+            current = issuer;
+        }
+        Ok(chain)
+    }
+
     async fn issuer_known(&self, cert: &Certificate) -> Result<bool> {
+        Ok(self.find_issuer(cert).await?.is_some())
+    }
+
+    async fn find_issuer(&self, cert: &Certificate) -> Result<Option<Certificate>> {
         let candidates: Vec<Vec<u8>> =
             sqlx::query_scalar("SELECT der FROM certificates WHERE subject_name_sha256 = $1")
                 .bind(sha256_hex(&cert.issuer_name_der()?)?)
                 .fetch_all(&self.pool)
                 .await?;
         for der in candidates {
-            if cert.is_issued_by(&Certificate::from_der(&der)?) {
-                return Ok(true);
+            let candidate = Certificate::from_der(&der)?;
+            if cert.is_issued_by(&candidate) {
+                return Ok(Some(candidate));
             }
         }
-        Ok(false)
+        Ok(None)
     }
 }
 

@@ -20,6 +20,9 @@ pub enum Error {
         "\"{0}\" is not a certificate ID: give at least 8 hex characters of the SHA-256 fingerprint"
     )]
     InvalidId(String),
+    /// No group has this name.
+    #[error("no group is called \"{0}\"")]
+    NoGroup(String),
     /// The certificate has no private key.
     #[error("certificate {0} has no private key")]
     NoPrivateKey(String),
@@ -40,17 +43,30 @@ pub enum Error {
     UnsupportedDatabase(String),
     /// An error from the database.
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// Schema migration failed.
     #[error("database migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     /// Stored data that no longer parses.
     #[error("stored data is damaged: {0}")]
-    Smime(#[from] smime::Error),
+    Smime(smime::Error),
     /// An OpenSSL failure while sealing.
     #[error("OpenSSL: {0}")]
-    OpenSsl(#[from] openssl::error::ErrorStack),
+    OpenSsl(openssl::error::ErrorStack),
 }
+
+// Manual `From`s: the inner error is shown in the message, so it is not
+// also a `source` (that would print it twice in a chain).
+macro_rules! from {
+    ($($t:ty => $v:ident),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::$v(e)
+            }
+        }
+    )*};
+}
+from!(sqlx::Error => Database, sqlx::migrate::MigrateError => Migrate, smime::Error => Smime, openssl::error::ErrorStack => OpenSsl);
 
 /// Result alias for the store.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -55,6 +55,15 @@ impl Store {
         )?)
     }
 
+    /// Fingerprints of the certificates that have a stored key.
+    pub async fn private_key_fingerprints(&self) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT fingerprint FROM private_keys ORDER BY fingerprint")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Deletes the key of certificate `fingerprint`; the certificate stays.
     pub async fn delete_key(&self, fingerprint: &str) -> Result<()> {
         let deleted = sqlx::query("DELETE FROM private_keys WHERE fingerprint = $1")

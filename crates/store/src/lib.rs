@@ -9,6 +9,7 @@
 
 mod certificates;
 mod error;
+mod groups;
 mod keys;
 mod seal;
 
@@ -19,6 +20,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use certificates::{CertOutcome, ImportReport, KeyOutcome, Outcome, StoredCertificate};
 pub use error::{Error, Result};
+pub use groups::Group;
 pub use keys::UnsealedKey;
 pub use seal::MasterKey;
 

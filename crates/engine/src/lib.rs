@@ -1,0 +1,348 @@
+//! The smimed mail engine: answers the composer's question (what can be
+//! signed and encrypted), processes outgoing mail (fail closed) and incoming
+//! mail (every layer, with a report). It joins the pure `smime` domain to
+//! the `store`; the CLI and the HTTP service both call it.
+
+#![forbid(unsafe_code)]
+
+mod cache;
+mod error;
+
+use std::sync::Arc;
+
+use mail_parser::MessageParser;
+use smime::encrypt::{ContentCipher, EncryptOptions};
+use smime::incoming::{Context, Processed};
+use smime::options::{self, Candidate, Choice, SecurityOptions};
+use smime::trust::TrustStore;
+use smime::{Certificate, PrivateKey};
+use smimed_store::{Store, StoredCertificate};
+
+pub use error::{Error, Result};
+
+/// Setting names for the outgoing defaults.
+pub const SETTING_CIPHER: &str = "cipher";
+/// RSA-OAEP on (`true`) or off.
+pub const SETTING_RSA_OAEP: &str = "rsa_oaep";
+
+/// Who sends: a group (its address and defaults) or a bare address
+/// (defaults unset, so on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    /// A group by name.
+    Group(String),
+    /// An address.
+    Address(String),
+}
+
+/// What the agent asked for one outgoing message. `None` takes the default.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingRequest {
+    /// Sign: yes, no, or the group's default where possible.
+    pub sign: Option<bool>,
+    /// Encrypt: yes, no, or the group's default where possible.
+    pub encrypt: Option<bool>,
+    /// Content cipher; default: the `cipher` setting (AES-256-CBC).
+    pub cipher: Option<ContentCipher>,
+    /// RSA-OAEP; default: the `rsa_oaep` setting (off).
+    pub rsa_oaep: Option<bool>,
+}
+
+/// An outgoing message ready to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The message.
+    pub message: Vec<u8>,
+    /// It was signed.
+    pub signed: bool,
+    /// It was encrypted.
+    pub encrypted: bool,
+    /// Things the caller should tell the agent (e.g. S/MIME is off).
+    pub notes: Vec<String>,
+}
+
+/// The engine; cheap to share behind an `Arc`.
+pub struct Engine {
+    store: Store,
+    keys: cache::KeyCache,
+}
+
+/// What the store holds for one sender and recipient list.
+struct Plan {
+    options: SecurityOptions,
+    signer: Option<Certificate>,
+    recipients: Vec<Certificate>,
+    own_encryption: Option<Certificate>,
+}
+
+impl Engine {
+    /// An engine over `store`, with a key cache of `key_cache_size` entries.
+    pub fn new(store: Store, key_cache_size: usize) -> Self {
+        Engine {
+            store,
+            keys: cache::KeyCache::new(key_cache_size),
+        }
+    }
+
+    /// The store behind the engine.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The composer's question: can this sender sign, can these recipients
+    /// be encrypted to, and what is preset.
+    pub async fn security_options(
+        &self,
+        sender: &Sender,
+        recipients: &[String],
+    ) -> Result<SecurityOptions> {
+        let (email, ds, de) = self.resolve(sender).await?;
+        if !self.store.enabled().await? {
+            return Ok(options::disabled());
+        }
+        Ok(self.plan(&email, ds, de, recipients).await?.options)
+    }
+
+    /// Signs and/or encrypts an outgoing message. Fails closed: when the
+    /// agent asked for an operation that is not possible, nothing is made.
+    pub async fn outgoing(
+        &self,
+        raw: &[u8],
+        sender: &Sender,
+        request: &OutgoingRequest,
+    ) -> Result<Outgoing> {
+        let (email, ds, de) = self.resolve(sender).await?;
+        let recipients = recipients_of(raw)?;
+        if !self.store.enabled().await? {
+            if request.sign == Some(true) || request.encrypt == Some(true) {
+                return Err(Error::Disabled);
+            }
+            return Ok(Outgoing {
+                message: raw.to_vec(),
+                signed: false,
+                encrypted: false,
+                notes: vec!["S/MIME is disabled: the message was passed through unchanged".into()],
+            });
+        }
+        let plan = self.plan(&email, ds, de, &recipients).await?;
+        let sign = decide("sign", request.sign, &plan.options.sign)?;
+        let encrypt = decide("encrypt", request.encrypt, &plan.options.encryption)?;
+        if !sign && !encrypt {
+            return Ok(Outgoing {
+                message: raw.to_vec(),
+                signed: false,
+                encrypted: false,
+                notes: Vec::new(),
+            });
+        }
+
+        let split = smime::mime::split_message(raw)?;
+        let mut entity = split.entity;
+        if sign {
+            let cert = plan.signer.as_ref().ok_or_else(|| Error::NotPossible {
+                operation: "sign",
+                message: plan.options.sign.message.clone(),
+            })?;
+            let key = self.key(cert.fingerprint()).await?;
+            let chain = self.store.issuer_chain(cert).await?;
+            entity = smime::sign::sign(
+                &entity,
+                &smime::sign::Signer {
+                    certificate: cert,
+                    key: &key,
+                    chain: &chain,
+                },
+            )?;
+        }
+        if encrypt {
+            let mut to: Vec<&Certificate> = plan.recipients.iter().collect();
+            if let Some(own) = &plan.own_encryption {
+                to.push(own);
+            }
+            to.dedup_by(|a, b| a.fingerprint() == b.fingerprint());
+            let options = self.encrypt_options(request).await?;
+            entity = smime::encrypt::encrypt(&entity, &to, options)?;
+        }
+        let mut message = split.outer;
+        message.extend_from_slice(&entity);
+        Ok(Outgoing {
+            message,
+            signed: sign,
+            encrypted: encrypt,
+            notes: Vec::new(),
+        })
+    }
+
+    /// Decrypts and verifies an incoming message with the current keys and
+    /// certificates. Calling it again on the same raw message is the retry
+    /// after a missing certificate or key was imported.
+    pub async fn incoming(&self, raw: &[u8]) -> Result<Processed> {
+        if !self.store.enabled().await? {
+            smime::incoming::sender_addresses(raw)?;
+            return Ok(Processed {
+                report: smime::incoming::disabled_report(raw),
+                message: raw.to_vec(),
+            });
+        }
+        let senders = smime::incoming::sender_addresses(raw)?;
+        let mut owned: Vec<(Certificate, Arc<PrivateKey>)> = Vec::new();
+        for fp in self.store.private_key_fingerprints().await? {
+            let cert = self.store.find_certificate(&fp).await?.certificate;
+            owned.push((cert, self.key(&fp).await?));
+        }
+        let keys: Vec<(&Certificate, &PrivateKey)> =
+            owned.iter().map(|(c, k)| (c, k.as_ref())).collect();
+        let mut anchors = self.store.ca_certificates().await?;
+        for sender in &senders {
+            anchors.extend(
+                self.store
+                    .certificates_for_email(sender)
+                    .await?
+                    .into_iter()
+                    .map(|s| s.certificate),
+            );
+        }
+        let trust = TrustStore::new(anchors.iter());
+        let ctx = Context {
+            keys: &keys,
+            trust: &trust,
+            now: smime::now(),
+        };
+        Ok(smime::incoming::process(raw, &ctx)?)
+    }
+
+    async fn resolve(&self, sender: &Sender) -> Result<(String, Option<bool>, Option<bool>)> {
+        Ok(match sender {
+            Sender::Group(name) => {
+                let group = self.store.group(name).await?;
+                (group.email, group.default_sign, group.default_encrypt)
+            }
+            Sender::Address(addr) => (addr.trim().to_ascii_lowercase(), None, None),
+        })
+    }
+
+    async fn plan(
+        &self,
+        sender: &str,
+        default_sign: Option<bool>,
+        default_encrypt: Option<bool>,
+        recipients: &[String],
+    ) -> Result<Plan> {
+        let now = smime::now();
+        let own = self.store.certificates_for_email(sender).await?;
+        let own_candidates = candidates(&own);
+        let signing = options::signing_certificate(&own_candidates, now);
+        let sign = options::sign_choice(sender, &signing, default_sign);
+        let signer = signing.ok().cloned();
+        let own_encryption = options::encryption_certificate(&own_candidates, now)
+            .ok()
+            .cloned();
+
+        let mut lookups = Vec::new();
+        let mut unique: Vec<String> = Vec::new();
+        for r in recipients {
+            let r = r.trim().to_ascii_lowercase();
+            if !r.is_empty() && !unique.contains(&r) {
+                unique.push(r);
+            }
+        }
+        for addr in &unique {
+            lookups.push(self.store.certificates_for_email(addr).await?);
+        }
+        let selections: Vec<(String, std::result::Result<&Certificate, options::Lack>)> = unique
+            .iter()
+            .zip(&lookups)
+            .map(|(addr, found)| {
+                let c = candidates(found);
+                (addr.clone(), options::encryption_certificate(&c, now))
+            })
+            .collect();
+        let encryption = options::encryption_choice(&selections, default_encrypt);
+        let chosen: Vec<Certificate> = selections
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().map(|c| (*c).clone()))
+            .collect();
+        Ok(Plan {
+            options: SecurityOptions { sign, encryption },
+            signer,
+            recipients: chosen,
+            own_encryption,
+        })
+    }
+
+    async fn encrypt_options(&self, request: &OutgoingRequest) -> Result<EncryptOptions> {
+        let cipher = match request.cipher {
+            Some(c) => c,
+            None => self
+                .store
+                .setting(SETTING_CIPHER)
+                .await?
+                .and_then(|s| ContentCipher::parse(&s))
+                .unwrap_or_default(),
+        };
+        let rsa_oaep = match request.rsa_oaep {
+            Some(on) => on,
+            None => self.store.setting(SETTING_RSA_OAEP).await?.as_deref() == Some("true"),
+        };
+        Ok(EncryptOptions { cipher, rsa_oaep })
+    }
+
+    async fn key(&self, fingerprint: &str) -> Result<Arc<PrivateKey>> {
+        if let Some(key) = self.keys.get(fingerprint) {
+            return Ok(key);
+        }
+        let key = Arc::new(self.store.load_key(fingerprint).await?);
+        self.keys.insert(fingerprint, key.clone());
+        Ok(key)
+    }
+
+    /// How many keys the cache holds (for tests and metrics).
+    pub fn cached_keys(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+fn candidates(stored: &[StoredCertificate]) -> Vec<Candidate<'_>> {
+    stored
+        .iter()
+        .map(|s| Candidate {
+            certificate: &s.certificate,
+            has_private_key: s.has_private_key,
+        })
+        .collect()
+}
+
+/// The agent's choice, or the default where possible; a choice that is not
+/// possible is an error (fail closed).
+fn decide(operation: &'static str, asked: Option<bool>, choice: &Choice) -> Result<bool> {
+    match asked {
+        Some(true) if !choice.possible => Err(Error::NotPossible {
+            operation,
+            message: choice.message.clone(),
+        }),
+        Some(on) => Ok(on),
+        None => Ok(choice.possible && choice.default),
+    }
+}
+
+/// To, Cc and Bcc addresses of a message, lowercase.
+pub fn recipients_of(raw: &[u8]) -> Result<Vec<String>> {
+    let message = MessageParser::default()
+        .parse_headers(raw)
+        .ok_or(Error::NotAMessage)?;
+    let mut out = Vec::new();
+    for field in [message.to(), message.cc(), message.bcc()]
+        .into_iter()
+        .flatten()
+    {
+        for addr in field.iter() {
+            if let Some(email) = addr.address() {
+                let email = email.trim().to_ascii_lowercase();
+                if !out.contains(&email) {
+                    out.push(email);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
