@@ -135,7 +135,8 @@ fn not_a_message() -> Error {
 
 /// What kind of S/MIME structure an entity is, if any.
 enum Kind {
-    Pkcs7Mime(Vec<u8>),
+    /// The DER and the `smime-type` parameter, lowercase.
+    Pkcs7Mime(Vec<u8>, String),
     MultipartSigned {
         content: Vec<u8>,
         signature: Vec<u8>,
@@ -162,12 +163,16 @@ fn classify(entity: &[u8]) -> Result<Option<Kind>> {
             .flatten()
             .any(|n| n.to_ascii_lowercase().ends_with(".p7m"))
     };
+    let smime_type = ct
+        .attribute("smime-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match full.as_str() {
         "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
-            Ok(Some(Kind::Pkcs7Mime(root.contents().to_vec())))
+            Ok(Some(Kind::Pkcs7Mime(root.contents().to_vec(), smime_type)))
         }
         "application/octet-stream" if named_p7m() => {
-            Ok(Some(Kind::Pkcs7Mime(root.contents().to_vec())))
+            Ok(Some(Kind::Pkcs7Mime(root.contents().to_vec(), smime_type)))
         }
         "multipart/signed" => {
             let protocol = ct
@@ -256,7 +261,7 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
                 record_sign(&mut report, false, result);
                 Some(content)
             }
-            Kind::Pkcs7Mime(der) => match cms_kind(&der) {
+            Kind::Pkcs7Mime(der, smime_type) => match cms_kind(&der) {
                 CmsKind::Signed => {
                     let check_sender = !report.signed;
                     let (result, content) = verify(
@@ -299,6 +304,17 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
                             None
                         }
                     }
+                }
+                CmsKind::Other(why) if smime_type.contains("enveloped") => {
+                    report.encrypted = true;
+                    record_decrypt(
+                        &mut report,
+                        DecryptResult::new(
+                            DecryptCode::Malformed,
+                            format!("the encrypted part is damaged: {why}"),
+                        ),
+                    );
+                    None
                 }
                 CmsKind::Other(why) => {
                     push_malformed(&mut report, why);

@@ -146,51 +146,6 @@ fn breakdown(rt: &tokio::runtime::Runtime, store: &Store, target: &str) {
             }),
         ),
         (
-            "  EXP store miss",
-            median_of(REPS, || {
-                black_box(
-                    rt.block_on(store.certificates_for_email("nobody@bench.example"))
-                        .unwrap(),
-                );
-            }),
-        ),
-        (
-            "  EXP SQL join miss",
-            median_of(REPS, || {
-                black_box(
-                    rt.block_on(
-                        sqlx::query(
-                            "SELECT c.der, k.fingerprint FROM certificate_emails e \
-                             JOIN certificates c ON c.fingerprint = e.fingerprint \
-                             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
-                             WHERE e.email = $1",
-                        )
-                        .bind("nobody@bench.example".to_string())
-                        .fetch_all(&pool),
-                    )
-                    .unwrap(),
-                );
-            }),
-        ),
-        (
-            "  EXP SQL join hit again",
-            median_of(REPS, || {
-                black_box(
-                    rt.block_on(
-                        sqlx::query(
-                            "SELECT c.der, k.fingerprint FROM certificate_emails e \
-                             JOIN certificates c ON c.fingerprint = e.fingerprint \
-                             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
-                             WHERE e.email = $1",
-                        )
-                        .bind(target.to_string())
-                        .fetch_all(&pool),
-                    )
-                    .unwrap(),
-                );
-            }),
-        ),
-        (
             "  SQL: issuer candidates by subject name hash",
             median_of(REPS, || {
                 black_box(

@@ -1,0 +1,245 @@
+//! `smimed group|options|outgoing|incoming` as a helpdesk backend drives them.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use testpki::{P12_PASSWORD, files};
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Self {
+        Dir(tempfile::tempdir().unwrap())
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+    fn run(&self, data: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_smimed"))
+            .arg("--data-dir")
+            .arg(self.path(data))
+            .env_remove("SMIMED_DATA_DIR")
+            .env_remove("SMIMED_DATABASE_URL")
+            .env_remove("SMIMED_MASTER_KEY_FILE")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+    fn ok(&self, data: &str, args: &[&str]) -> String {
+        let out = self.run(data, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+fn pki(name: &str) -> String {
+    testpki::Pki::committed().path(name).display().to_string()
+}
+
+const MESSAGE: &str = "From: Support <alice@example.org>\nTo: bob@example.org\nSubject: Your ticket\n\nIt is solved.\n";
+
+#[test]
+fn outgoing_then_incoming_with_reports() {
+    let d = Dir::new();
+    std::fs::write(d.path("p12.pass"), P12_PASSWORD).unwrap();
+    std::fs::write(d.path("msg.eml"), MESSAGE).unwrap();
+    let pass = d.path("p12.pass").display().to_string();
+    d.ok(
+        "alice",
+        &[
+            "cert",
+            "import",
+            "--passphrase-file",
+            &pass,
+            &pki(files::ALICE_P12),
+            &pki(files::BOB),
+        ],
+    );
+    d.ok(
+        "alice",
+        &[
+            "group",
+            "set",
+            "support",
+            "--email",
+            "Alice@Example.org",
+            "--default-encrypt",
+            "no",
+        ],
+    );
+    let groups: Value = serde_json::from_str(&d.ok("alice", &["group", "list", "--json"])).unwrap();
+    assert_eq!(groups[0]["email"], "alice@example.org");
+    assert_eq!(groups[0]["default_sign"], Value::Null);
+    assert_eq!(groups[0]["default_encrypt"], false);
+
+    // Disabled: passed through with a note; asking for signing is an error.
+    let out = d.run(
+        "alice",
+        &[
+            "outgoing",
+            "--group",
+            "support",
+            "-i",
+            d.path("msg.eml").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    assert_eq!(out.stdout, MESSAGE.as_bytes());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("disabled"));
+    assert!(
+        !d.run(
+            "alice",
+            &[
+                "outgoing",
+                "--group",
+                "support",
+                "--sign",
+                "-i",
+                d.path("msg.eml").to_str().unwrap()
+            ]
+        )
+        .status
+        .success()
+    );
+
+    d.ok("alice", &["enable"]);
+    let options: Value = serde_json::from_str(&d.ok(
+        "alice",
+        &[
+            "options",
+            "--group",
+            "support",
+            "--to",
+            "bob@example.org",
+            "--cc",
+            "nobody@example.org",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(options["sign"]["possible"], true);
+    assert_eq!(options["sign"]["default"], true);
+    assert_eq!(options["encryption"]["possible"], false);
+    assert!(
+        options["encryption"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nobody@example.org")
+    );
+
+    // Fail closed: nothing is written.
+    std::fs::write(d.path("nobody.eml"), MESSAGE.replace("bob@", "nobody@")).unwrap();
+    let out = d.run(
+        "alice",
+        &[
+            "outgoing",
+            "--group",
+            "support",
+            "--encrypt",
+            "-i",
+            d.path("nobody.eml").to_str().unwrap(),
+            "-o",
+            d.path("never.eml").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody@example.org has no certificate"));
+    assert!(!d.path("never.eml").exists());
+
+    // Group default: sign, not encrypt; the agent adds encryption.
+    let signed = d.ok(
+        "alice",
+        &[
+            "outgoing",
+            "--group",
+            "support",
+            "-i",
+            d.path("msg.eml").to_str().unwrap(),
+        ],
+    );
+    assert!(signed.contains("multipart/signed") && !signed.contains("enveloped-data"));
+    d.ok(
+        "alice",
+        &[
+            "outgoing",
+            "--group",
+            "support",
+            "--encrypt",
+            "--cipher",
+            "aes-256-gcm",
+            "-i",
+            d.path("msg.eml").to_str().unwrap(),
+            "-o",
+            d.path("out.eml").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        std::fs::read_to_string(d.path("out.eml"))
+            .unwrap()
+            .contains("authEnveloped-data")
+    );
+
+    // Bob's side reads it.
+    d.ok(
+        "bob",
+        &["cert", "import", &pki(files::CHAIN), &pki(files::BOB)],
+    );
+    d.ok("bob", &["key", "import", &pki(files::BOB_KEY)]);
+    d.ok("bob", &["enable"]);
+    let report_path = d.path("report.json");
+    let readable = d.ok(
+        "bob",
+        &[
+            "incoming",
+            "-i",
+            d.path("out.eml").to_str().unwrap(),
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+    );
+    assert!(readable.contains("It is solved."), "{readable}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(report_path).unwrap()).unwrap();
+    assert_eq!(report["type"], "S/MIME");
+    assert_eq!(report["encrypted"], true);
+    assert_eq!(report["encryption"]["code"], "decrypted");
+    assert_eq!(report["sign"]["code"], "verified");
+    assert_eq!(
+        report["sign"]["signer"]["email_addresses"][0],
+        "alice@example.org"
+    );
+
+    // A failed verification still exits 0: the message was read.
+    std::fs::write(
+        d.path("plain.eml"),
+        signed.replace("It is solved.", "It is not solved."),
+    )
+    .unwrap();
+    let out = d.run(
+        "bob",
+        &[
+            "incoming",
+            "-i",
+            d.path("plain.eml").to_str().unwrap(),
+            "--report",
+            "-",
+        ],
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad_signature"));
+
+    // Not a message at all: an error.
+    std::fs::write(d.path("empty.eml"), "").unwrap();
+    let out = d.run(
+        "bob",
+        &["incoming", "-i", d.path("empty.eml").to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an RFC 5322 message"));
+}

@@ -1,0 +1,555 @@
+//! The engine end to end on SQLite: the composer's options, outgoing with
+//! defaults and overrides (fail closed), and incoming with every result
+//! code, including retry after the missing certificate or key arrives.
+
+use smime::encrypt::ContentCipher;
+use smime::incoming::{DecryptCode, Layer};
+use smime::verify::SignCode;
+use smimed_engine::{Engine, Error, OutgoingRequest, Sender};
+use smimed_store::{Group, MasterKey, Store};
+use testpki::{P12_PASSWORD, files};
+
+struct Side {
+    engine: Engine,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(testpki::Pki::committed().path(name)).expect("fixture")
+}
+
+async fn side(imports: &[(&str, Option<&str>)]) -> Side {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("db").display());
+    let store = Store::open(&url, MasterKey::from_bytes([3; 32]))
+        .await
+        .unwrap();
+    let engine = Engine::new(store, 8);
+    for (name, pass) in imports {
+        import(&engine, name, *pass).await;
+    }
+    engine.store().set_enabled(true).await.unwrap();
+    Side { engine, _dir: dir }
+}
+
+async fn import(engine: &Engine, name: &str, pass: Option<&str>) {
+    let bundle = smime::bundle::parse(&fixture(name), pass).unwrap();
+    let report = engine.store().import(bundle, pass, &|_| {}).await.unwrap();
+    assert!(report.stored, "{name}");
+}
+
+/// Alice's side: her certificate and key, the chain, and her contacts.
+async fn alice() -> Side {
+    let s = side(&[
+        (files::ALICE_P12, Some(P12_PASSWORD)),
+        (files::BOB, None),
+        (files::CAROL, None),
+        (files::EXPIRED, None),
+        (files::NOTYET, None),
+        (files::SIGNONLY, None),
+    ])
+    .await;
+    group(&s.engine, "support", "alice@example.org", None, None).await;
+    s
+}
+
+/// Bob's side: the chain and Bob's key (EC P-256).
+async fn bob() -> Side {
+    side(&[
+        (files::CHAIN, None),
+        (files::BOB, None),
+        (files::BOB_KEY, None),
+    ])
+    .await
+}
+
+async fn group(
+    engine: &Engine,
+    name: &str,
+    email: &str,
+    sign: Option<bool>,
+    encrypt: Option<bool>,
+) {
+    engine
+        .store()
+        .set_group(&Group {
+            name: name.into(),
+            email: email.into(),
+            default_sign: sign,
+            default_encrypt: encrypt,
+        })
+        .await
+        .unwrap();
+}
+
+fn message(from: &str, to: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: Ticket #42\r\nMessage-ID: <42@example.org>\r\n\r\nHello,\r\nyour ticket is solved. Grüße\r\n"
+    )
+    .into_bytes()
+}
+
+fn support() -> Sender {
+    Sender::Group("support".into())
+}
+
+fn asked(sign: Option<bool>, encrypt: Option<bool>) -> OutgoingRequest {
+    OutgoingRequest {
+        sign,
+        encrypt,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn options_follow_certificates_defaults_and_the_switch() {
+    let a = alice().await;
+    let e = &a.engine;
+    let o = e
+        .security_options(&support(), &["bob@example.org".into()])
+        .await
+        .unwrap();
+    assert!(o.sign.possible && o.sign.default, "{o:?}");
+    assert!(o.encryption.possible && o.encryption.default, "{o:?}");
+
+    let o = e
+        .security_options(
+            &support(),
+            &[
+                "bob@example.org".into(),
+                "nobody@example.org".into(),
+                "expired@example.org".into(),
+                "notyet@example.org".into(),
+                "signonly@example.org".into(),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(!o.encryption.possible && !o.encryption.default);
+    let m = &o.encryption.message;
+    assert!(m.contains("nobody@example.org has no certificate"), "{m}");
+    assert!(
+        m.contains("expired@example.org has only expired certificates"),
+        "{m}"
+    );
+    assert!(
+        m.contains("notyet@example.org has only certificates that are not valid yet"),
+        "{m}"
+    );
+    assert!(
+        m.contains("signonly@example.org has no certificate usable for encryption"),
+        "{m}"
+    );
+    assert!(!m.contains("bob@"), "{m}");
+
+    // A sender without a key cannot sign; a group can switch defaults off.
+    let o = e
+        .security_options(&Sender::Address("bob@example.org".into()), &[])
+        .await
+        .unwrap();
+    assert!(!o.sign.possible);
+    assert!(
+        o.sign.message.contains("no private key"),
+        "{}",
+        o.sign.message
+    );
+    assert!(!o.encryption.possible, "no recipients");
+    group(e, "quiet", "alice@example.org", Some(false), Some(false)).await;
+    let o = e
+        .security_options(&Sender::Group("quiet".into()), &["bob@example.org".into()])
+        .await
+        .unwrap();
+    assert!(o.sign.possible && !o.sign.default);
+    assert!(o.encryption.possible && !o.encryption.default);
+
+    e.store().set_enabled(false).await.unwrap();
+    let o = e
+        .security_options(&support(), &["bob@example.org".into()])
+        .await
+        .unwrap();
+    assert!(!o.sign.possible && !o.encryption.possible);
+    assert!(o.sign.message.contains("disabled"));
+    assert!(matches!(
+        e.security_options(&Sender::Group("nope".into()), &[]).await,
+        Err(Error::Store(smimed_store::Error::NoGroup(_)))
+    ));
+}
+
+#[tokio::test]
+async fn expired_certificates_are_ignored_when_a_valid_one_exists() {
+    // Two certificates for one address: an expired one and a valid one.
+    let dir = tempfile::tempdir().unwrap();
+    let now = smime::now();
+    let old = testpki::generate_at(&dir.path().join("old"), now - 11 * 365 * 86_400).unwrap();
+    let s = side(&[]).await;
+    // In the old PKI, "alice" expired a year ago; the committed alice is valid.
+    let old_alice = std::fs::read(old.path(files::ALICE)).unwrap();
+    let bundle = smime::bundle::parse(&old_alice, None).unwrap();
+    assert!(bundle.certificates[0].info().not_after < now);
+    s.engine
+        .store()
+        .import(bundle, None, &|_| {})
+        .await
+        .unwrap();
+    import(&s.engine, files::ALICE, None).await;
+    let o = s
+        .engine
+        .security_options(
+            &Sender::Address("x@example.org".into()),
+            &["alice@example.org".into()],
+        )
+        .await
+        .unwrap();
+    assert!(o.encryption.possible, "{o:?}");
+}
+
+#[tokio::test]
+async fn outgoing_defaults_sign_and_encrypt_and_bob_reads_it() {
+    let a = alice().await;
+    let b = bob().await;
+    let out = a
+        .engine
+        .outgoing(
+            &message("alice@example.org", "Bob <bob@example.org>"),
+            &support(),
+            &asked(None, None),
+        )
+        .await
+        .unwrap();
+    assert!(out.signed && out.encrypted);
+    let text = String::from_utf8_lossy(&out.message);
+    assert!(text.starts_with("From: alice@example.org\r\nTo: Bob <bob@example.org>\r\nSubject: Ticket #42\r\nMessage-ID: <42@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data"), "{text}");
+    assert!(
+        !text.contains("Grüße") && !text.contains("solved"),
+        "content is hidden"
+    );
+
+    let read = b.engine.incoming(&out.message).await.unwrap();
+    let r = &read.report;
+    assert_eq!(r.kind, Some("S/MIME"));
+    assert!(r.encrypted && r.signed);
+    assert_eq!(r.encryption.as_ref().unwrap().code, DecryptCode::Decrypted);
+    let sign = r.sign.as_ref().unwrap();
+    assert_eq!(sign.code, SignCode::Verified, "{sign:?}");
+    assert_eq!(
+        sign.signer.as_ref().unwrap().email_addresses,
+        ["alice@example.org"]
+    );
+    let readable = String::from_utf8(read.message).unwrap();
+    assert!(readable.contains("Subject: Ticket #42"));
+    assert!(readable.contains("solved. Gr=C3=BC=C3=9Fe"), "{readable}");
+    assert!(!readable.contains("pkcs7"), "{readable}");
+
+    // The sent copy stays readable: Alice's own certificate is a recipient.
+    let own = side(&[(files::ALICE_P12, Some(P12_PASSWORD))]).await;
+    let mine = own.engine.incoming(&out.message).await.unwrap();
+    assert_eq!(mine.report.encryption.unwrap().code, DecryptCode::Decrypted);
+
+    // Keys are opened once, then served from the cache.
+    a.engine
+        .outgoing(
+            &message("alice@example.org", "bob@example.org"),
+            &support(),
+            &asked(Some(true), Some(false)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.engine.cached_keys(), 1);
+}
+
+#[tokio::test]
+async fn agents_override_and_fail_closed() {
+    let a = alice().await;
+    let e = &a.engine;
+    let to_bob = message("alice@example.org", "bob@example.org");
+    let only_sign = e
+        .outgoing(&to_bob, &support(), &asked(None, Some(false)))
+        .await
+        .unwrap();
+    assert!(only_sign.signed && !only_sign.encrypted);
+    assert!(String::from_utf8_lossy(&only_sign.message).contains("multipart/signed"));
+    let plain = e
+        .outgoing(&to_bob, &support(), &asked(Some(false), Some(false)))
+        .await
+        .unwrap();
+    assert_eq!(plain.message, to_bob, "neither: unchanged");
+
+    // Asked for encryption to someone without a certificate: an error
+    // naming the address, and no message.
+    let to_nobody = message("alice@example.org", "bob@example.org, nobody@example.org");
+    match e
+        .outgoing(&to_nobody, &support(), &asked(None, Some(true)))
+        .await
+    {
+        Err(Error::NotPossible { operation, message }) => {
+            assert_eq!(operation, "encrypt");
+            assert!(
+                message.contains("nobody@example.org has no certificate"),
+                "{message}"
+            );
+        }
+        other => panic!("expected NotPossible, got {:?}", other.map(|o| o.signed)),
+    }
+    // Not asked: the default applies only where possible (sign only).
+    let auto = e
+        .outgoing(&to_nobody, &support(), &asked(None, None))
+        .await
+        .unwrap();
+    assert!(auto.signed && !auto.encrypted);
+    // A sender that cannot sign, asked to sign: refused.
+    let err = e
+        .outgoing(
+            &to_bob,
+            &Sender::Address("carol@example.org".into()),
+            &asked(Some(true), Some(false)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("carol@example.org has no private key"),
+        "{err}"
+    );
+
+    // Switched off: pass-through without flags, error with them.
+    e.store().set_enabled(false).await.unwrap();
+    let through = e
+        .outgoing(&to_bob, &support(), &asked(None, None))
+        .await
+        .unwrap();
+    assert_eq!(through.message, to_bob);
+    assert!(through.notes[0].contains("disabled"));
+    assert!(matches!(
+        e.outgoing(&to_bob, &support(), &asked(Some(true), None))
+            .await,
+        Err(Error::Disabled)
+    ));
+}
+
+#[tokio::test]
+async fn ec_keys_gcm_and_oaep_round_trip() {
+    // Bob (EC P-256) signs and encrypts to Carol (EC P-384) and Alice (RSA, OAEP).
+    let sender = side(&[
+        (files::CHAIN, None),
+        (files::BOB, None),
+        (files::BOB_KEY, None),
+        (files::CAROL, None),
+        (files::ALICE, None),
+    ])
+    .await;
+    group(&sender.engine, "ec", "bob@example.org", None, None).await;
+    let raw = message("bob@example.org", "carol@example.org, alice@example.org");
+    for (cipher, oaep) in [
+        (ContentCipher::Aes256Cbc, false),
+        (ContentCipher::Aes256Gcm, false),
+        (ContentCipher::Aes256Cbc, true),
+    ] {
+        let out = sender
+            .engine
+            .outgoing(
+                &raw,
+                &Sender::Group("ec".into()),
+                &OutgoingRequest {
+                    sign: Some(true),
+                    encrypt: Some(true),
+                    cipher: Some(cipher),
+                    rsa_oaep: Some(oaep),
+                },
+            )
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.message);
+        if cipher == ContentCipher::Aes256Gcm {
+            assert!(text.contains("smime-type=authEnveloped-data"));
+        }
+        for (keys, who) in [
+            (
+                vec![
+                    (files::CHAIN, None),
+                    (files::CAROL, None),
+                    (files::CAROL_KEY, None),
+                ],
+                "carol",
+            ),
+            (
+                vec![(files::CHAIN, None), (files::ALICE_BUNDLE, None)],
+                "alice",
+            ),
+        ] {
+            let reader = side(&keys).await;
+            let read = reader.engine.incoming(&out.message).await.unwrap();
+            let enc = read.report.encryption.unwrap();
+            assert_eq!(
+                enc.code,
+                DecryptCode::Decrypted,
+                "{who} {cipher:?} oaep={oaep}"
+            );
+            let sign = read.report.sign.unwrap();
+            assert_eq!(sign.code, SignCode::Verified, "{who}: {sign:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn incoming_codes_and_retry() {
+    let a = alice().await;
+    let signed = a
+        .engine
+        .outgoing(
+            &message("alice@example.org", "bob@example.org"),
+            &support(),
+            &asked(Some(true), Some(false)),
+        )
+        .await
+        .unwrap()
+        .message;
+    let encrypted = a
+        .engine
+        .outgoing(
+            &message("alice@example.org", "bob@example.org"),
+            &support(),
+            &asked(Some(true), Some(true)),
+        )
+        .await
+        .unwrap()
+        .message;
+
+    // A receiver that knows nobody: unknown signer, no key.
+    let r = side(&[]).await;
+    let report = r.engine.incoming(&signed).await.unwrap().report;
+    assert_eq!(report.sign.as_ref().unwrap().code, SignCode::UnknownSigner);
+    assert!(report.sign.unwrap().comment.contains("not trusted"));
+    let report = r.engine.incoming(&encrypted).await.unwrap().report;
+    assert_eq!(report.encryption.as_ref().unwrap().code, DecryptCode::NoKey);
+    assert!(!report.signed, "the signature inside is out of reach");
+
+    // Retry after the CA and the key were imported.
+    import(&r.engine, files::CA, None).await;
+    let report = r.engine.incoming(&signed).await.unwrap().report;
+    assert_eq!(report.sign.unwrap().code, SignCode::Verified);
+    import(&r.engine, files::BOB, None).await;
+    import(&r.engine, files::BOB_KEY, None).await;
+    let report = r.engine.incoming(&encrypted).await.unwrap().report;
+    assert_eq!(report.encryption.unwrap().code, DecryptCode::Decrypted);
+    assert_eq!(report.sign.unwrap().code, SignCode::Verified);
+
+    // Trusting the signer's own certificate is enough too.
+    let direct = side(&[(files::ALICE, None)]).await;
+    let report = direct.engine.incoming(&signed).await.unwrap().report;
+    assert_eq!(report.sign.unwrap().code, SignCode::Verified);
+
+    // Changed after signing.
+    let text = String::from_utf8(signed.clone()).unwrap();
+    let tampered = text.replace("solved", "unsolved");
+    assert_ne!(tampered, text);
+    let report = r.engine.incoming(tampered.as_bytes()).await.unwrap().report;
+    let sign = report.sign.unwrap();
+    assert_eq!(sign.code, SignCode::BadSignature);
+    assert_eq!(sign.signer.unwrap().email_addresses, ["alice@example.org"]);
+
+    // Someone else's From.
+    let forged = text.replacen("From: alice@example.org", "From: ceo@example.org", 1);
+    let report = r.engine.incoming(forged.as_bytes()).await.unwrap().report;
+    let sign = report.sign.unwrap();
+    assert_eq!(sign.code, SignCode::SignerNotSender);
+    assert!(sign.comment.contains("ceo@example.org"), "{}", sign.comment);
+
+    // LF-only copies verify (canonicalised before checking).
+    let lf = text.replace("\r\n", "\n");
+    let report = r.engine.incoming(lf.as_bytes()).await.unwrap().report;
+    assert_eq!(report.sign.unwrap().code, SignCode::Verified);
+
+    // Broken encryption. Damage to the recipient info: the same uniform
+    // failure for any cause. Damage to the CBC content: never "decrypted
+    // and verified".
+    // Encrypted to Bob alone (a sender without a certificate of its own).
+    let to_bob_only = a
+        .engine
+        .outgoing(
+            &message("helpdesk@example.org", "bob@example.org"),
+            &Sender::Address("helpdesk@example.org".into()),
+            &asked(Some(false), Some(true)),
+        )
+        .await
+        .unwrap()
+        .message;
+    let enc_text = String::from_utf8(to_bob_only).unwrap();
+    let body_at = enc_text.find("\r\n\r\n").unwrap() + 4;
+    let damage = |at: usize| {
+        let mut bytes = enc_text.clone().into_bytes();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        bytes
+    };
+    for at in [100, 150, 200] {
+        let report = r
+            .engine
+            .incoming(&damage(body_at + at))
+            .await
+            .unwrap()
+            .report;
+        let enc = report.encryption.unwrap();
+        assert!(
+            matches!(
+                enc.code,
+                DecryptCode::DecryptionFailed | DecryptCode::Malformed
+            ),
+            "damage at {at}: {enc:?}"
+        );
+    }
+    let late = damage(body_at + (enc_text.len() - body_at) / 2);
+    let report = r.engine.incoming(&late).await.unwrap().report;
+    let all_good = report.encryption.as_ref().is_some_and(|e| e.success)
+        && report.sign.as_ref().is_some_and(|s| s.success);
+    assert!(!all_good, "{report:?}");
+
+    // Not S/MIME: passed through with type null; not a message: an error.
+    let plain = message("x@example.org", "y@example.org");
+    let p = r.engine.incoming(&plain).await.unwrap();
+    assert_eq!(p.report.kind, None);
+    assert_eq!(p.message, plain);
+    assert!(r.engine.incoming(b"").await.is_err());
+
+    // Switched off: nothing is processed, and the report says why.
+    r.engine.store().set_enabled(false).await.unwrap();
+    let p = r.engine.incoming(&signed).await.unwrap();
+    assert_eq!(p.report.sign.unwrap().code, SignCode::Disabled);
+    assert_eq!(p.message, signed);
+}
+
+#[tokio::test]
+async fn nested_layers_are_all_reported() {
+    // Sign+encrypt, then sign again (as a list server might): three layers.
+    let a = alice().await;
+    let inner = a
+        .engine
+        .outgoing(
+            &message("alice@example.org", "bob@example.org"),
+            &support(),
+            &asked(Some(true), Some(true)),
+        )
+        .await
+        .unwrap()
+        .message;
+    let outer = a
+        .engine
+        .outgoing(&inner, &support(), &asked(Some(true), Some(false)))
+        .await
+        .unwrap();
+    let b = bob().await;
+    let read = b.engine.incoming(&outer.message).await.unwrap();
+    let kinds: Vec<&str> = read
+        .report
+        .layers
+        .iter()
+        .map(|l| match l {
+            Layer::Encrypted(_) => "encrypted",
+            Layer::Signed { .. } => "signed",
+        })
+        .collect();
+    assert_eq!(kinds, ["signed", "encrypted", "signed"]);
+    assert!(read.report.layers.iter().all(|l| match l {
+        Layer::Encrypted(r) => r.success,
+        Layer::Signed { result, .. } => result.success,
+    }));
+    assert!(String::from_utf8_lossy(&read.message).contains("solved"));
+}
