@@ -23,6 +23,15 @@ pub enum Error {
     /// No group has this name.
     #[error("no group is called \"{0}\"")]
     NoGroup(String),
+    /// A token with this name exists already.
+    #[error("a token called \"{0}\" exists already")]
+    TokenExists(String),
+    /// No token has this name.
+    #[error("no token is called \"{0}\"")]
+    NoToken(String),
+    /// No kept incoming message has this id.
+    #[error("no incoming message has id \"{0}\"")]
+    NoMessage(String),
     /// The certificate has no private key.
     #[error("certificate {0} has no private key")]
     NoPrivateKey(String),

@@ -12,6 +12,7 @@ mod error;
 mod groups;
 mod keys;
 mod seal;
+mod service;
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,7 @@ pub use error::{Error, Result};
 pub use groups::Group;
 pub use keys::UnsealedKey;
 pub use seal::MasterKey;
+pub use service::{AuditEntry, Operation, Role, StoredIncoming, TokenInfo, random_hex, token_hash};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

@@ -459,3 +459,74 @@ async fn concurrent_writers_lose_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn tokens_logs_and_kept_messages() {
+    use smimed_store::{Operation, Role};
+    for db in fresh_databases().await {
+        let store = &db.store;
+        let secret = store.create_token("ops", Role::Admin).await.unwrap();
+        assert!(secret.starts_with("smimed_") && secret.len() > 60);
+        assert!(matches!(
+            store.create_token("ops", Role::Agent).await,
+            Err(Error::TokenExists(_))
+        ));
+        let who = store.authenticate(&secret).await.unwrap().unwrap();
+        assert_eq!((who.name.as_str(), who.role), ("ops", Role::Admin));
+        assert!(store.authenticate("smimed_wrong").await.unwrap().is_none());
+        assert_eq!(store.tokens().await.unwrap().len(), 1);
+        store.revoke_token("ops").await.unwrap();
+        assert!(store.authenticate(&secret).await.unwrap().is_none());
+        assert!(matches!(
+            store.revoke_token("ops").await,
+            Err(Error::NoToken(_))
+        ));
+
+        for i in 0..3 {
+            store
+                .log_operation(&Operation {
+                    direction: "outgoing".into(),
+                    operation: "sign".into(),
+                    status: "success".into(),
+                    message_id: format!("<{i}@x>"),
+                    token_name: "ops".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        let ops = store.operations(2, 0).await.unwrap();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].message_id, "<2@x>", "newest first");
+        store
+            .audit("ops", "settings.update", "enabled", "true")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.audit_entries(10, 0).await.unwrap()[0].action,
+            "settings.update"
+        );
+
+        let id = store.save_incoming(b"raw message", "{}").await.unwrap();
+        store
+            .update_incoming_report(&id, "{\"x\":1}")
+            .await
+            .unwrap();
+        let kept = store.incoming_message(&id).await.unwrap();
+        assert_eq!(
+            (kept.raw.as_slice(), kept.report.as_str()),
+            (&b"raw message"[..], "{\"x\":1}")
+        );
+        assert_eq!(store.expire(30).await.unwrap(), 0, "nothing is old yet");
+        assert_eq!(
+            store.expire(-1).await.unwrap(),
+            5,
+            "3 operations, 1 audit entry, 1 message"
+        );
+        assert!(matches!(
+            store.incoming_message(&id).await,
+            Err(Error::NoMessage(_))
+        ));
+        store.ping().await.unwrap();
+    }
+}
