@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod mail_cmd;
+mod serve_cmd;
 mod store_cmd;
 
 use std::path::PathBuf;
@@ -35,6 +36,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP service.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SMIMED_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Largest message for /outgoing and /incoming, in MiB.
+        #[arg(long, env = "SMIMED_MAX_MESSAGE_MIB", default_value_t = 25)]
+        max_message_mib: usize,
+        /// Largest certificate or key upload, in MiB.
+        #[arg(long, env = "SMIMED_MAX_UPLOAD_MIB", default_value_t = 5)]
+        max_upload_mib: usize,
+    },
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Switch S/MIME processing on.
     Enable,
     /// Switch S/MIME processing off (certificates can still be managed).
@@ -133,6 +149,26 @@ struct SenderArgs {
     /// The sending address (group defaults do not apply).
     #[arg(long)]
     from: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once and only its hash is stored.
+    Create {
+        /// `admin` or `agent`.
+        #[arg(long, value_parser = ["admin", "agent"])]
+        role: String,
+        /// A unique name (shown in the logs).
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names and roles, never secrets).
+    List,
+    /// Revoke a token.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -268,6 +304,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     };
     let store = smimed_store::Store::open_location(&location).await?;
     match cli.command {
+        Command::Serve {
+            listen,
+            max_message_mib,
+            max_upload_mib,
+        } => {
+            serve_cmd::serve(
+                store,
+                smimed_server::Config {
+                    listen,
+                    max_message_bytes: max_message_mib * 1024 * 1024,
+                    max_upload_bytes: max_upload_mib * 1024 * 1024,
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+        Command::Token(cmd) => serve_cmd::token(&store, cmd).await,
         Command::Group(_)
         | Command::Settings { .. }
         | Command::Options { .. }

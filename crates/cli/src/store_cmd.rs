@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use smimed_store::{ImportReport, Outcome, Store, StoredCertificate};
+use smimed_store::{ImportReport, Outcome, Store};
 use zeroize::Zeroizing;
 
 use crate::{CertCommand, Command, KeyCommand};
@@ -277,48 +277,10 @@ fn outcome_label(outcome: Outcome) -> &'static str {
     }
 }
 
-/// `cert list --json` objects: the fields the API promises.
-#[derive(Serialize)]
-struct CertView<'a> {
-    fingerprint: &'a str,
-    subject: &'a str,
-    issuer: &'a str,
-    serial: &'a str,
-    email_addresses: &'a [String],
-    not_before: String,
-    not_after: String,
-    kind: smime::Kind,
-    usage: &'static str,
-    key_algorithm: &'a str,
-    has_private_key: bool,
-    issues: Vec<&'static str>,
-}
-
-impl<'a> From<&'a StoredCertificate> for CertView<'a> {
-    fn from(stored: &'a StoredCertificate) -> Self {
-        let info = stored.certificate.info();
-        CertView {
-            fingerprint: &info.fingerprint,
-            subject: &info.subject,
-            issuer: &info.issuer,
-            serial: &info.serial,
-            email_addresses: &info.email_addresses,
-            not_before: smime::rfc3339(info.not_before),
-            not_after: smime::rfc3339(info.not_after),
-            kind: info.kind,
-            usage: info.usage.as_str(),
-            key_algorithm: &info.key_algorithm,
-            has_private_key: stored.has_private_key,
-            issues: stored.issues.iter().map(smime::Issue::code).collect(),
-        }
-    }
-}
-
 async fn list(store: &Store, json: bool) -> anyhow::Result<()> {
     let certs = store.list_certificates().await?;
     if json {
-        let views: Vec<CertView> = certs.iter().map(CertView::from).collect();
-        println!("{}", serde_json::to_string_pretty(&views)?);
+        println!("{}", serde_json::to_string_pretty(&certs)?);
         return Ok(());
     }
     if certs.is_empty() {

@@ -25,6 +25,43 @@ pub struct StoredCertificate {
     pub issues: Vec<Issue>,
 }
 
+/// The API and `cert list --json` form: the fields the docs promise.
+impl Serialize for StoredCertificate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            fingerprint: &'a str,
+            subject: &'a str,
+            issuer: &'a str,
+            serial: &'a str,
+            email_addresses: &'a [String],
+            not_before: String,
+            not_after: String,
+            kind: smime::Kind,
+            usage: &'static str,
+            key_algorithm: &'a str,
+            has_private_key: bool,
+            issues: Vec<&'static str>,
+        }
+        let info = self.certificate.info();
+        View {
+            fingerprint: &info.fingerprint,
+            subject: &info.subject,
+            issuer: &info.issuer,
+            serial: &info.serial,
+            email_addresses: &info.email_addresses,
+            not_before: smime::rfc3339(info.not_before),
+            not_after: smime::rfc3339(info.not_after),
+            kind: info.kind,
+            usage: info.usage.as_str(),
+            key_algorithm: &info.key_algorithm,
+            has_private_key: self.has_private_key,
+            issues: self.issues.iter().map(Issue::code).collect(),
+        }
+        .serialize(s)
+    }
+}
+
 /// What happened to one item of an imported file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

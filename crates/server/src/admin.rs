@@ -1,0 +1,551 @@
+//! Admin routes: settings, certificates, private keys, groups, logs. Every
+//! change and every key download is written to the audit log.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use smime::encrypt::ContentCipher;
+use smimed_engine::{SETTING_CIPHER, SETTING_RSA_OAEP};
+use smimed_store::Group;
+use zeroize::Zeroizing;
+
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, Caller};
+
+/// Setting name of the log retention in days.
+pub(crate) const SETTING_RETENTION: &str = "log_retention_days";
+/// Logs and kept messages live this long unless set otherwise.
+pub(crate) const DEFAULT_RETENTION_DAYS: i64 = 30;
+
+/// A passphrase: zeroed on drop, never printed by `Debug`.
+struct Secret(Zeroizing<String>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+async fn settings_json(state: &AppState) -> ApiResult<serde_json::Value> {
+    let store = state.engine.store();
+    let cipher = store
+        .setting(SETTING_CIPHER)
+        .await?
+        .and_then(|s| ContentCipher::parse(&s))
+        .unwrap_or_default();
+    let retention = store
+        .setting(SETTING_RETENTION)
+        .await?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
+    Ok(serde_json::json!({
+        "enabled": store.enabled().await?,
+        "cipher": cipher.as_str(),
+        "rsa_oaep": store.setting(SETTING_RSA_OAEP).await?.as_deref() == Some("true"),
+        "log_retention_days": retention,
+    }))
+}
+
+pub(crate) async fn get_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.admin()?;
+    Ok(Json(settings_json(&state).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SettingsPatch {
+    enabled: Option<bool>,
+    cipher: Option<String>,
+    rsa_oaep: Option<bool>,
+    log_retention_days: Option<i64>,
+}
+
+pub(crate) async fn put_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.admin()?;
+    let patch: SettingsPatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("settings: {e}")))?;
+    let store = state.engine.store();
+    if let Some(cipher) = &patch.cipher {
+        let c = ContentCipher::parse(cipher).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "cipher \"{cipher}\": use aes-256-cbc or aes-256-gcm"
+            ))
+        })?;
+        store.set_setting(SETTING_CIPHER, c.as_str()).await?;
+    }
+    if let Some(days) = patch.log_retention_days {
+        if !(1..=3650).contains(&days) {
+            return Err(ApiError::bad_request(
+                "log_retention_days must be between 1 and 3650",
+            ));
+        }
+        store
+            .set_setting(SETTING_RETENTION, &days.to_string())
+            .await?;
+    }
+    if let Some(on) = patch.rsa_oaep {
+        store
+            .set_setting(SETTING_RSA_OAEP, if on { "true" } else { "false" })
+            .await?;
+    }
+    if let Some(on) = patch.enabled {
+        store.set_enabled(on).await?;
+    }
+    let now = settings_json(&state).await?;
+    store
+        .audit(
+            &caller.name,
+            "settings.update",
+            "settings",
+            &String::from_utf8_lossy(&body),
+        )
+        .await?;
+    Ok(Json(now))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CertFilter {
+    email: Option<String>,
+    has_key: Option<bool>,
+    kind: Option<String>,
+    has_issues: Option<bool>,
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+pub(crate) async fn list_certificates(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(f): Query<CertFilter>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.admin()?;
+    let store = state.engine.store();
+    let all = match &f.email {
+        Some(email) => store.certificates_for_email(email).await?,
+        None => store.list_certificates().await?,
+    };
+    let kind = match f.kind.as_deref() {
+        None => None,
+        Some("ca") => Some(smime::Kind::Ca),
+        Some("end_entity") => Some(smime::Kind::EndEntity),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "kind \"{other}\": use ca or end_entity"
+            )));
+        }
+    };
+    let items: Vec<_> = all
+        .into_iter()
+        .filter(|c| f.has_key.is_none_or(|k| c.has_private_key == k))
+        .filter(|c| kind.is_none_or(|k| c.certificate.info().kind == k))
+        .filter(|c| f.has_issues.is_none_or(|i| c.issues.is_empty() != i))
+        .collect();
+    let per_page = f.per_page.unwrap_or(100).clamp(1, 1000);
+    let page = f.page.unwrap_or(1).max(1);
+    let total = items.len();
+    let items: Vec<_> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    Ok(Json(
+        serde_json::json!({"total": total, "page": page, "per_page": per_page, "items": items}),
+    ))
+}
+
+/// An upload: pasted JSON `{"data", "passphrase"}`, a multipart form
+/// (`file` or `data`, and `passphrase`), or the raw file as the body.
+async fn upload(state: &AppState, req: Request) -> ApiResult<(Vec<u8>, Option<Secret>)> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("multipart/form-data") {
+        let mut form = Multipart::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+        let (mut data, mut pass) = (None, None);
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?
+        {
+            let name = field.name().unwrap_or("").to_string();
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+            match name.as_str() {
+                "file" | "data" if !bytes.is_empty() => data = Some(bytes.to_vec()),
+                "passphrase" if !bytes.is_empty() => {
+                    pass = Some(Secret(Zeroizing::new(
+                        String::from_utf8(bytes.to_vec())
+                            .map_err(|_| ApiError::bad_request("the passphrase is not UTF-8"))?,
+                    )))
+                }
+                _ => {}
+            }
+        }
+        let data = data.ok_or_else(|| {
+            ApiError::bad_request("the form has no file (field \"file\" or \"data\")")
+        })?;
+        return Ok((data, pass));
+    }
+    let body = Bytes::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::new(e.status(), "too_large_or_unreadable", e.body_text()))?;
+    if content_type.starts_with("application/json") {
+        #[derive(Deserialize)]
+        struct Pasted {
+            data: String,
+            passphrase: Option<String>,
+        }
+        let pasted: Pasted = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "expected {{\"data\": \"...\", \"passphrase\": \"...\"}}: {e}"
+            ))
+        })?;
+        return Ok((
+            pasted.data.into_bytes(),
+            pasted
+                .passphrase
+                .filter(|p| !p.is_empty())
+                .map(|p| Secret(Zeroizing::new(p))),
+        ));
+    }
+    Ok((body.to_vec(), None))
+}
+
+async fn import(
+    state: AppState,
+    caller: Caller,
+    req: Request,
+    want_keys: bool,
+) -> ApiResult<Response> {
+    let (data, pass) = upload(&state, req).await?;
+    let pass = pass.map(|p| p.0);
+    let pass = pass.as_ref().map(|p| p.as_str());
+    let bundle = smime::bundle::parse(&data, pass)?;
+    if want_keys && bundle.keys.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "the upload holds no private key",
+        ));
+    }
+    if !want_keys && bundle.certificates.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "the upload holds no certificate",
+        ));
+    }
+    let store = state.engine.store();
+    let report = store.import(bundle, pass, &|_| {}).await?;
+    if !report.stored {
+        let body = serde_json::json!({
+            "error": {"code": "rejected", "message": "nothing was stored: see the report for the reason"},
+            "report": report,
+        });
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+    }
+    for c in report
+        .certificates
+        .iter()
+        .filter(|c| c.outcome == smimed_store::Outcome::Imported)
+    {
+        store
+            .audit(
+                &caller.name,
+                "certificate.import",
+                &c.fingerprint,
+                &c.subject,
+            )
+            .await?;
+    }
+    for k in report
+        .private_keys
+        .iter()
+        .filter(|k| k.outcome == smimed_store::Outcome::Imported)
+    {
+        store
+            .audit(
+                &caller.name,
+                "private_key.import",
+                &k.certificates.join(","),
+                "",
+            )
+            .await?;
+    }
+    Ok(Json(report).into_response())
+}
+
+pub(crate) async fn import_certificates(
+    State(state): State<AppState>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult<Response> {
+    caller.admin()?;
+    import(state, caller, req, false).await
+}
+
+pub(crate) async fn import_private_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult<Response> {
+    caller.admin()?;
+    import(state, caller, req, true).await
+}
+
+pub(crate) async fn get_certificate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<smimed_store::StoredCertificate>> {
+    caller.admin()?;
+    Ok(Json(state.engine.store().find_certificate(&id).await?))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Format {
+    format: Option<String>,
+}
+
+pub(crate) async fn download_certificate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(f): Query<Format>,
+) -> ApiResult<Response> {
+    caller.admin()?;
+    let cert = state
+        .engine
+        .store()
+        .find_certificate(&id)
+        .await?
+        .certificate;
+    let short = &cert.fingerprint()[..16];
+    let (body, mime, ext) = match f.format.as_deref().unwrap_or("pem") {
+        "pem" => (cert.to_pem()?, "application/x-pem-file", "pem"),
+        "der" => (cert.der().to_vec(), "application/pkix-cert", "cer"),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "format \"{other}\": use pem or der"
+            )));
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{short}.{ext}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+pub(crate) async fn delete_certificate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.admin()?;
+    let store = state.engine.store();
+    let fp = store.resolve_id(&id).await?;
+    let had_key = store.delete_certificate(&fp).await?;
+    store
+        .audit(
+            &caller.name,
+            "certificate.delete",
+            &fp,
+            if had_key { "with its private key" } else { "" },
+        )
+        .await?;
+    Ok(Json(
+        serde_json::json!({"deleted": fp, "private_key_deleted": had_key}),
+    ))
+}
+
+pub(crate) async fn download_private_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.admin()?;
+    let store = state.engine.store();
+    let fp = store.resolve_id(&id).await?;
+    let key = store.unseal_key(&fp).await?;
+    store
+        .audit(
+            &caller.name,
+            "private_key.download",
+            &fp,
+            if key.passphrase.is_some() {
+                "protected"
+            } else {
+                ""
+            },
+        )
+        .await?;
+    let pem = key.original.starts_with(b"-----BEGIN");
+    let (mime, ext) = if pem {
+        ("application/x-pem-file", "key.pem")
+    } else {
+        ("application/octet-stream", "key.der")
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}.{ext}\"", &fp[..16]),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        key.original.to_vec(),
+    )
+        .into_response())
+}
+
+pub(crate) async fn delete_private_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.admin()?;
+    let store = state.engine.store();
+    let fp = store.resolve_id(&id).await?;
+    store.delete_key(&fp).await?;
+    store
+        .audit(&caller.name, "private_key.delete", &fp, "")
+        .await?;
+    Ok(Json(serde_json::json!({"deleted_private_key_of": fp})))
+}
+
+pub(crate) async fn list_groups(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Group>>> {
+    caller.admin()?;
+    Ok(Json(state.engine.store().groups().await?))
+}
+
+pub(crate) async fn get_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Group>> {
+    caller.admin()?;
+    Ok(Json(state.engine.store().group(&name).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GroupBody {
+    email: String,
+    default_sign: Option<bool>,
+    default_encrypt: Option<bool>,
+}
+
+pub(crate) async fn put_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Group>> {
+    caller.admin()?;
+    let b: GroupBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("group: {e}")))?;
+    if !b.email.contains('@') || name.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "a group needs a name and an email address",
+        ));
+    }
+    let group = Group {
+        name: name.clone(),
+        email: b.email,
+        default_sign: b.default_sign,
+        default_encrypt: b.default_encrypt,
+    };
+    let store = state.engine.store();
+    store.set_group(&group).await?;
+    store
+        .audit(
+            &caller.name,
+            "group.update",
+            &name,
+            &String::from_utf8_lossy(&body),
+        )
+        .await?;
+    Ok(Json(store.group(&name).await?))
+}
+
+pub(crate) async fn delete_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.admin()?;
+    let store = state.engine.store();
+    store.delete_group(&name).await?;
+    store.audit(&caller.name, "group.delete", &name, "").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Page {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+pub(crate) async fn logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<Page>,
+) -> ApiResult<Json<Vec<smimed_store::Operation>>> {
+    caller.admin()?;
+    Ok(Json(
+        state
+            .engine
+            .store()
+            .operations(
+                p.limit.unwrap_or(100).clamp(1, 1000),
+                p.offset.unwrap_or(0).max(0),
+            )
+            .await?,
+    ))
+}
+
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<Page>,
+) -> ApiResult<Json<Vec<smimed_store::AuditEntry>>> {
+    caller.admin()?;
+    Ok(Json(
+        state
+            .engine
+            .store()
+            .audit_entries(
+                p.limit.unwrap_or(100).clamp(1, 1000),
+                p.offset.unwrap_or(0).max(0),
+            )
+            .await?,
+    ))
+}

@@ -1,0 +1,109 @@
+//! API errors: `{"error": {"code", "message"}}` with the right status.
+//! User mistakes are 4xx with a plain message; only real faults are 500.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error answered to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+        }
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<smimed_store::Error> for ApiError {
+    fn from(e: smimed_store::Error) -> Self {
+        use smimed_store::Error as E;
+        let status = match &e {
+            E::NotFound(_)
+            | E::NoPrivateKey(_)
+            | E::NoGroup(_)
+            | E::NoToken(_)
+            | E::NoMessage(_) => StatusCode::NOT_FOUND,
+            E::AmbiguousId { .. } | E::InvalidId(_) => StatusCode::BAD_REQUEST,
+            E::TokenExists(_) => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let code = match status {
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::CONFLICT => "conflict",
+            _ => "internal",
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<smime::Error> for ApiError {
+    fn from(e: smime::Error) -> Self {
+        match e {
+            smime::Error::OpenSsl(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            }
+            other => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+impl From<smimed_engine::Error> for ApiError {
+    fn from(e: smimed_engine::Error) -> Self {
+        use smimed_engine::Error as E;
+        match e {
+            E::NotPossible { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not_possible",
+                e.to_string(),
+            ),
+            E::Disabled => ApiError::new(StatusCode::CONFLICT, "disabled", e.to_string()),
+            E::NotAMessage => ApiError::bad_request(e.to_string()),
+            E::Store(s) => s.into(),
+            E::Smime(s) => s.into(),
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+/// Handler result.
+pub type ApiResult<T> = Result<T, ApiError>;
