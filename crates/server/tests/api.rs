@@ -1,0 +1,474 @@
+//! The HTTP API in-process: every route against no token, an agent token
+//! and an admin token; bad input answers 4xx with a JSON error; the
+//! incoming retry gives the new result after the missing CA arrives.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use smimed_server::{AppState, Config, router};
+use smimed_store::{MasterKey, Role, Store};
+use testpki::{P12_PASSWORD, files};
+use tower::ServiceExt;
+
+struct Api {
+    app: axum::Router,
+    admin: String,
+    agent: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn api() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("db").display());
+    let store = Store::open(&url, MasterKey::from_bytes([5; 32]))
+        .await
+        .unwrap();
+    let admin = store.create_token("root", Role::Admin).await.unwrap();
+    let agent = store.create_token("desk", Role::Agent).await.unwrap();
+    let engine = Arc::new(smimed_engine::Engine::new(store, 8));
+    let app = router(AppState::new(engine), &Config::default());
+    Api {
+        app,
+        admin,
+        agent,
+        _dir: dir,
+    }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if !content_type.is_empty() {
+            req = req.header("content-type", content_type);
+        }
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        (status, bytes)
+    }
+
+    async fn json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, b) = self
+            .call(
+                method,
+                path,
+                Some(&self.admin.clone()),
+                "application/json",
+                body.to_string().into_bytes(),
+            )
+            .await;
+        (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(testpki::Pki::committed().path(name)).unwrap()
+}
+
+#[tokio::test]
+async fn every_route_checks_the_role() {
+    let a = api().await;
+    a.call(
+        Method::POST,
+        "/api/v1/certificates",
+        Some(&a.admin),
+        "",
+        fixture(files::ALICE),
+    )
+    .await;
+    let fp = {
+        let (_, b) = a
+            .call(
+                Method::GET,
+                "/api/v1/certificates",
+                Some(&a.admin),
+                "",
+                vec![],
+            )
+            .await;
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        v["items"][0]["fingerprint"].as_str().unwrap().to_string()
+    };
+    let admin_only = [
+        (Method::GET, "/api/v1/settings".to_string()),
+        (Method::PUT, "/api/v1/settings".to_string()),
+        (Method::GET, "/api/v1/certificates".to_string()),
+        (Method::POST, "/api/v1/certificates".to_string()),
+        (Method::GET, format!("/api/v1/certificates/{fp}")),
+        (Method::GET, format!("/api/v1/certificates/{fp}/download")),
+        (Method::DELETE, format!("/api/v1/certificates/{fp}")),
+        (Method::POST, "/api/v1/private-keys".to_string()),
+        (
+            Method::GET,
+            format!("/api/v1/certificates/{fp}/private-key/download"),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/certificates/{fp}/private-key"),
+        ),
+        (Method::GET, "/api/v1/groups".to_string()),
+        (Method::GET, "/api/v1/groups/support".to_string()),
+        (Method::PUT, "/api/v1/groups/support".to_string()),
+        (Method::DELETE, "/api/v1/groups/support".to_string()),
+        (Method::GET, "/api/v1/logs".to_string()),
+        (Method::GET, "/api/v1/audit".to_string()),
+    ];
+    let agent_routes = [
+        (Method::POST, "/api/v1/security-options".to_string()),
+        (Method::POST, "/api/v1/outgoing".to_string()),
+        (Method::POST, "/api/v1/incoming".to_string()),
+        (Method::GET, "/api/v1/incoming/0000".to_string()),
+        (Method::POST, "/api/v1/incoming/0000/retry".to_string()),
+    ];
+    for (method, path) in admin_only.iter().chain(agent_routes.iter()) {
+        let (s, body) = a.call(method.clone(), path, None, "", vec![]).await;
+        assert_eq!(
+            s,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without a token"
+        );
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "unauthorized");
+        let (s, _) = a
+            .call(method.clone(), path, Some("smimed_forged"), "", vec![])
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a forged token"
+        );
+    }
+    for (method, path) in &admin_only {
+        let (s, _) = a
+            .call(method.clone(), path, Some(&a.agent), "", vec![])
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path} as agent");
+    }
+    for (method, path) in &agent_routes {
+        for token in [&a.agent, &a.admin] {
+            let (s, _) = a.call(method.clone(), path, Some(token), "", vec![]).await;
+            assert!(
+                s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN && !s.is_server_error(),
+                "{method} {path}: {s}"
+            );
+        }
+    }
+    // Admin reaches every admin route (bad or empty input is 4xx, never 5xx).
+    for (method, path) in admin_only.iter().rev() {
+        let (s, _) = a
+            .call(method.clone(), path, Some(&a.admin), "", vec![])
+            .await;
+        assert!(
+            s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN && !s.is_server_error(),
+            "{method} {path}: {s}"
+        );
+    }
+    // Unauthenticated routes.
+    assert_eq!(
+        a.call(Method::GET, "/healthz", None, "", vec![]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        a.call(Method::GET, "/metrics", None, "", vec![]).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn import_send_receive_retry_and_audit() {
+    let a = api().await;
+    let (s, v) = a
+        .json(
+            Method::PUT,
+            "/api/v1/settings",
+            serde_json::json!({"enabled": true, "cipher": "aes-256-gcm"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["cipher"], "aes-256-gcm");
+    let (s, v) = a
+        .json(
+            Method::PUT,
+            "/api/v1/settings",
+            serde_json::json!({"cipher": "rot13"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["error"]["message"].as_str().unwrap().contains("rot13"));
+
+    // Pasted PKCS#12 in JSON? No: a P12 is binary, so upload it raw with a
+    // passphrase in a form; paste the PEM chain as JSON.
+    let pem = String::from_utf8(fixture(files::CHAIN)).unwrap();
+    let (s, _) = a
+        .json(
+            Method::POST,
+            "/api/v1/certificates",
+            serde_json::json!({"data": pem}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let boundary = "XyZ";
+    let mut form = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"passphrase\"\r\n\r\n{P12_PASSWORD}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"alice.p12\"\r\nContent-Type: application/x-pkcs12\r\n\r\n").into_bytes();
+    form.extend(fixture(files::ALICE_P12));
+    form.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (s, b) = a
+        .call(
+            Method::POST,
+            "/api/v1/certificates",
+            Some(&a.admin),
+            &format!("multipart/form-data; boundary={boundary}"),
+            form,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    a.call(
+        Method::POST,
+        "/api/v1/certificates",
+        Some(&a.admin),
+        "",
+        fixture(files::BOB),
+    )
+    .await;
+
+    // A rejected upload: 422 with the report naming the reason.
+    let (s, b) = a
+        .call(
+            Method::POST,
+            "/api/v1/certificates",
+            Some(&a.admin),
+            "",
+            fixture(files::NOEMAIL),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["report"]["certificates"][0]["outcome"], "rejected");
+
+    let (s, _) = a
+        .json(
+            Method::PUT,
+            "/api/v1/groups/support",
+            serde_json::json!({"email": "alice@example.org"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // The agent sends: JSON in, JSON out.
+    let msg =
+        b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\nsecret text\r\n";
+    let body =
+        serde_json::json!({"message": openssl::base64::encode_block(msg), "group": "support"});
+    let (s, b) = a
+        .call(
+            Method::POST,
+            "/api/v1/outgoing",
+            Some(&a.agent),
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        (v["signed"].as_bool(), v["encrypted"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let sent = openssl::base64::decode_block(v["message"].as_str().unwrap()).unwrap();
+    assert!(String::from_utf8_lossy(&sent).contains("authEnveloped-data"));
+
+    // Fail closed: 422 naming the address.
+    let to_nobody = b"From: alice@example.org\r\nTo: nobody@example.org\r\n\r\nx\r\n".to_vec();
+    let (s, b) = a
+        .call(
+            Method::POST,
+            "/api/v1/outgoing?group=support&encrypt=true",
+            Some(&a.agent),
+            "message/rfc822",
+            to_nobody,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(String::from_utf8_lossy(&b).contains("nobody@example.org has no certificate"));
+
+    // Incoming on a second service that lacks the CA: unknown signer; after
+    // the CA import, retry verifies.
+    let b_api = api().await;
+    b_api
+        .json(
+            Method::PUT,
+            "/api/v1/settings",
+            serde_json::json!({"enabled": true}),
+        )
+        .await;
+    let signed = {
+        let (_, b) = a
+            .call(
+                Method::POST,
+                "/api/v1/outgoing?group=support&encrypt=false",
+                Some(&a.agent),
+                "message/rfc822",
+                msg.to_vec(),
+            )
+            .await;
+        b
+    };
+    let (s, b) = b_api
+        .call(
+            Method::POST,
+            "/api/v1/incoming",
+            Some(&b_api.agent),
+            "message/rfc822",
+            signed,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["report"]["sign"]["code"], "unknown_signer");
+    let id = v["id"].as_str().unwrap().to_string();
+    b_api
+        .call(
+            Method::POST,
+            "/api/v1/certificates",
+            Some(&b_api.admin),
+            "",
+            fixture(files::CA),
+        )
+        .await;
+    let (s, b) = b_api
+        .call(
+            Method::POST,
+            &format!("/api/v1/incoming/{id}/retry"),
+            Some(&b_api.agent),
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["report"]["sign"]["code"], "verified");
+    let (_, b) = b_api
+        .call(
+            Method::GET,
+            &format!("/api/v1/incoming/{id}"),
+            Some(&b_api.agent),
+            "",
+            vec![],
+        )
+        .await;
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        v["report"]["sign"]["code"], "verified",
+        "the kept report was updated"
+    );
+
+    // Key download: as uploaded (protected), audited; logs hold the operations.
+    let (_, b) = a
+        .call(
+            Method::GET,
+            "/api/v1/certificates?has_key=true",
+            Some(&a.admin),
+            "",
+            vec![],
+        )
+        .await;
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["total"], 1);
+    let fp = v["items"][0]["fingerprint"].as_str().unwrap().to_string();
+    let (s, key) = a
+        .call(
+            Method::GET,
+            &format!("/api/v1/certificates/{}/private-key/download", &fp[..12]),
+            Some(&a.admin),
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(key.starts_with(b"-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    let (_, audit) = a.json(Method::GET, "/api/v1/audit", Value::Null).await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "private_key.download",
+        "group.update",
+        "settings.update",
+        "certificate.import",
+        "private_key.import",
+    ] {
+        assert!(actions.contains(&expected), "{expected} in {actions:?}");
+    }
+    let (_, logs) = a.json(Method::GET, "/api/v1/logs", Value::Null).await;
+    let ops: Vec<(String, String, String)> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["operation"].as_str().unwrap().into(),
+                e["status"].as_str().unwrap().into(),
+                e["token_name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        ops.contains(&("encrypt".into(), "failure".into(), "desk".into())),
+        "{ops:?}"
+    );
+    assert!(
+        ops.contains(&("sign".into(), "success".into(), "desk".into())),
+        "{ops:?}"
+    );
+    let (_, b) = a.call(Method::GET, "/metrics", None, "", vec![]).await;
+    assert!(
+        String::from_utf8_lossy(&b)
+            .contains("smimed_operations_total{operation=\"sign\",status=\"success\"} 2")
+    );
+
+    // Passphrases never come back.
+    let all = String::from_utf8_lossy(&serde_json::to_vec(&audit).unwrap()).to_string();
+    assert!(!all.contains(P12_PASSWORD));
+}
+
+#[tokio::test]
+async fn size_limits_answer_413() {
+    let a = api().await;
+    let big = vec![b'a'; 6 * 1024 * 1024];
+    let (s, _) = a
+        .call(
+            Method::POST,
+            "/api/v1/certificates",
+            Some(&a.admin),
+            "",
+            big,
+        )
+        .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+}
