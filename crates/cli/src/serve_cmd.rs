@@ -13,14 +13,24 @@ pub(crate) async fn serve(store: Store, config: smimed_server::Config) -> anyhow
             tracing_subscriber::EnvFilter::try_from_env("SMIMED_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
     // The very first start gets an admin token, shown once.
+    // Another instance starting at the same moment may win the race; then
+    // its token stands.
     if store.tokens().await?.is_empty() {
-        let secret = store.create_token("admin", Role::Admin).await?;
-        println!("First start: created the admin token (shown only now, keep it safe):");
-        println!("  {secret}");
-        println!("Create more with `smimed token create --role admin|agent --name NAME`.");
+        match store.create_token("admin", Role::Admin).await {
+            Ok(secret) => {
+                println!("First start: created the admin token (shown only now, keep it safe):");
+                println!("  {secret}");
+                println!("Create more with `smimed token create --role admin|agent --name NAME`.");
+            }
+            Err(smimed_store::Error::TokenExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
     let engine = Arc::new(smimed_engine::Engine::new(store, 256));
     smimed_server::serve(engine, config).await?;
     Ok(ExitCode::SUCCESS)
