@@ -16,14 +16,14 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "smimed", version, about, long_about = None)]
 struct Cli {
-    /// Data directory: SQLite database and master key.
-    #[arg(
-        long,
-        global = true,
-        env = "SMIMED_DATA_DIR",
-        default_value = "smimed-data"
-    )]
-    data_dir: PathBuf,
+    /// Optional TOML file with any of: data_dir, database_url,
+    /// master_key_file, listen, max_message_mib, max_upload_mib. Flags and
+    /// environment variables win over it.
+    #[arg(long, global = true, env = "SMIMED_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory: SQLite database and master key [default: ./smimed-data].
+    #[arg(long, global = true, env = "SMIMED_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// Database URL (sqlite://PATH or postgres://...); default: SQLite in the data dir.
     #[arg(long, global = true, env = "SMIMED_DATABASE_URL")]
     database_url: Option<String>,
@@ -38,15 +38,15 @@ struct Cli {
 enum Command {
     /// Run the HTTP service.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "SMIMED_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// Largest message for /outgoing and /incoming, in MiB.
-        #[arg(long, env = "SMIMED_MAX_MESSAGE_MIB", default_value_t = 25)]
-        max_message_mib: usize,
-        /// Largest certificate or key upload, in MiB.
-        #[arg(long, env = "SMIMED_MAX_UPLOAD_MIB", default_value_t = 5)]
-        max_upload_mib: usize,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "SMIMED_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+        /// Largest message for /outgoing and /incoming, in MiB [default: 25].
+        #[arg(long, env = "SMIMED_MAX_MESSAGE_MIB")]
+        max_message_mib: Option<usize>,
+        /// Largest certificate or key upload, in MiB [default: 5].
+        #[arg(long, env = "SMIMED_MAX_UPLOAD_MIB")]
+        max_upload_mib: Option<usize>,
     },
     /// Manage API tokens.
     #[command(subcommand)]
@@ -296,11 +296,36 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The `--config` file; every key is optional.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    master_key_file: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    max_message_mib: Option<usize>,
+    max_upload_mib: Option<usize>,
+}
+
+fn read_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+}
+
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let file = read_config(cli.config.as_deref())?;
     let location = smimed_store::Location {
-        data_dir: cli.data_dir,
-        database_url: cli.database_url,
-        master_key_file: cli.master_key_file,
+        data_dir: cli
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("smimed-data")),
+        database_url: cli.database_url.or(file.database_url),
+        master_key_file: cli.master_key_file.or(file.master_key_file),
     };
     let store = smimed_store::Store::open_location(&location).await?;
     match cli.command {
@@ -312,9 +337,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             serve_cmd::serve(
                 store,
                 smimed_server::Config {
-                    listen,
-                    max_message_bytes: max_message_mib * 1024 * 1024,
-                    max_upload_bytes: max_upload_mib * 1024 * 1024,
+                    listen: listen
+                        .or(file.listen)
+                        .unwrap_or(([127, 0, 0, 1], 8080).into()),
+                    max_message_bytes: max_message_mib.or(file.max_message_mib).unwrap_or(25) << 20,
+                    max_upload_bytes: max_upload_mib.or(file.max_upload_mib).unwrap_or(5) << 20,
                     ..Default::default()
                 },
             )

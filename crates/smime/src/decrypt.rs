@@ -8,10 +8,6 @@ use openssl::nid::Nid;
 
 use crate::{Certificate, PrivateKey, ffi};
 
-/// OpenSSL's `ERR_LIB_CMS` / `CMS_R_NO_MATCHING_RECIPIENT`.
-const LIB_CMS: i32 = 46;
-const NO_MATCHING_RECIPIENT: i32 = 132;
-
 /// Why a message could not be decrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecryptFailure {
@@ -38,15 +34,14 @@ pub fn decrypt(
             "the S/MIME part is not an encrypted message".into(),
         ));
     }
+    // Keys whose certificate the message names: one try each, and any
+    // failure there is the one uniform failure.
     let mut matched = false;
     for (cert, key) in keys {
-        match cms.decrypt(key.pkey(), &cert.x509().to_owned()) {
-            Ok(plain) => return Ok(plain),
-            Err(e) => {
-                let no_match = e.errors().iter().any(|err| {
-                    err.library_code() == LIB_CMS && err.reason_code() == NO_MATCHING_RECIPIENT
-                });
-                matched |= !no_match;
+        if ffi::is_recipient(&cms, cert.x509()) {
+            matched = true;
+            if let Ok(plain) = cms.decrypt(key.pkey(), &cert.x509().to_owned()) {
+                return Ok(plain);
             }
         }
     }

@@ -24,6 +24,8 @@ enum CMS_SignerInfo {}
 enum CMS_RecipientInfo {}
 #[allow(non_camel_case_types)]
 enum X509_ATTRIBUTE {}
+#[allow(non_camel_case_types)]
+enum CMS_RecipientEncryptedKey {}
 
 unsafe extern "C" {
     fn CMS_add1_signer(
@@ -57,6 +59,14 @@ unsafe extern "C" {
     fn EVP_PKEY_CTX_set_rsa_oaep_md(ctx: *mut sys::EVP_PKEY_CTX, md: *const sys::EVP_MD) -> c_int;
     fn EVP_PKEY_CTX_set_rsa_mgf1_md(ctx: *mut sys::EVP_PKEY_CTX, md: *const sys::EVP_MD) -> c_int;
     fn CMS_get0_SignerInfos(cms: *mut sys::CMS_ContentInfo) -> *mut sys::OPENSSL_STACK;
+    fn CMS_get0_RecipientInfos(cms: *mut sys::CMS_ContentInfo) -> *mut sys::OPENSSL_STACK;
+    fn CMS_RecipientInfo_type(ri: *mut CMS_RecipientInfo) -> c_int;
+    fn CMS_RecipientInfo_ktri_cert_cmp(ri: *mut CMS_RecipientInfo, cert: *mut sys::X509) -> c_int;
+    fn CMS_RecipientInfo_kari_get0_reks(ri: *mut CMS_RecipientInfo) -> *mut sys::OPENSSL_STACK;
+    fn CMS_RecipientEncryptedKey_cert_cmp(
+        rek: *mut CMS_RecipientEncryptedKey,
+        cert: *mut sys::X509,
+    ) -> c_int;
     fn CMS_signed_get_attr_by_NID(si: *const CMS_SignerInfo, nid: c_int, lastpos: c_int) -> c_int;
     fn CMS_signed_get_attr(si: *const CMS_SignerInfo, loc: c_int) -> *mut X509_ATTRIBUTE;
     fn X509_ATTRIBUTE_get0_data(
@@ -67,6 +77,8 @@ unsafe extern "C" {
     ) -> *mut c_void;
 }
 
+const CMS_RECIPINFO_TRANS: c_int = 0;
+const CMS_RECIPINFO_AGREE: c_int = 1;
 const V_ASN1_UTCTIME: c_int = 23;
 const V_ASN1_GENERALIZEDTIME: c_int = 24;
 
@@ -311,5 +323,37 @@ pub(crate) fn signing_times(cms: &CmsContentInfoRef) -> Vec<Option<i64>> {
                 crate::cert::unix_time(time).ok()
             })
             .collect()
+    }
+}
+
+/// True when `cert` is named by one of the message's recipient infos (key
+/// transport or key agreement): decided from public identifiers alone.
+pub(crate) fn is_recipient(cms: &CmsContentInfoRef, cert: &X509Ref) -> bool {
+    // SAFETY: the stacks and entries are internal pointers valid while
+    // `cms` lives; the comparisons only read.
+    unsafe {
+        let infos = CMS_get0_RecipientInfos(cms.as_ptr());
+        if infos.is_null() {
+            ErrorStack::get();
+            return false;
+        }
+        let found = (0..sys::OPENSSL_sk_num(infos)).any(|i| {
+            let ri = sys::OPENSSL_sk_value(infos, i) as *mut CMS_RecipientInfo;
+            match CMS_RecipientInfo_type(ri) {
+                CMS_RECIPINFO_TRANS => CMS_RecipientInfo_ktri_cert_cmp(ri, cert.as_ptr()) == 0,
+                CMS_RECIPINFO_AGREE => {
+                    let reks = CMS_RecipientInfo_kari_get0_reks(ri);
+                    !reks.is_null()
+                        && (0..sys::OPENSSL_sk_num(reks)).any(|j| {
+                            let rek =
+                                sys::OPENSSL_sk_value(reks, j) as *mut CMS_RecipientEncryptedKey;
+                            CMS_RecipientEncryptedKey_cert_cmp(rek, cert.as_ptr()) == 0
+                        })
+                }
+                _ => false,
+            }
+        });
+        ErrorStack::get();
+        found
     }
 }

@@ -21,6 +21,11 @@ impl TrustStore {
         }
     }
 
+    /// The anchors, for finding a signer whose certificate the message lacks.
+    pub fn certificates(&self) -> &[X509] {
+        &self.anchors
+    }
+
     /// Validates `signer` at time `at` (Unix seconds), with `untrusted`
     /// certificates (those the message carries) to build the path.
     pub fn validate(

@@ -94,13 +94,21 @@ pub fn verify(
     // 1. The mathematics: digest and signature, no path yet.
     let mut content = Vec::new();
     let flags = CMSOptions::BINARY | CMSOptions::NOVERIFY;
-    let mut math = cms.verify(None, None, detached, Some(&mut content), flags);
+    // Stored certificates find a signer the message does not carry.
+    let mut stored = openssl::stack::Stack::new().ok();
+    if let Some(stack) = stored.as_mut() {
+        for cert in trust.certificates() {
+            let _ = stack.push(cert.clone());
+        }
+    }
+    let known = stored.as_deref();
+    let mut math = cms.verify(known, None, detached, Some(&mut content), flags);
     let mut note = String::new();
     if let (Err(_), Some(d)) = (&math, detached) {
         // Some signers hash the text with bare LF line endings (not
         // canonical, RFC 8551 §3.1.1); the bytes differ only there.
         let lf = lf_only(d);
-        if lf != d && cms.verify(None, None, Some(&lf), None, flags).is_ok() {
+        if lf != d && cms.verify(known, None, Some(&lf), None, flags).is_ok() {
             math = Ok(());
             note = " (the signer hashed the text with LF line endings)".into();
         }
@@ -120,7 +128,7 @@ pub fn verify(
     };
     if let Err(e) = math {
         if detached.is_some() {
-            let _ = cms.verify(None, None, detached, None, loose);
+            let _ = cms.verify(known, None, detached, None, loose);
         }
         let claimed = ffi::signers(&cms)
             .first()
