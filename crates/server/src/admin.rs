@@ -49,6 +49,7 @@ async fn settings_json(state: &AppState) -> ApiResult<serde_json::Value> {
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/settings", summary = "Read the settings (admin)", responses((status = 200, description = "settings"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn get_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,7 +58,7 @@ pub(crate) async fn get_settings(
     Ok(Json(settings_json(&state).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SettingsPatch {
     enabled: Option<bool>,
@@ -66,6 +67,7 @@ pub(crate) struct SettingsPatch {
     log_retention_days: Option<i64>,
 }
 
+#[utoipa::path(put, path = "/api/v1/settings", summary = "Change any subset of the settings (admin)", request_body = SettingsPatch, responses((status = 200, description = "settings"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn put_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,7 +115,7 @@ pub(crate) async fn put_settings(
     Ok(Json(now))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub(crate) struct CertFilter {
     email: Option<String>,
     has_key: Option<bool>,
@@ -123,6 +125,7 @@ pub(crate) struct CertFilter {
     per_page: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/v1/certificates", summary = "List certificates with filters and pagination (admin)", params(CertFilter), responses((status = 200, description = "certificates page"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn list_certificates(
     State(state): State<AppState>,
     caller: Caller,
@@ -292,6 +295,7 @@ async fn import(
     Ok(Json(report).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/certificates", summary = "Import certificates: JSON {data, passphrase}, multipart (file, passphrase) or the raw file (admin)", request_body(content = String, description = "PEM text as JSON {\"data\", \"passphrase\"}, a multipart form (file, passphrase), or the raw PEM/DER/PKCS#7/PKCS#12 bytes", content_type = "application/octet-stream"), responses((status = 200, description = "import report"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn import_certificates(
     State(state): State<AppState>,
     caller: Caller,
@@ -301,6 +305,7 @@ pub(crate) async fn import_certificates(
     import(state, caller, req, false).await
 }
 
+#[utoipa::path(post, path = "/api/v1/private-keys", summary = "Import private keys, matched to stored certificates (admin)", request_body(content = String, description = "PEM text as JSON {\"data\", \"passphrase\"}, a multipart form (file, passphrase), or the raw PEM/DER/PKCS#7/PKCS#12 bytes", content_type = "application/octet-stream"), responses((status = 200, description = "import report"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn import_private_keys(
     State(state): State<AppState>,
     caller: Caller,
@@ -310,6 +315,7 @@ pub(crate) async fn import_private_keys(
     import(state, caller, req, true).await
 }
 
+#[utoipa::path(get, path = "/api/v1/certificates/{id}", summary = "One certificate (admin)", params(("id" = String, Path)), responses((status = 200, description = "certificate"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn get_certificate(
     State(state): State<AppState>,
     caller: Caller,
@@ -319,11 +325,12 @@ pub(crate) async fn get_certificate(
     Ok(Json(state.engine.store().find_certificate(&id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub(crate) struct Format {
     format: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/certificates/{id}/download", summary = "Download a certificate, PEM or DER (admin)", params(("id" = String, Path), Format), responses((status = 200, description = "certificate file"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn download_certificate(
     State(state): State<AppState>,
     caller: Caller,
@@ -360,6 +367,7 @@ pub(crate) async fn download_certificate(
         .into_response())
 }
 
+#[utoipa::path(delete, path = "/api/v1/certificates/{id}", summary = "Delete a certificate and its private key (admin)", params(("id" = String, Path)), responses((status = 200, description = "deleted"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn delete_certificate(
     State(state): State<AppState>,
     caller: Caller,
@@ -382,6 +390,7 @@ pub(crate) async fn delete_certificate(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/certificates/{id}/private-key/download", summary = "Download a private key as uploaded; audited (admin)", params(("id" = String, Path)), responses((status = 200, description = "key file"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn download_private_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -423,6 +432,7 @@ pub(crate) async fn download_private_key(
         .into_response())
 }
 
+#[utoipa::path(delete, path = "/api/v1/certificates/{id}/private-key", summary = "Delete a private key; the certificate stays (admin)", params(("id" = String, Path)), responses((status = 200, description = "deleted"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn delete_private_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -438,6 +448,7 @@ pub(crate) async fn delete_private_key(
     Ok(Json(serde_json::json!({"deleted_private_key_of": fp})))
 }
 
+#[utoipa::path(get, path = "/api/v1/groups", summary = "List groups (admin)", responses((status = 200, description = "groups"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn list_groups(
     State(state): State<AppState>,
     caller: Caller,
@@ -446,6 +457,7 @@ pub(crate) async fn list_groups(
     Ok(Json(state.engine.store().groups().await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/groups/{name}", summary = "One group (admin)", params(("name" = String, Path)), responses((status = 200, description = "group"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn get_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -455,7 +467,7 @@ pub(crate) async fn get_group(
     Ok(Json(state.engine.store().group(&name).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GroupBody {
     email: String,
@@ -463,6 +475,7 @@ pub(crate) struct GroupBody {
     default_encrypt: Option<bool>,
 }
 
+#[utoipa::path(put, path = "/api/v1/groups/{name}", summary = "Create or replace a group (admin)", params(("name" = String, Path)), request_body = GroupBody, responses((status = 200, description = "group"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn put_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -496,6 +509,7 @@ pub(crate) async fn put_group(
     Ok(Json(store.group(&name).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/groups/{name}", summary = "Delete a group (admin)", params(("name" = String, Path)), responses((status = 200, description = "deleted"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn delete_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -508,12 +522,13 @@ pub(crate) async fn delete_group(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub(crate) struct Page {
     limit: Option<i64>,
     offset: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/logs", summary = "Operation log, newest first (admin)", params(Page), responses((status = 200, description = "operations"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn logs(
     State(state): State<AppState>,
     caller: Caller,
@@ -532,6 +547,7 @@ pub(crate) async fn logs(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", summary = "Audit log, newest first (admin)", params(Page), responses((status = 200, description = "audit entries"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn audit(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod mail;
 mod metrics;
+mod openapi;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -116,6 +117,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(DefaultBodyLimit::max(config.max_message_bytes));
     Router::new()
         .nest("/api/v1", admin.merge(mail))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .fallback(|| async { ApiError::not_found("no such route") })

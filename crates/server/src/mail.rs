@@ -42,7 +42,7 @@ fn b64_decode(field: &str, data: &str) -> ApiResult<Vec<u8>> {
         .map_err(|_| ApiError::bad_request(format!("\"{field}\" is not valid base64")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OptionsBody {
     group: Option<String>,
@@ -53,6 +53,7 @@ pub(crate) struct OptionsBody {
     cc: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/security-options", summary = "What the composer can do for a sender and recipients", request_body = OptionsBody, responses((status = 200, description = "options"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn security_options(
     State(state): State<AppState>,
     _caller: Caller,
@@ -67,7 +68,7 @@ pub(crate) async fn security_options(
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OutgoingParams {
     group: Option<String>,
@@ -80,6 +81,7 @@ pub(crate) struct OutgoingParams {
     message: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/outgoing", summary = "Sign and/or encrypt an outgoing message (fail closed: 422)", params(OutgoingParams), request_body(content = String, description = "message/rfc822, or JSON with the message in base64", content_type = "message/rfc822"), responses((status = 200, description = "message to send"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn outgoing(
     State(state): State<AppState>,
     caller: Caller,
@@ -166,6 +168,7 @@ struct IncomingBody {
     message: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/incoming", summary = "Decrypt and verify an incoming message; kept for retry", request_body(content = String, description = "message/rfc822, or JSON with the message in base64", content_type = "message/rfc822"), responses((status = 200, description = "id, report, readable message"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn incoming(
     State(state): State<AppState>,
     caller: Caller,
@@ -186,6 +189,7 @@ pub(crate) async fn incoming(
     Ok(answer(&id, &processed))
 }
 
+#[utoipa::path(post, path = "/api/v1/incoming/{id}/retry", summary = "Process a kept message again with the current certificates and keys", params(("id" = String, Path)), responses((status = 200, description = "id, report, readable message"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn retry_incoming(
     State(state): State<AppState>,
     caller: Caller,
@@ -203,6 +207,7 @@ pub(crate) async fn retry_incoming(
     Ok(answer(&id, &processed))
 }
 
+#[utoipa::path(get, path = "/api/v1/incoming/{id}", summary = "A kept incoming message and its last report", params(("id" = String, Path)), responses((status = 200, description = "kept message"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn get_incoming(
     State(state): State<AppState>,
     _caller: Caller,

@@ -472,3 +472,58 @@ async fn size_limits_answer_413() {
         .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn openapi_document_lists_every_route() {
+    let a = api().await;
+    let (s, body) = a
+        .call(Method::GET, "/api/v1/openapi.json", None, "", vec![])
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    let expected = [
+        ("get", "/api/v1/settings"),
+        ("put", "/api/v1/settings"),
+        ("get", "/api/v1/certificates"),
+        ("post", "/api/v1/certificates"),
+        ("get", "/api/v1/certificates/{id}"),
+        ("delete", "/api/v1/certificates/{id}"),
+        ("get", "/api/v1/certificates/{id}/download"),
+        ("post", "/api/v1/private-keys"),
+        ("get", "/api/v1/certificates/{id}/private-key/download"),
+        ("delete", "/api/v1/certificates/{id}/private-key"),
+        ("get", "/api/v1/groups"),
+        ("get", "/api/v1/groups/{name}"),
+        ("put", "/api/v1/groups/{name}"),
+        ("delete", "/api/v1/groups/{name}"),
+        ("get", "/api/v1/logs"),
+        ("get", "/api/v1/audit"),
+        ("post", "/api/v1/security-options"),
+        ("post", "/api/v1/outgoing"),
+        ("post", "/api/v1/incoming"),
+        ("get", "/api/v1/incoming/{id}"),
+        ("post", "/api/v1/incoming/{id}/retry"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        documented,
+        expected.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for (method, path) in expected {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} documented");
+        assert!(op["security"].is_array(), "{method} {path} needs a token");
+        // And the route really exists: no 404 from the router.
+        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let real = path.replace("{id}", "00000000").replace("{name}", "g");
+        let (s, _) = a.call(m, &real, Some(&a.admin), "", vec![]).await;
+        assert!(s != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
