@@ -510,19 +510,29 @@ fn config_file_sets_defaults_and_flags_win() {
     let s = Smimed::new();
     let from_file = s.dir.path().join("from-file");
     let config = s.dir.path().join("smimed.toml");
-    std::fs::write(&config, format!("data_dir = {:?}\n", from_file.display().to_string())).unwrap();
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\n", from_file.display().to_string()),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_smimed"))
         .env_remove("SMIMED_DATA_DIR")
         .args(["--config", config.to_str().unwrap(), "status"])
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(from_file.join("smimed.db").exists(), "the file's data_dir was used");
+    assert!(
+        from_file.join("smimed.db").exists(),
+        "the file's data_dir was used"
+    );
     // A flag wins over the file.
     s.ok(&["--config", config.to_str().unwrap(), "status"]);
     assert!(s.data_dir().join("smimed.db").exists());
     // Unknown keys are refused with the file's name.
     std::fs::write(&config, "data_dri = \"x\"\n").unwrap();
     let err = s.fails(&["--config", config.to_str().unwrap(), "status"]);
-    assert!(err.contains("smimed.toml") && err.contains("data_dri"), "{err}");
+    assert!(
+        err.contains("smimed.toml") && err.contains("data_dri"),
+        "{err}"
+    );
 }
