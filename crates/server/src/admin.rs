@@ -12,7 +12,7 @@ use smimed_engine::{SETTING_CIPHER, SETTING_RSA_OAEP};
 use smimed_store::Group;
 use zeroize::Zeroizing;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Body};
 use crate::{AppState, Caller};
 
 /// Setting name of the log retention in days.
@@ -71,7 +71,7 @@ pub(crate) struct SettingsPatch {
 pub(crate) async fn put_settings(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.admin()?;
     let patch: SettingsPatch = serde_json::from_slice(&body)
@@ -480,7 +480,7 @@ pub(crate) async fn put_group(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Json<Group>> {
     caller.admin()?;
     let b: GroupBody =

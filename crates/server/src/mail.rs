@@ -5,7 +5,6 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +15,7 @@ use smime::incoming::{Layer, Processed};
 use smimed_engine::{OutgoingRequest, Sender};
 use smimed_store::Operation;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Body};
 use crate::{AppState, Caller, offload};
 
 fn sender(group: Option<String>, from: Option<String>) -> ApiResult<Sender> {
@@ -57,7 +56,7 @@ pub(crate) struct OptionsBody {
 pub(crate) async fn security_options(
     State(state): State<AppState>,
     _caller: Caller,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Json<smime::options::SecurityOptions>> {
     let b: OptionsBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("security options: {e}")))?;
@@ -87,7 +86,7 @@ pub(crate) async fn outgoing(
     caller: Caller,
     Query(query): Query<OutgoingParams>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Response> {
     let json = is_json(&headers);
     let (params, raw) = if json {
@@ -173,7 +172,7 @@ pub(crate) async fn incoming(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Response> {
     let raw = if is_json(&headers) {
         let b: IncomingBody = serde_json::from_slice(&body)
