@@ -203,6 +203,10 @@ impl Certificate {
     pub fn public_key(&self) -> Result<PKey<Public>> {
         Ok(self.x509.public_key()?)
     }
+    /// SubjectPublicKeyInfo DER, as in the certificate: matches private keys.
+    pub fn spki_der(&self) -> Result<Vec<u8>> {
+        Ok(ffi::spki_der(&self.x509)?)
+    }
     /// DER of the subject name, to find what a certificate issued.
     pub fn subject_name_der(&self) -> Result<Vec<u8>> {
         Ok(self.x509.subject_name().to_der()?)

@@ -26,6 +26,8 @@ enum CMS_RecipientInfo {}
 enum X509_ATTRIBUTE {}
 #[allow(non_camel_case_types)]
 enum CMS_RecipientEncryptedKey {}
+#[allow(non_camel_case_types)]
+enum X509_PUBKEY {}
 
 unsafe extern "C" {
     fn CMS_add1_signer(
@@ -59,6 +61,8 @@ unsafe extern "C" {
     fn EVP_PKEY_CTX_set_rsa_oaep_md(ctx: *mut sys::EVP_PKEY_CTX, md: *const sys::EVP_MD) -> c_int;
     fn EVP_PKEY_CTX_set_rsa_mgf1_md(ctx: *mut sys::EVP_PKEY_CTX, md: *const sys::EVP_MD) -> c_int;
     fn CMS_get0_SignerInfos(cms: *mut sys::CMS_ContentInfo) -> *mut sys::OPENSSL_STACK;
+    fn X509_get_X509_PUBKEY(x: *const sys::X509) -> *mut X509_PUBKEY;
+    fn i2d_X509_PUBKEY(a: *const X509_PUBKEY, out: *mut *mut u8) -> c_int;
     fn CMS_get0_RecipientInfos(cms: *mut sys::CMS_ContentInfo) -> *mut sys::OPENSSL_STACK;
     fn CMS_RecipientInfo_type(ri: *mut CMS_RecipientInfo) -> c_int;
     fn CMS_RecipientInfo_ktri_cert_cmp(ri: *mut CMS_RecipientInfo, cert: *mut sys::X509) -> c_int;
@@ -134,6 +138,29 @@ pub(crate) fn key_usage(cert: &X509Ref) -> u32 {
 pub(crate) fn extended_key_usage(cert: &X509Ref) -> u32 {
     // SAFETY: as above.
     unsafe { sys::X509_get_extended_key_usage(cert.as_ptr()) }
+}
+
+/// The certificate's SubjectPublicKeyInfo, DER, as it sits in the
+/// certificate: no re-encoding (OpenSSL 3's encoder costs ~200 µs a call).
+pub(crate) fn spki_der(cert: &X509Ref) -> Result<Vec<u8>, ErrorStack> {
+    // SAFETY: the X509_PUBKEY is internal to `cert` and only read; the
+    // first i2d call sizes the buffer, the second fills exactly that much.
+    unsafe {
+        let pk = X509_get_X509_PUBKEY(cert.as_ptr());
+        if pk.is_null() {
+            return Err(ErrorStack::get());
+        }
+        let len = i2d_X509_PUBKEY(pk, ptr::null_mut());
+        if len <= 0 {
+            return Err(ErrorStack::get());
+        }
+        let mut buf = vec![0u8; len as usize];
+        let mut out = buf.as_mut_ptr();
+        if i2d_X509_PUBKEY(pk, &mut out) != len {
+            return Err(ErrorStack::get());
+        }
+        Ok(buf)
+    }
 }
 
 /// Signs `data` (already canonical) with `md`, adding signing time,

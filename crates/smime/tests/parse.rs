@@ -309,3 +309,20 @@ fn thunderbird_certificates_show_the_right_addresses() {
         assert!(leaf.rejection().is_none(), "{name}");
     }
 }
+
+#[test]
+fn spki_from_the_certificate_equals_the_keys_public_half() {
+    for (cert, key) in [
+        (files::ALICE, files::ALICE_KEY),
+        (files::BOB, files::BOB_KEY),
+        (files::CAROL, files::CAROL_KEY),
+    ] {
+        let c = one_cert(cert);
+        let k = parse(&pki(key), None).unwrap().keys.remove(0);
+        assert_eq!(
+            c.spki_der().unwrap(),
+            k.pkey().public_key_to_der().unwrap(),
+            "{cert}"
+        );
+    }
+}

@@ -16,7 +16,8 @@
 //!   process alone, to read the two above.
 //!
 //! Before the timed runs, a breakdown of one import (median of three) is
-//! printed to stderr: where the time goes, phase by phase.
+//! printed to stderr: where the time goes, phase by phase. Set
+//! `SMIMED_BENCH_NO_BREAKDOWN=1` to skip it (e.g. under `perf record`).
 
 mod common;
 
@@ -174,7 +175,9 @@ fn bench(c: &mut Criterion) {
         path.display(),
         pem.len() as f64 / 1e6
     );
-    breakdown(&path);
+    if std::env::var_os("SMIMED_BENCH_NO_BREAKDOWN").is_none() {
+        breakdown(&path);
+    }
 
     eprintln!("load average before the timed runs: {}", common::loadavg());
     let rt = common::runtime();

@@ -10,9 +10,10 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Error, Result, Store, placeholders};
 
-/// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's
-/// bind-parameter limits, large enough to make bulk imports cheap.
-const BATCH: usize = 500;
+/// Rows per multi-row INSERT: enough to make bulk imports cheap, few enough
+/// that sqlx's per-parameter name lookup (linear in the statement's
+/// parameters) stays small.
+const BATCH: usize = 100;
 
 /// A stored certificate with what the store adds to it.
 #[derive(Debug, Clone)]
@@ -491,7 +492,7 @@ fn sha256_hex(data: &[u8]) -> Result<String> {
 }
 
 fn spki_sha256(cert: &Certificate) -> Result<String> {
-    sha256_hex(&cert.public_key()?.public_key_to_der()?)
+    sha256_hex(&cert.spki_der()?)
 }
 
 fn spki_sha256_of_key(key: &PrivateKey) -> Result<String> {
