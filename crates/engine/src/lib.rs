@@ -144,7 +144,11 @@ impl Engine {
                 message: plan.options.sign.message.clone(),
             })?;
             let key = self.key(cert.fingerprint()).await?;
-            let chain = self.store.issuer_chain(cert).await?;
+            // The root is left out: receivers must hold it as a trust anchor
+            // anyway, and each certificate sent costs every OpenSSL 3.0
+            // receiver a slow key decode (RFC 8551 §2.4.2 allows omitting it).
+            let mut chain = self.store.issuer_chain(cert).await?;
+            chain.retain(|c| !c.info().self_signed);
             entity = smime::sign::sign(
                 &entity,
                 &smime::sign::Signer {
