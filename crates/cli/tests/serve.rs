@@ -282,3 +282,33 @@ fn two_instances_on_one_postgresql_database() {
         .args([&admin_url, "-qc", &format!("DROP DATABASE {name}")])
         .status();
 }
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let token = server.token.clone().unwrap();
+    // Half a request on the wire when SIGTERM arrives.
+    let body = br#"{"enabled": true}"#;
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let head = format!(
+        "PUT /api/v1/settings HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..5]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.write_all(&body[5..]).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("\"enabled\":true"), "{resp}");
+    let mut server = server;
+    assert!(server.child.wait().unwrap().success());
+}

@@ -527,3 +527,26 @@ async fn openapi_document_lists_every_route() {
         "bearer"
     );
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let a = api().await;
+    let req = Request::builder()
+        .uri("/healthz")
+        .header("x-request-id", "ticket-42")
+        .body(Body::empty())
+        .unwrap();
+    let resp = a.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(
+        resp.headers()["x-request-id"],
+        "ticket-42",
+        "kept when the client sends one"
+    );
+    let req = Request::builder()
+        .uri("/api/v1/settings")
+        .body(Body::empty())
+        .unwrap();
+    let resp = a.app.clone().oneshot(req).await.unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(id.len(), 36, "a UUID is made otherwise: {id}");
+}
