@@ -16,7 +16,7 @@ use smime::incoming::{Context, Processed};
 use smime::options::{self, Candidate, Choice, SecurityOptions};
 use smime::trust::TrustStore;
 use smime::{Certificate, PrivateKey};
-use smimed_store::{Store, StoredCertificate};
+use smimed_store::Store;
 
 pub use error::{Error, Result};
 
@@ -190,9 +190,9 @@ impl Engine {
         }
         let senders = smime::incoming::sender_addresses(raw)?;
         let mut owned: Vec<(Certificate, Arc<PrivateKey>)> = Vec::new();
-        for fp in self.store.private_key_fingerprints().await? {
-            let cert = self.store.find_certificate(&fp).await?.certificate;
-            owned.push((cert, self.key(&fp).await?));
+        for cert in self.store.certificates_with_keys().await? {
+            let key = self.key(cert.fingerprint()).await?;
+            owned.push((cert, key));
         }
         let keys: Vec<(&Certificate, &PrivateKey)> =
             owned.iter().map(|(c, k)| (c, k.as_ref())).collect();
@@ -200,10 +200,10 @@ impl Engine {
         for sender in &senders {
             anchors.extend(
                 self.store
-                    .certificates_for_email(sender)
+                    .candidates_for_email(sender)
                     .await?
                     .into_iter()
-                    .map(|s| s.certificate),
+                    .map(|(c, _)| c),
             );
         }
         let trust = TrustStore::new(anchors.iter());
@@ -233,7 +233,7 @@ impl Engine {
         recipients: &[String],
     ) -> Result<Plan> {
         let now = smime::now();
-        let own = self.store.certificates_for_email(sender).await?;
+        let own = self.store.candidates_for_email(sender).await?;
         let own_candidates = candidates(&own);
         let signing = options::signing_certificate(&own_candidates, now);
         let sign = options::sign_choice(sender, &signing, default_sign);
@@ -251,7 +251,7 @@ impl Engine {
             }
         }
         for addr in &unique {
-            lookups.push(self.store.certificates_for_email(addr).await?);
+            lookups.push(self.store.candidates_for_email(addr).await?);
         }
         let selections: Vec<(String, std::result::Result<&Certificate, options::Lack>)> = unique
             .iter()
@@ -306,12 +306,12 @@ impl Engine {
     }
 }
 
-fn candidates(stored: &[StoredCertificate]) -> Vec<Candidate<'_>> {
+fn candidates(stored: &[(Certificate, bool)]) -> Vec<Candidate<'_>> {
     stored
         .iter()
-        .map(|s| Candidate {
-            certificate: &s.certificate,
-            has_private_key: s.has_private_key,
+        .map(|(certificate, has_private_key)| Candidate {
+            certificate,
+            has_private_key: *has_private_key,
         })
         .collect()
 }

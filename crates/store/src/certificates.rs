@@ -369,6 +369,40 @@ impl Store {
         Ok(out)
     }
 
+    /// Certificates for `email` with their key indicator, without the
+    /// issues (no issuer lookups): what the engine needs for each message.
+    pub async fn candidates_for_email(&self, email: &str) -> Result<Vec<(Certificate, bool)>> {
+        let rows = sqlx::query(
+            "SELECT c.der, k.fingerprint FROM certificate_emails e \
+             JOIN certificates c ON c.fingerprint = e.fingerprint \
+             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
+             WHERE e.email = $1",
+        )
+        .bind(email.trim().to_ascii_lowercase())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let der: Vec<u8> = row.try_get(0)?;
+                let key: Option<String> = row.try_get(1)?;
+                Ok((Certificate::from_der(&der)?, key.is_some()))
+            })
+            .collect()
+    }
+
+    /// Every certificate that has a stored private key, in one query.
+    pub async fn certificates_with_keys(&self) -> Result<Vec<Certificate>> {
+        let ders: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT c.der FROM certificates c JOIN private_keys k ON k.fingerprint = c.fingerprint \
+             ORDER BY c.fingerprint",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        ders.iter()
+            .map(|der| Ok(Certificate::from_der(der)?))
+            .collect()
+    }
+
     /// Deletes a certificate and its private key. Returns whether a key
     /// was deleted with it.
     pub async fn delete_certificate(&self, fingerprint: &str) -> Result<bool> {

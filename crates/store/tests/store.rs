@@ -283,6 +283,27 @@ async fn lookup_by_email_ignores_case() {
                 .unwrap()
                 .is_empty()
         );
+        let light = store
+            .candidates_for_email("CAROL@example.org")
+            .await
+            .unwrap();
+        assert_eq!(light.len(), 1);
+        assert_eq!(light[0].0.fingerprint(), carol[0].certificate.fingerprint());
+        assert!(!light[0].1, "no key yet");
+        import(store, files::CAROL_KEY, None).await;
+        assert!(
+            store
+                .candidates_for_email("carol@example.org")
+                .await
+                .unwrap()[0]
+                .1
+        );
+        let with_keys = store.certificates_with_keys().await.unwrap();
+        assert_eq!(with_keys.len(), 1);
+        assert_eq!(
+            with_keys[0].fingerprint(),
+            carol[0].certificate.fingerprint()
+        );
     }
 }
 
