@@ -536,3 +536,39 @@ fn config_file_sets_defaults_and_flags_win() {
         "{err}"
     );
 }
+
+#[test]
+fn an_ambiguous_prefix_is_refused_with_a_count() {
+    let s = Smimed::new();
+    s.ok(&["cert", "import", &pki(files::ALICE)]);
+    let fp = s.list()[0]["fingerprint"].as_str().unwrap().to_string();
+    // A second row whose fingerprint shares the first 8 characters.
+    let url = format!("sqlite://{}", s.data_dir().join("smimed.db").display());
+    let twin = format!("{}{}", &fp[..8], "0".repeat(56));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use sqlx::Connection;
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+            sqlx::query(
+                "INSERT INTO certificates (fingerprint, der, subject, spki_sha256, subject_name_sha256, \
+                 issuer_name_sha256, is_ca, not_before, not_after, created_at) \
+                 SELECT $1, der, subject, spki_sha256, subject_name_sha256, issuer_name_sha256, is_ca, \
+                 not_before, not_after, created_at FROM certificates WHERE fingerprint = $2",
+            )
+            .bind(twin)
+            .bind(fp.clone())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        });
+    let err = s.fails(&["cert", "export", &fp[..8]]);
+    assert!(err.contains("matches 2 certificates"), "{err}");
+    assert!(
+        s.ok(&["cert", "export", &fp[..9]])
+            .contains("BEGIN CERTIFICATE")
+    );
+}
