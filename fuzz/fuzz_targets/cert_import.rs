@@ -21,7 +21,11 @@ fn check(cert: &Certificate) {
     }
     let _ = info.is_valid_at(now);
     let _ = cert.rejection();
-    let _ = (cert.spki_der(), cert.subject_name_der(), cert.issuer_name_der());
+    let _ = (
+        cert.spki_der(),
+        cert.subject_name_der(),
+        cert.issuer_name_der(),
+    );
     let _ = cert.public_key();
     // The identity: the DER gives back the same certificate.
     let again = Certificate::from_der(cert.der()).expect("a certificate's own DER parses");

@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(report.layers.len() <= MAX_LAYERS + 1, "{report:?}");
         assert_eq!(
             report.encrypted,
-            report.layers.iter().any(|l| matches!(l, Layer::Encrypted(_))),
+            report
+                .layers
+                .iter()
+                .any(|l| matches!(l, Layer::Encrypted(_))),
             "{report:?}"
         );
         if report.kind.is_none() {

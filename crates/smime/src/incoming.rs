@@ -179,27 +179,39 @@ fn classify(entity: &[u8]) -> Result<Option<Kind>> {
                 .attribute("protocol")
                 .unwrap_or_default()
                 .to_ascii_lowercase();
-            let children = root.sub_parts().unwrap_or_default();
+            let malformed = |reason: String| Error::Malformed {
+                item: "the multipart/signed part".into(),
+                reason,
+            };
+            let boundary = ct
+                .attribute("boundary")
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| malformed("it has no boundary".into()))?;
+            // Split at the boundary itself (RFC 2046 §5.1.1), not by the
+            // parser's view of the parts: an unclosed multipart inside the
+            // signed content must not swallow the signature.
+            let (_, body) = mime::split_header_body(entity);
+            let children = mime::split_multipart(body, boundary);
             if children.len() != 2 {
-                return Err(Error::Malformed {
-                    item: "the multipart/signed part".into(),
-                    reason: format!("it has {} parts instead of 2", children.len()),
-                });
+                return Err(malformed(format!(
+                    "it has {} parts instead of 2",
+                    children.len()
+                )));
             }
-            let first = &message.parts[children[0] as usize];
-            let second = &message.parts[children[1] as usize];
+            let signature = MessageParser::default().parse(children[1]);
+            let signature_part = signature.as_ref().map(|m| &m.parts[0]);
             let sig_is_p7s = protocol.ends_with("pkcs7-signature")
-                || second
-                    .attachment_name()
+                || signature_part
+                    .and_then(|p| p.attachment_name())
                     .is_some_and(|n| n.to_ascii_lowercase().ends_with(".p7s"));
             if !sig_is_p7s {
                 return Ok(None);
             }
-            let start = (first.offset_header as usize).min(entity.len());
-            let end = (first.offset_end as usize).clamp(start, entity.len());
             Ok(Some(Kind::MultipartSigned {
-                content: entity[start..end].to_vec(),
-                signature: second.contents().to_vec(),
+                content: children[0].to_vec(),
+                signature: signature_part
+                    .map(|p| p.contents().to_vec())
+                    .unwrap_or_default(),
             }))
         }
         _ => Ok(None),

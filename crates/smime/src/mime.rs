@@ -19,22 +19,72 @@ pub struct Split {
 }
 
 /// Splits a message at the first empty line; a message without one is all
-/// header. Returns (header block without the empty line, body).
+/// header. Returns (header block without the empty line, body). A line ends
+/// at LF, CRLF or a bare CR, as [`to_crlf`] reads line ends, so that making
+/// the header canonical can never put an empty line into it.
 pub fn split_header_body(raw: &[u8]) -> (&[u8], &[u8]) {
     let mut i = 0;
     while i < raw.len() {
-        let line_end = raw[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|p| i + p + 1)
-            .unwrap_or(raw.len());
-        let line = &raw[i..line_end];
-        if line == b"\n" || line == b"\r\n" {
+        let line_end = match raw[i..].iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(p) if raw[i + p] == b'\r' && raw.get(i + p + 1) == Some(&b'\n') => i + p + 2,
+            Some(p) => i + p + 1,
+            None => raw.len(),
+        };
+        if matches!(raw[i], b'\n' | b'\r') {
             return (&raw[..i], &raw[line_end..]);
         }
         i = line_end;
     }
     (raw, &[])
+}
+
+/// The body parts of a multipart body, split at `--boundary` lines as RFC
+/// 2046 §5.1.1 defines them: the line break before a delimiter belongs to
+/// the delimiter, the preamble and the epilogue are dropped, and a body
+/// without its close delimiter ends its last part at the end of the input.
+/// Lines inside a part that merely look like another boundary do not split.
+pub fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
+    let dash = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut i = 0;
+    while i < body.len() {
+        let end = body[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| i + p + 1)
+            .unwrap_or(body.len());
+        let line = &body[i..end];
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(dash.as_bytes()) {
+            let (close, padding) = match rest.strip_prefix(b"--") {
+                Some(padding) => (true, padding),
+                None => (false, rest),
+            };
+            if padding.iter().all(|&b| b == b' ' || b == b'\t') {
+                if let Some(s) = start {
+                    let mut e = i;
+                    if e > s && body[e - 1] == b'\n' {
+                        e -= 1;
+                        if e > s && body[e - 1] == b'\r' {
+                            e -= 1;
+                        }
+                    }
+                    parts.push(&body[s..e]);
+                }
+                if close {
+                    return parts;
+                }
+                start = Some(end);
+            }
+        }
+        i = end;
+    }
+    if let Some(s) = start {
+        parts.push(&body[s..]);
+    }
+    parts
 }
 
 /// One header field with its continuation lines.
@@ -95,9 +145,15 @@ pub fn split_message(raw: &[u8]) -> Result<Split> {
             reason: "it has no header fields".into(),
         });
     }
+    // Canonical from here on, and every field ends with its line break
+    // (a message that is all header may end without one).
+    let mut header = to_crlf(header);
+    if !header.ends_with(b"\n") {
+        header.extend_from_slice(b"\r\n");
+    }
     let mut outer = Vec::new();
     let mut entity_header = Vec::new();
-    for field in fields(header) {
+    for field in fields(&header) {
         if field.name.eq_ignore_ascii_case("mime-version") {
             continue;
         } else if is_content_field(field.name) {
@@ -119,7 +175,7 @@ pub fn split_message(raw: &[u8]) -> Result<Split> {
     entity.extend_from_slice(b"\r\n");
     entity.extend_from_slice(body);
     Ok(Split {
-        outer: to_crlf(&outer),
+        outer,
         entity: seven_bit(&entity)?,
     })
 }

@@ -1,0 +1,150 @@
+//! Regression tests for what the fuzz targets in `fuzz/` found (see
+//! `docs/robustness.md`). Each test names the target and the input shape.
+
+use smime::incoming::{Context, Layer, Processed, process};
+use smime::trust::TrustStore;
+use smime::verify::SignCode;
+use smime::{Certificate, PrivateKey};
+use testpki::files;
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(testpki::Pki::committed().path(name)).unwrap()
+}
+
+fn alice() -> (Certificate, PrivateKey) {
+    let cert = smime::bundle::parse(&read(files::ALICE), None)
+        .unwrap()
+        .certificates
+        .remove(0);
+    let key = smime::bundle::parse(&read(files::ALICE_KEY), None)
+        .unwrap()
+        .keys
+        .remove(0);
+    (cert, key)
+}
+
+/// What the engine does for a signed message: split, sign the entity, put
+/// the outer fields back on; then what the receiving side reads of it.
+fn sign_and_receive(raw: &[u8]) -> (smime::mime::Split, Vec<u8>, Processed) {
+    let (cert, key) = alice();
+    let chain = smime::bundle::parse(&read(files::CHAIN), None)
+        .unwrap()
+        .certificates;
+    let split = smime::mime::split_message(raw).unwrap();
+    let signed = smime::sign::sign(
+        &split.entity,
+        &smime::sign::Signer {
+            certificate: &cert,
+            key: &key,
+            chain: &chain,
+        },
+    )
+    .unwrap();
+    let mut message = split.outer.clone();
+    message.extend_from_slice(&signed);
+    let trust = TrustStore::new(chain.iter());
+    let ctx = Context {
+        keys: &[],
+        trust: &trust,
+        now: smime::now(),
+    };
+    let processed = process(&message, &ctx)
+        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&message)));
+    (split, message, processed)
+}
+
+fn assert_verified(processed: &Processed, message: &[u8]) {
+    let sign = processed.report.sign.as_ref();
+    assert_eq!(
+        sign.map(|s| s.code),
+        Some(SignCode::Verified),
+        "{:?}\n{}",
+        processed.report,
+        String::from_utf8_lossy(message)
+    );
+    assert_eq!(processed.report.layers.len(), 1, "{:?}", processed.report);
+}
+
+/// outgoing_parse: a bare CR in the header was read as a line end only when
+/// the header was made canonical, after the split. `\r\r` then became an
+/// empty line inside the outer header fields, which ended the sent
+/// message's header before its `Content-Type: multipart/signed`.
+#[test]
+fn bare_cr_in_outgoing_header_cannot_end_the_header() {
+    let raw = b"From: alice@example.org\r\rSubject: x\n\nbody\n";
+    let (split, message, processed) = sign_and_receive(raw);
+    assert!(
+        !split.outer.windows(4).any(|w| w == b"\r\n\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&split.outer)
+    );
+    assert_verified(&processed, &message);
+}
+
+/// outgoing_parse: a bare CR inside a field hid the next line from the
+/// field split, so `Content-Type` stayed in the outer fields, and the sent
+/// message carried two Content-Type fields.
+#[test]
+fn bare_cr_cannot_smuggle_a_content_field_into_the_outer_header() {
+    let raw = b"From: alice@example.org\rContent-Type: text/html\nSubject: x\n\n<p>hi</p>\n";
+    let (split, message, processed) = sign_and_receive(raw);
+    let outer = String::from_utf8_lossy(&split.outer).to_ascii_lowercase();
+    assert!(!outer.contains("content-type"), "{outer:?}");
+    assert!(
+        String::from_utf8_lossy(&split.entity).starts_with("Content-Type: text/html\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&split.entity)
+    );
+    assert_verified(&processed, &message);
+}
+
+/// outgoing_parse: a message that is all header and ends without a line
+/// break glued its last field to the `MIME-Version` field put after it.
+#[test]
+fn header_without_final_line_break_stays_a_field() {
+    let raw = b"Subject: x\nFrom: alice@example.org";
+    let (split, message, processed) = sign_and_receive(raw);
+    assert!(split.outer.ends_with(b"From: alice@example.org\r\n"));
+    assert_verified(&processed, &message);
+}
+
+/// outgoing_parse: an input whose only header line is a bare CR has no
+/// header fields; it used to give a message starting with an empty line.
+#[test]
+fn bare_cr_alone_is_not_a_message() {
+    assert!(smime::mime::split_message(b"\r").is_err());
+    assert!(smime::mime::split_message(b"\rFrom: a@example.org\n\nx").is_err());
+}
+
+/// outgoing_parse and incoming: signed content holding a multipart without
+/// its close delimiter swallowed the signature part when the received
+/// multipart/signed was split by the MIME parser ("it has 1 parts instead
+/// of 2"); RFC 2046 splits at the outer boundary.
+#[test]
+fn unclosed_multipart_in_signed_content_still_verifies() {
+    let raw = b"From: alice@example.org\r\nContent-Type: multipart/mixed; boundary=inner\r\n\r\n--inner\r\nContent-Type: text/plain\r\n\r\nhello\r\n";
+    let (split, message, processed) = sign_and_receive(raw);
+    assert_verified(&processed, &message);
+    assert!(processed.message.ends_with(&split.entity));
+    assert!(matches!(
+        processed.report.layers[0],
+        Layer::Signed { opaque: false, .. }
+    ));
+}
+
+#[test]
+fn split_multipart_follows_rfc_2046() {
+    use smime::mime::split_multipart;
+    let body =
+        b"preamble\r\n--b\r\nA\r\n--bb\r\n--b \r\nB\r\n\r\n--b--\r\nepilogue\r\n--b\r\nC\r\n";
+    assert_eq!(
+        split_multipart(body, "b"),
+        [&b"A\r\n--bb"[..], &b"B\r\n"[..]]
+    );
+    // Unclosed: the last part runs to the end.
+    assert_eq!(
+        split_multipart(b"--b\nA\n--b\nB\n", "b"),
+        [&b"A"[..], &b"B\n"[..]]
+    );
+    assert!(split_multipart(b"no delimiter\r\n", "b").is_empty());
+}
