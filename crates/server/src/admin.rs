@@ -21,7 +21,7 @@ pub(crate) const SETTING_RETENTION: &str = "log_retention_days";
 pub(crate) const DEFAULT_RETENTION_DAYS: i64 = 30;
 
 /// A passphrase: zeroed on drop, never printed by `Debug`.
-struct Secret(Zeroizing<String>);
+pub(crate) struct Secret(pub(crate) Zeroizing<String>);
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -168,7 +168,7 @@ pub(crate) async fn list_certificates(
 
 /// An upload: pasted JSON `{"data", "passphrase"}`, a multipart form
 /// (`file` or `data`, and `passphrase`), or the raw file as the body.
-async fn upload(state: &AppState, req: Request) -> ApiResult<(Vec<u8>, Option<Secret>)> {
+pub(crate) async fn upload(state: &AppState, req: Request) -> ApiResult<(Vec<u8>, Option<Secret>)> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -238,9 +238,28 @@ async fn import(
     want_keys: bool,
 ) -> ApiResult<Response> {
     let (data, pass) = upload(&state, req).await?;
-    let pass = pass.map(|p| p.0);
+    let report = import_bundle(&state, &caller, &data, pass.map(|p| p.0), want_keys).await?;
+    if !report.stored {
+        let body = serde_json::json!({
+            "error": {"code": "rejected", "message": "nothing was stored: see the report for the reason"},
+            "report": report,
+        });
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+    }
+    Ok(Json(report).into_response())
+}
+
+/// Parses an upload and stores it whole or not at all, auditing what was
+/// stored. `want_keys`: the upload is a private-key upload and must hold one.
+pub(crate) async fn import_bundle(
+    state: &AppState,
+    caller: &Caller,
+    data: &[u8],
+    pass: Option<Zeroizing<String>>,
+    want_keys: bool,
+) -> ApiResult<smimed_store::ImportReport> {
     let pass = pass.as_ref().map(|p| p.as_str());
-    let bundle = smime::bundle::parse(&data, pass)?;
+    let bundle = smime::bundle::parse(data, pass)?;
     if want_keys && bundle.keys.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -258,11 +277,7 @@ async fn import(
     let store = state.engine.store();
     let report = store.import(bundle, pass, &|_| {}).await?;
     if !report.stored {
-        let body = serde_json::json!({
-            "error": {"code": "rejected", "message": "nothing was stored: see the report for the reason"},
-            "report": report,
-        });
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+        return Ok(report);
     }
     for c in report
         .certificates
@@ -292,7 +307,7 @@ async fn import(
             )
             .await?;
     }
-    Ok(Json(report).into_response())
+    Ok(report)
 }
 
 #[utoipa::path(post, path = "/api/v1/certificates", summary = "Import certificates: JSON {data, passphrase}, multipart (file, passphrase) or the raw file (admin)", request_body(content = String, description = "PEM text as JSON {\"data\", \"passphrase\"}, a multipart form (file, passphrase), or the raw PEM/DER/PKCS#7/PKCS#12 bytes", content_type = "application/octet-stream"), responses((status = 200, description = "import report"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
@@ -338,14 +353,14 @@ pub(crate) async fn download_certificate(
     Query(f): Query<Format>,
 ) -> ApiResult<Response> {
     caller.admin()?;
-    let cert = state
-        .engine
-        .store()
-        .find_certificate(&id)
-        .await?
-        .certificate;
+    certificate_file(&state, &id, f.format.as_deref().unwrap_or("pem")).await
+}
+
+/// A stored certificate as a download, PEM or DER.
+pub(crate) async fn certificate_file(state: &AppState, id: &str, format: &str) -> ApiResult<Response> {
+    let cert = state.engine.store().find_certificate(id).await?.certificate;
     let short = &cert.fingerprint()[..16];
-    let (body, mime, ext) = match f.format.as_deref().unwrap_or("pem") {
+    let (body, mime, ext) = match format {
         "pem" => (cert.to_pem()?, "application/x-pem-file", "pem"),
         "der" => (cert.der().to_vec(), "application/pkix-cert", "cer"),
         other => {
@@ -374,8 +389,21 @@ pub(crate) async fn delete_certificate(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.admin()?;
+    let (fp, had_key) = remove_certificate(&state, &caller, &id).await?;
+    Ok(Json(
+        serde_json::json!({"deleted": fp, "private_key_deleted": had_key}),
+    ))
+}
+
+/// Deletes a certificate and its key, audited. Returns the fingerprint and
+/// whether a key went too.
+pub(crate) async fn remove_certificate(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<(String, bool)> {
     let store = state.engine.store();
-    let fp = store.resolve_id(&id).await?;
+    let fp = store.resolve_id(id).await?;
     let had_key = store.delete_certificate(&fp).await?;
     store
         .audit(
@@ -385,9 +413,7 @@ pub(crate) async fn delete_certificate(
             if had_key { "with its private key" } else { "" },
         )
         .await?;
-    Ok(Json(
-        serde_json::json!({"deleted": fp, "private_key_deleted": had_key}),
-    ))
+    Ok((fp, had_key))
 }
 
 #[utoipa::path(get, path = "/api/v1/certificates/{id}/private-key/download", summary = "Download a private key as uploaded; audited (admin)", params(("id" = String, Path)), responses((status = 200, description = "key file"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
@@ -397,8 +423,17 @@ pub(crate) async fn download_private_key(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.admin()?;
+    private_key_file(&state, &caller, &id).await
+}
+
+/// A stored private key as uploaded, audited.
+pub(crate) async fn private_key_file(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<Response> {
     let store = state.engine.store();
-    let fp = store.resolve_id(&id).await?;
+    let fp = store.resolve_id(id).await?;
     let key = store.unseal_key(&fp).await?;
     store
         .audit(
@@ -439,13 +474,23 @@ pub(crate) async fn delete_private_key(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.admin()?;
+    let fp = remove_private_key(&state, &caller, &id).await?;
+    Ok(Json(serde_json::json!({"deleted_private_key_of": fp})))
+}
+
+/// Deletes a private key (the certificate stays), audited.
+pub(crate) async fn remove_private_key(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<String> {
     let store = state.engine.store();
-    let fp = store.resolve_id(&id).await?;
+    let fp = store.resolve_id(id).await?;
     store.delete_key(&fp).await?;
     store
         .audit(&caller.name, "private_key.delete", &fp, "")
         .await?;
-    Ok(Json(serde_json::json!({"deleted_private_key_of": fp})))
+    Ok(fp)
 }
 
 #[utoipa::path(get, path = "/api/v1/groups", summary = "List groups (admin)", responses((status = 200, description = "groups"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
@@ -485,28 +530,39 @@ pub(crate) async fn put_group(
     caller.admin()?;
     let b: GroupBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("group: {e}")))?;
-    if !b.email.contains('@') || name.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "a group needs a name and an email address",
-        ));
-    }
     let group = Group {
         name: name.clone(),
         email: b.email,
         default_sign: b.default_sign,
         default_encrypt: b.default_encrypt,
     };
+    save_group(&state, &caller, &group, &String::from_utf8_lossy(&body)).await?;
+    Ok(Json(state.engine.store().group(&name).await?))
+}
+
+/// Creates or replaces a group after checking it, audited.
+pub(crate) async fn save_group(
+    state: &AppState,
+    caller: &Caller,
+    group: &Group,
+    detail: &str,
+) -> ApiResult<()> {
+    let email = group.email.trim();
+    let valid_email = email
+        .split_once('@')
+        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !email.contains(char::is_whitespace));
+    if group.name.trim().is_empty() || !valid_email {
+        return Err(ApiError::bad_request(format!(
+            "a group needs a name and a sending address like support@example.com (got \"{}\")",
+            group.email
+        )));
+    }
     let store = state.engine.store();
-    store.set_group(&group).await?;
+    store.set_group(group).await?;
     store
-        .audit(
-            &caller.name,
-            "group.update",
-            &name,
-            &String::from_utf8_lossy(&body),
-        )
+        .audit(&caller.name, "group.update", &group.name, detail)
         .await?;
-    Ok(Json(store.group(&name).await?))
+    Ok(())
 }
 
 #[utoipa::path(delete, path = "/api/v1/groups/{name}", summary = "Delete a group (admin)", params(("name" = String, Path)), responses((status = 200, description = "deleted"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
@@ -516,10 +572,16 @@ pub(crate) async fn delete_group(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.admin()?;
-    let store = state.engine.store();
-    store.delete_group(&name).await?;
-    store.audit(&caller.name, "group.delete", &name, "").await?;
+    remove_group(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a group, audited.
+pub(crate) async fn remove_group(state: &AppState, caller: &Caller, name: &str) -> ApiResult<()> {
+    let store = state.engine.store();
+    store.delete_group(name).await?;
+    store.audit(&caller.name, "group.delete", name, "").await?;
+    Ok(())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

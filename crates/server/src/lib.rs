@@ -12,6 +12,7 @@ mod error;
 mod mail;
 mod metrics;
 mod openapi;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -117,11 +118,13 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(DefaultBodyLimit::max(config.max_message_bytes));
     Router::new()
         .nest("/api/v1", admin.merge(mail))
+        .merge(web::routes(config))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
+        .layer(axum::middleware::map_response(web::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req

@@ -18,7 +18,7 @@ use smimed_store::Operation;
 use crate::error::{ApiError, ApiResult, Body};
 use crate::{AppState, Caller, offload};
 
-fn sender(group: Option<String>, from: Option<String>) -> ApiResult<Sender> {
+pub(crate) fn sender(group: Option<String>, from: Option<String>) -> ApiResult<Sender> {
     match (group, from) {
         (Some(g), None) => Ok(Sender::Group(g)),
         (None, Some(f)) => Ok(Sender::Address(f)),
@@ -110,6 +110,29 @@ pub(crate) async fn outgoing(
         cipher,
         rsa_oaep: params.rsa_oaep,
     };
+    let out = run_outgoing(&state, &caller, raw, who, request).await?;
+    if json {
+        Ok(Json(serde_json::json!({
+            "message": openssl::base64::encode_block(&out.message),
+            "signed": out.signed,
+            "encrypted": out.encrypted,
+            "notes": out.notes,
+        }))
+        .into_response())
+    } else {
+        Ok(([(header::CONTENT_TYPE, "message/rfc822")], out.message).into_response())
+    }
+}
+
+/// Signs and/or encrypts on the blocking pool, logging each operation and
+/// each refusal.
+pub(crate) async fn run_outgoing(
+    state: &AppState,
+    caller: &Caller,
+    raw: Vec<u8>,
+    who: Sender,
+    request: OutgoingRequest,
+) -> ApiResult<smimed_engine::Outgoing> {
     let started = Instant::now();
     let engine = state.engine.clone();
     let input = raw.clone();
@@ -148,17 +171,7 @@ pub(crate) async fn outgoing(
             state.metrics.operation(operation, "success");
         }
     }
-    if json {
-        Ok(Json(serde_json::json!({
-            "message": openssl::base64::encode_block(&out.message),
-            "signed": out.signed,
-            "encrypted": out.encrypted,
-            "notes": out.notes,
-        }))
-        .into_response())
-    } else {
-        Ok(([(header::CONTENT_TYPE, "message/rfc822")], out.message).into_response())
-    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -181,11 +194,28 @@ pub(crate) async fn incoming(
     } else {
         body.to_vec()
     };
-    let processed = process(&state, &caller, raw.clone()).await?;
-    let report = serde_json::to_string(&processed.report)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    let id = state.engine.store().save_incoming(&raw, &report).await?;
+    let (id, processed) = receive(&state, &caller, raw).await?;
     Ok(answer(&id, &processed))
+}
+
+/// Processes an incoming message and keeps it for retry; returns its id.
+pub(crate) async fn receive(
+    state: &AppState,
+    caller: &Caller,
+    raw: Vec<u8>,
+) -> ApiResult<(String, Processed)> {
+    let processed = process(state, caller, raw.clone()).await?;
+    let id = state
+        .engine
+        .store()
+        .save_incoming(&raw, &report_json(&processed)?)
+        .await?;
+    Ok((id, processed))
+}
+
+fn report_json(processed: &Processed) -> ApiResult<String> {
+    serde_json::to_string(&processed.report)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
 }
 
 #[utoipa::path(post, path = "/api/v1/incoming/{id}/retry", summary = "Process a kept message again with the current certificates and keys", params(("id" = String, Path)), responses((status = 200, description = "id, report, readable message"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
@@ -194,16 +224,19 @@ pub(crate) async fn retry_incoming(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let kept = state.engine.store().incoming_message(&id).await?;
-    let processed = process(&state, &caller, kept.raw).await?;
-    let report = serde_json::to_string(&processed.report)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(answer(&id, &reprocess(&state, &caller, &id).await?))
+}
+
+/// Processes a kept message again with today's certificates and keys.
+pub(crate) async fn reprocess(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Processed> {
+    let kept = state.engine.store().incoming_message(id).await?;
+    let processed = process(state, caller, kept.raw).await?;
     state
         .engine
         .store()
-        .update_incoming_report(&id, &report)
+        .update_incoming_report(id, &report_json(&processed)?)
         .await?;
-    Ok(answer(&id, &processed))
+    Ok(processed)
 }
 
 #[utoipa::path(get, path = "/api/v1/incoming/{id}", summary = "A kept incoming message and its last report", params(("id" = String, Path)), responses((status = 200, description = "kept message"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]

@@ -13,6 +13,7 @@ mod groups;
 mod keys;
 mod seal;
 mod service;
+mod sessions;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,7 @@ pub use error::{Error, Result};
 pub use groups::Group;
 pub use keys::UnsealedKey;
 pub use seal::MasterKey;
+pub use sessions::WebSession;
 pub use service::{AuditEntry, Operation, Role, StoredIncoming, TokenInfo, random_hex, token_hash};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -199,22 +199,19 @@ impl Store {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Operation {
-                    id: r.try_get(0)?,
-                    at: r.try_get(1)?,
-                    direction: r.try_get(2)?,
-                    operation: r.try_get(3)?,
-                    status: r.try_get(4)?,
-                    from: r.try_get(5)?,
-                    to: r.try_get(6)?,
-                    message_id: r.try_get(7)?,
-                    detail: r.try_get(8)?,
-                    token_name: r.try_get(9)?,
-                })
-            })
-            .collect()
+        rows.iter().map(operation_from_row).collect()
+    }
+
+    /// One operation by id.
+    pub async fn operation(&self, id: i64) -> Result<Option<Operation>> {
+        let row = sqlx::query(
+            "SELECT id, at, direction, operation, status, from_addr, to_addrs, message_id, detail, \
+             token_name FROM operation_log WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(operation_from_row).transpose()
     }
 
     /// Appends to the audit log.
@@ -248,18 +245,18 @@ impl Store {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    id: r.try_get(0)?,
-                    at: r.try_get(1)?,
-                    token_name: r.try_get(2)?,
-                    action: r.try_get(3)?,
-                    subject: r.try_get(4)?,
-                    detail: r.try_get(5)?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    /// One audit entry by id.
+    pub async fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>> {
+        let row = sqlx::query(
+            "SELECT id, at, token_name, action, subject, detail FROM audit_log WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(audit_from_row).transpose()
     }
 
     /// Keeps an incoming message and its report; returns its new id.
@@ -323,7 +320,7 @@ impl Store {
                 .await?
                 .rows_affected();
         }
-        Ok(n)
+        Ok(n + self.expire_sessions().await?)
     }
 
     /// Cheap database check for `/healthz`.
@@ -339,5 +336,31 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenInfo> {
         name: row.try_get(0)?,
         role: Role::parse(&role).unwrap_or(Role::Agent),
         created_at: row.try_get(2)?,
+    })
+}
+
+fn operation_from_row(r: &sqlx::any::AnyRow) -> Result<Operation> {
+    Ok(Operation {
+        id: r.try_get(0)?,
+        at: r.try_get(1)?,
+        direction: r.try_get(2)?,
+        operation: r.try_get(3)?,
+        status: r.try_get(4)?,
+        from: r.try_get(5)?,
+        to: r.try_get(6)?,
+        message_id: r.try_get(7)?,
+        detail: r.try_get(8)?,
+        token_name: r.try_get(9)?,
+    })
+}
+
+fn audit_from_row(r: &sqlx::any::AnyRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.try_get(0)?,
+        at: r.try_get(1)?,
+        token_name: r.try_get(2)?,
+        action: r.try_get(3)?,
+        subject: r.try_get(4)?,
+        detail: r.try_get(5)?,
     })
 }

@@ -1,0 +1,555 @@
+//! The admin's S/MIME page: the switch, certificates and private keys,
+//! group defaults, and the logs. Each part is a fragment that htmx reloads
+//! on its own; changes go through the same functions as the JSON API, so
+//! they are checked and audited the same way.
+
+use askama::Template;
+use axum::extract::{Form, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use smimed_store::{Group, ImportReport, Outcome, StoredCertificate};
+
+use super::{Chrome, Session, UiResult, datetime, render};
+use crate::AppState;
+use crate::admin;
+use crate::error::ApiError;
+
+// --- the page -------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "smime.html")]
+struct Page {
+    chrome: Chrome,
+    switch: String,
+    certs: String,
+    groups: String,
+    logs: String,
+}
+
+pub(crate) async fn page(State(state): State<AppState>, s: Session) -> UiResult<Response> {
+    if s.admin().is_err() {
+        return Ok(Redirect::to("/compose").into_response());
+    }
+    let store = state.engine.store();
+    let page = Page {
+        chrome: s.chrome("smime"),
+        switch: render(&Switch {
+            enabled: store.enabled().await?,
+        })
+        .0,
+        certs: certs_table(&state, "").await?.0,
+        groups: groups_fragment(&state, "", "").await?.0,
+        logs: logs_fragment(&state, "ops").await?.0,
+    };
+    Ok(render(&page).into_response())
+}
+
+// --- the switch -------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "switch.html")]
+struct Switch {
+    enabled: bool,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SwitchForm {
+    enabled: Option<String>,
+}
+
+pub(crate) async fn set_enabled(
+    State(state): State<AppState>,
+    s: Session,
+    Form(form): Form<SwitchForm>,
+) -> UiResult<Html<String>> {
+    s.admin()?;
+    let on = form.enabled.is_some();
+    let store = state.engine.store();
+    store.set_enabled(on).await?;
+    store
+        .audit(
+            &s.caller.name,
+            "settings.update",
+            "settings",
+            &format!("{{\"enabled\":{on}}}"),
+        )
+        .await?;
+    Ok(render(&Switch { enabled: on }))
+}
+
+// --- certificates ---------------------------------------------------------------
+
+/// One table row, ready to print.
+struct CertRow {
+    fingerprint: String,
+    short: String,
+    emails: String,
+    subject: String,
+    kind: &'static str,
+    usage: &'static str,
+    not_before: String,
+    not_after: String,
+    has_key: bool,
+    /// (css class, words)
+    badges: Vec<(&'static str, &'static str)>,
+}
+
+impl CertRow {
+    fn new(c: &StoredCertificate) -> Self {
+        let info = c.certificate.info();
+        let kind = match (info.kind, c.has_private_key) {
+            (smime::Kind::Ca, _) => "CA",
+            (_, true) => "Own",
+            _ => "Contact",
+        };
+        let usage = match info.usage {
+            smime::cert::Usage::Both => "signature, encryption",
+            smime::cert::Usage::Signature => "signature",
+            smime::cert::Usage::Encryption => "encryption",
+            smime::cert::Usage::None => "none",
+        };
+        let badges = c
+            .issues
+            .iter()
+            .map(|i| match i.code() {
+                "expired" => ("bad", "expired"),
+                "not_yet_valid" => ("bad", "not yet valid"),
+                "expires_soon" => ("warn", "expires soon"),
+                "no_email_address" => ("warn", "no email address"),
+                "not_usable_for_smime" => ("bad", "not usable for S/MIME"),
+                "weak_key" => ("bad", "weak key"),
+                "sha1_signature" => ("warn", "SHA-1 signature"),
+                "issuer_not_in_store" => ("warn", "issuer missing"),
+                _ => ("warn", "issue"),
+            })
+            .collect();
+        CertRow {
+            fingerprint: info.fingerprint.clone(),
+            short: info.fingerprint[..16].to_string(),
+            emails: info.email_addresses.join(", "),
+            subject: info.subject.clone(),
+            kind,
+            usage,
+            not_before: datetime(info.not_before)[..10].to_string(),
+            not_after: datetime(info.not_after)[..10].to_string(),
+            has_key: c.has_private_key,
+            badges,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "certs_table.html")]
+struct CertsTable<'a> {
+    rows: Vec<CertRow>,
+    filter: &'a str,
+    total: usize,
+}
+
+/// The table, filtered by a part of an address (or of the subject).
+async fn certs_table(state: &AppState, filter: &str) -> UiResult<Html<String>> {
+    let all = state.engine.store().list_certificates().await?;
+    let total = all.len();
+    let needle = filter.trim().to_lowercase();
+    let rows = all
+        .iter()
+        .filter(|c| {
+            let info = c.certificate.info();
+            needle.is_empty()
+                || info.email_addresses.iter().any(|e| e.contains(&needle))
+                || info.subject.to_lowercase().contains(&needle)
+        })
+        .map(CertRow::new)
+        .collect();
+    Ok(render(&CertsTable {
+        rows,
+        filter: filter.trim(),
+        total,
+    }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Filter {
+    email: Option<String>,
+}
+
+pub(crate) async fn certificates(
+    State(state): State<AppState>,
+    s: Session,
+    Query(f): Query<Filter>,
+) -> UiResult<Html<String>> {
+    s.admin()?;
+    certs_table(&state, f.email.as_deref().unwrap_or("")).await
+}
+
+/// One line of an import's result.
+struct ResultLine {
+    class: &'static str,
+    label: &'static str,
+    text: String,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "import_result.html")]
+struct ImportResult {
+    stored: bool,
+    lines: Vec<ResultLine>,
+}
+
+fn outcome(o: Outcome) -> (&'static str, &'static str) {
+    match o {
+        Outcome::Imported => ("ok", "imported"),
+        Outcome::AlreadyPresent => ("info", "already present"),
+        Outcome::Rejected => ("bad", "rejected"),
+        Outcome::NotImported => ("warn", "not imported"),
+    }
+}
+
+fn import_result(report: &ImportReport) -> Response {
+    let mut lines: Vec<ResultLine> = report
+        .certificates
+        .iter()
+        .map(|c| {
+            let (class, label) = outcome(c.outcome);
+            let emails = if c.email_addresses.is_empty() {
+                String::new()
+            } else {
+                format!(" <{}>", c.email_addresses.join(", "))
+            };
+            ResultLine {
+                class,
+                label,
+                text: format!("Certificate {}{emails}", c.subject),
+                reason: c.reason.clone().unwrap_or_default(),
+            }
+        })
+        .collect();
+    lines.extend(report.private_keys.iter().map(|k| {
+        let (class, label) = outcome(k.outcome);
+        let of = k
+            .certificates
+            .iter()
+            .map(|f| &f[..16])
+            .collect::<Vec<_>>()
+            .join(", ");
+        ResultLine {
+            class,
+            label,
+            text: if of.is_empty() {
+                "Private key".to_string()
+            } else {
+                format!("Private key for certificate {of}")
+            },
+            reason: k.reason.clone().unwrap_or_default(),
+        }
+    }));
+    let html = render(&ImportResult {
+        stored: report.stored,
+        lines,
+    });
+    if report.stored {
+        ([("hx-trigger", "certs-changed")], html).into_response()
+    } else {
+        (StatusCode::UNPROCESSABLE_ENTITY, html).into_response()
+    }
+}
+
+async fn import(state: AppState, s: Session, req: Request, keys: bool) -> UiResult<Response> {
+    s.admin()?;
+    let (data, pass) = admin::upload(&state, req).await?;
+    let report = admin::import_bundle(&state, &s.caller, &data, pass.map(|p| p.0), keys).await?;
+    Ok(import_result(&report))
+}
+
+pub(crate) async fn import_certificates(
+    State(state): State<AppState>,
+    s: Session,
+    req: Request,
+) -> UiResult<Response> {
+    import(state, s, req, false).await
+}
+
+pub(crate) async fn import_keys(
+    State(state): State<AppState>,
+    s: Session,
+    req: Request,
+) -> UiResult<Response> {
+    import(state, s, req, true).await
+}
+
+pub(crate) async fn download_certificate(
+    State(state): State<AppState>,
+    s: Session,
+    Path(fp): Path<String>,
+) -> UiResult<Response> {
+    s.admin()?;
+    Ok(admin::certificate_file(&state, &fp, "pem").await?)
+}
+
+pub(crate) async fn download_key(
+    State(state): State<AppState>,
+    s: Session,
+    Path(fp): Path<String>,
+) -> UiResult<Response> {
+    s.admin()?;
+    Ok(admin::private_key_file(&state, &s.caller, &fp).await?)
+}
+
+pub(crate) async fn delete_certificate(
+    State(state): State<AppState>,
+    s: Session,
+    Path(fp): Path<String>,
+    Query(f): Query<Filter>,
+) -> UiResult<Html<String>> {
+    s.admin()?;
+    admin::remove_certificate(&state, &s.caller, &fp).await?;
+    certs_table(&state, f.email.as_deref().unwrap_or("")).await
+}
+
+pub(crate) async fn delete_key(
+    State(state): State<AppState>,
+    s: Session,
+    Path(fp): Path<String>,
+    Query(f): Query<Filter>,
+) -> UiResult<Html<String>> {
+    s.admin()?;
+    admin::remove_private_key(&state, &s.caller, &fp).await?;
+    certs_table(&state, f.email.as_deref().unwrap_or("")).await
+}
+
+// --- groups -----------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "groups.html")]
+struct Groups<'a> {
+    groups: Vec<Group>,
+    message: &'a str,
+    error: &'a str,
+}
+
+async fn groups_fragment(state: &AppState, message: &str, error: &str) -> UiResult<Html<String>> {
+    Ok(render(&Groups {
+        groups: state.engine.store().groups().await?,
+        message,
+        error,
+    }))
+}
+
+pub(crate) async fn groups(State(state): State<AppState>, s: Session) -> UiResult<Html<String>> {
+    s.admin()?;
+    groups_fragment(&state, "", "").await
+}
+
+/// The defaults table: `orig_N`, `name_N`, `email_N`, `sign_N`, `encrypt_N`
+/// per row. Renamed groups are saved under the new name and the old one goes.
+pub(crate) async fn save_groups(
+    State(state): State<AppState>,
+    s: Session,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
+    s.admin()?;
+    let field = |key: String| {
+        fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let mut rows = Vec::new();
+    for i in 0.. {
+        let Some(orig) = field(format!("orig_{i}")) else {
+            break;
+        };
+        let group = Group {
+            name: field(format!("name_{i}")).unwrap_or_else(|| orig.clone()),
+            email: field(format!("email_{i}")).unwrap_or_default(),
+            default_sign: Some(field(format!("sign_{i}")).is_some()),
+            default_encrypt: Some(field(format!("encrypt_{i}")).is_some()),
+        };
+        rows.push((orig, group));
+    }
+    let mut error = String::new();
+    for (orig, group) in &rows {
+        let detail = format!(
+            "{{\"email\":\"{}\",\"default_sign\":{},\"default_encrypt\":{}}}",
+            group.email,
+            group.default_sign == Some(true),
+            group.default_encrypt == Some(true)
+        );
+        if let Err(e) = admin::save_group(&state, &s.caller, group, &detail).await {
+            error = format!("{}: {}", group.name, e.message);
+            break;
+        }
+        if *orig != group.name {
+            admin::remove_group(&state, &s.caller, orig).await?;
+        }
+    }
+    let (message, status) = if error.is_empty() {
+        ("Saved.", StatusCode::OK)
+    } else {
+        ("", StatusCode::UNPROCESSABLE_ENTITY)
+    };
+    Ok((status, groups_fragment(&state, message, &error).await?).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewGroup {
+    name: String,
+    email: String,
+}
+
+pub(crate) async fn add_group(
+    State(state): State<AppState>,
+    s: Session,
+    Form(form): Form<NewGroup>,
+) -> UiResult<Response> {
+    s.admin()?;
+    let name = form.name.trim().to_string();
+    if state.engine.store().group(&name).await.is_ok() {
+        let e = format!("a group called \"{name}\" exists already");
+        return Ok((
+            StatusCode::CONFLICT,
+            groups_fragment(&state, "", &e).await?,
+        )
+            .into_response());
+    }
+    let group = Group {
+        name: name.clone(),
+        email: form.email.trim().to_string(),
+        default_sign: None,
+        default_encrypt: None,
+    };
+    if let Err(e) = admin::save_group(&state, &s.caller, &group, &group.email).await {
+        return Ok((e.status, groups_fragment(&state, "", &e.message).await?).into_response());
+    }
+    let done = format!("Group \"{name}\" added.");
+    Ok(groups_fragment(&state, &done, "").await?.into_response())
+}
+
+pub(crate) async fn delete_group(
+    State(state): State<AppState>,
+    s: Session,
+    Path(name): Path<String>,
+) -> UiResult<Html<String>> {
+    s.admin()?;
+    admin::remove_group(&state, &s.caller, &name).await?;
+    groups_fragment(&state, &format!("Group \"{name}\" deleted."), "").await
+}
+
+// --- logs -------------------------------------------------------------------------
+
+/// One log line, both kinds.
+struct LogRow {
+    id: i64,
+    at: String,
+    what: String,
+    status: String,
+    who: String,
+    summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "logs.html")]
+struct Logs<'a> {
+    tab: &'a str,
+    rows: Vec<LogRow>,
+}
+
+async fn logs_fragment(state: &AppState, tab: &str) -> UiResult<Html<String>> {
+    let store = state.engine.store();
+    let rows = if tab == "audit" {
+        store
+            .audit_entries(50, 0)
+            .await?
+            .into_iter()
+            .map(|a| LogRow {
+                id: a.id,
+                at: datetime(a.at),
+                what: a.action,
+                status: String::new(),
+                who: a.token_name,
+                summary: a.subject,
+            })
+            .collect()
+    } else {
+        store
+            .operations(50, 0)
+            .await?
+            .into_iter()
+            .map(|o| LogRow {
+                id: o.id,
+                at: datetime(o.at),
+                what: format!("{} {}", o.direction, o.operation),
+                status: o.status,
+                who: o.from,
+                summary: o.detail,
+            })
+            .collect()
+    };
+    Ok(render(&Logs {
+        tab: if tab == "audit" { "audit" } else { "ops" },
+        rows,
+    }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Tab {
+    tab: Option<String>,
+}
+
+pub(crate) async fn logs(
+    State(state): State<AppState>,
+    s: Session,
+    Query(t): Query<Tab>,
+) -> UiResult<Html<String>> {
+    s.admin()?;
+    logs_fragment(&state, t.tab.as_deref().unwrap_or("ops")).await
+}
+
+#[derive(Template)]
+#[template(path = "log_detail.html")]
+struct LogDetail {
+    title: String,
+    fields: Vec<(&'static str, String)>,
+}
+
+pub(crate) async fn log_detail(
+    State(state): State<AppState>,
+    s: Session,
+    Path((kind, id)): Path<(String, i64)>,
+) -> UiResult<Html<String>> {
+    s.admin()?;
+    let store = state.engine.store();
+    let gone = || ApiError::not_found(format!("log entry {id} is gone (logs expire)"));
+    let detail = match kind.as_str() {
+        "ops" => {
+            let o = store.operation(id).await?.ok_or_else(gone)?;
+            LogDetail {
+                title: format!("{} {}: {}", o.direction, o.operation, o.status),
+                fields: vec![
+                    ("Time (UTC)", datetime(o.at)),
+                    ("From", o.from),
+                    ("To", o.to),
+                    ("Message-ID", o.message_id),
+                    ("Detail", o.detail),
+                    ("Token", o.token_name),
+                ],
+            }
+        }
+        "audit" => {
+            let a = store.audit_entry(id).await?.ok_or_else(gone)?;
+            LogDetail {
+                title: a.action,
+                fields: vec![
+                    ("Time (UTC)", datetime(a.at)),
+                    ("By", a.token_name),
+                    ("Subject", a.subject),
+                    ("Detail", a.detail),
+                ],
+            }
+        }
+        _ => return Err(ApiError::not_found("no such log").into()),
+    };
+    Ok(render(&detail))
+}

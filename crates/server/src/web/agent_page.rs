@@ -1,0 +1,522 @@
+//! What agents see: the composer preview (the sign and encrypt toggles follow
+//! `/security-options`, "Create message" returns what `/outgoing` makes) and
+//! the incoming check (banners from the report, the readable message, and
+//! retry when a step failed).
+
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use mail_parser::{MessageParser, MimeHeaders};
+use serde::Deserialize;
+use smime::incoming::{Layer, Processed};
+use smime::options::{Choice, SecurityOptions};
+use smimed_engine::{OutgoingRequest, Sender};
+use smimed_store::Group;
+
+use super::{Chrome, Session, UiResult, render};
+use crate::error::ApiError;
+use crate::{AppState, mail};
+
+// --- composer ---------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "toggles.html")]
+struct Toggles {
+    sign: Choice,
+    encryption: Choice,
+}
+
+#[derive(Template)]
+#[template(path = "compose.html")]
+struct Compose {
+    chrome: Chrome,
+    groups: Vec<Group>,
+    form: ComposeForm,
+    toggles: String,
+    error: String,
+}
+
+/// The composer's fields, kept when the page comes back with an error.
+#[derive(Default, Deserialize)]
+pub(crate) struct ComposeForm {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    cc: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// `a@x, b@y; c@z` as a list.
+fn addresses(field: &str) -> Vec<String> {
+    field
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+async fn toggles(state: &AppState, form: &ComposeForm) -> UiResult<String> {
+    let opts: SecurityOptions = if form.group.is_empty() {
+        smime::options::disabled()
+    } else {
+        let recipients: Vec<String> = addresses(&form.to)
+            .into_iter()
+            .chain(addresses(&form.cc))
+            .collect();
+        state
+            .engine
+            .security_options(&Sender::Group(form.group.clone()), &recipients)
+            .await
+            .map_err(ApiError::from)?
+    };
+    Ok(render(&Toggles {
+        sign: opts.sign,
+        encryption: opts.encryption,
+    })
+    .0)
+}
+
+async fn compose_page(
+    state: &AppState,
+    s: &Session,
+    mut form: ComposeForm,
+    error: String,
+) -> UiResult<Html<String>> {
+    let groups = state.engine.store().groups().await?;
+    if form.group.is_empty() {
+        form.group = groups.first().map(|g| g.name.clone()).unwrap_or_default();
+    }
+    let toggles = toggles(state, &form).await?;
+    Ok(render(&Compose {
+        chrome: s.chrome("compose"),
+        groups,
+        form,
+        toggles,
+        error,
+    }))
+}
+
+pub(crate) async fn compose(State(state): State<AppState>, s: Session) -> UiResult<Html<String>> {
+    compose_page(&state, &s, ComposeForm::default(), String::new()).await
+}
+
+pub(crate) async fn options(
+    State(state): State<AppState>,
+    _s: Session,
+    Query(form): Query<ComposeForm>,
+) -> UiResult<Html<String>> {
+    Ok(Html(toggles(&state, &form).await?))
+}
+
+/// "Create message": the `.eml` that `/outgoing` makes, as a download; on
+/// any refusal the page comes back with the reason and the fields kept.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    s: Session,
+    mut multipart: Multipart,
+) -> UiResult<Response> {
+    let mut form = ComposeForm::default();
+    let (mut csrf, mut sign, mut encrypt, mut attachment) = (None, false, false, None);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?
+    {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "attachment" {
+            let file = field.file_name().unwrap_or("attachment").to_string();
+            let mime = field
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+            if !data.is_empty() {
+                attachment = Some(Attachment {
+                    name: file,
+                    mime,
+                    data: data.to_vec(),
+                });
+            }
+            continue;
+        }
+        let text = field
+            .text()
+            .await
+            .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+        match name.as_str() {
+            "csrf" => csrf = Some(text),
+            "group" => form.group = text,
+            "to" => form.to = text,
+            "cc" => form.cc = text,
+            "subject" => form.subject = text,
+            "body" => form.body = text,
+            "sign" => sign = true,
+            "encrypt" => encrypt = true,
+            _ => {}
+        }
+    }
+    s.csrf_ok(csrf.as_deref())?;
+    let result = make_message(&state, &s, &form, attachment, sign, encrypt).await;
+    match result {
+        Ok(eml) => Ok((
+            [
+                (header::CONTENT_TYPE, "message/rfc822"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"message.eml\"",
+                ),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            eml,
+        )
+            .into_response()),
+        Err(e) => {
+            let status = e.status;
+            let page = compose_page(&state, &s, form, e.message).await?;
+            Ok((status, page).into_response())
+        }
+    }
+}
+
+/// An uploaded attachment.
+struct Attachment {
+    name: String,
+    mime: String,
+    data: Vec<u8>,
+}
+
+async fn make_message(
+    state: &AppState,
+    s: &Session,
+    form: &ComposeForm,
+    attachment: Option<Attachment>,
+    sign: bool,
+    encrypt: bool,
+) -> Result<Vec<u8>, ApiError> {
+    let group = state.engine.store().group(&form.group).await?;
+    let to = addresses(&form.to);
+    let cc = addresses(&form.cc);
+    if to.is_empty() {
+        return Err(ApiError::bad_request("give at least one address in To"));
+    }
+    for a in to.iter().chain(&cc) {
+        if !a.contains('@') || a.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(ApiError::bad_request(format!(
+                "\"{a}\" is not an email address"
+            )));
+        }
+    }
+    let raw = rfc5322(&group.email, &to, &cc, &form.subject, &form.body, attachment)?;
+    let request = OutgoingRequest {
+        sign: Some(sign),
+        encrypt: Some(encrypt),
+        cipher: None,
+        rsa_oaep: None,
+    };
+    let who = Sender::Group(group.name);
+    Ok(mail::run_outgoing(state, &s.caller, raw, who, request)
+        .await?
+        .message)
+}
+
+/// A plain message from the composer's fields: UTF-8 text, quoted-printable,
+/// and the attachment in base64 under multipart/mixed.
+fn rfc5322(
+    from: &str,
+    to: &[String],
+    cc: &[String],
+    subject: &str,
+    body: &str,
+    attachment: Option<Attachment>,
+) -> Result<Vec<u8>, ApiError> {
+    let domain = from.rsplit('@').next().unwrap_or("localhost");
+    let id = smimed_store::random_hex(16)?;
+    let mut m = format!(
+        "From: {from}\r\nTo: {}\r\n",
+        to.join(",\r\n ")
+    );
+    if !cc.is_empty() {
+        m.push_str(&format!("Cc: {}\r\n", cc.join(",\r\n ")));
+    }
+    m.push_str(&format!(
+        "Subject: {}\r\nDate: {}\r\nMessage-ID: <{id}@{domain}>\r\nMIME-Version: 1.0\r\n",
+        encoded_word(subject),
+        rfc5322_date(smime::now())
+    ));
+    let text_head = "Content-Type: text/plain; charset=utf-8\r\n\
+                     Content-Transfer-Encoding: quoted-printable\r\n\r\n";
+    let text = smime::mime::quoted_printable(&smime::mime::to_crlf(body.as_bytes()));
+    let mut out = m.into_bytes();
+    match attachment {
+        None => {
+            out.extend_from_slice(text_head.as_bytes());
+            out.extend_from_slice(&text);
+        }
+        Some(a) => {
+            let boundary = format!("=_smimed_{}", smimed_store::random_hex(12)?);
+            let name: String = a
+                .name
+                .chars()
+                .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+                .collect();
+            let mime: String = a
+                .mime
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .collect();
+            out.extend_from_slice(
+                format!(
+                    "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n{text_head}"
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(&text);
+            out.extend_from_slice(
+                format!(
+                    "\r\n--{boundary}\r\nContent-Type: {mime}; name=\"{n}\"\r\n\
+                     Content-Disposition: attachment; filename=\"{n}\"\r\n\
+                     Content-Transfer-Encoding: base64\r\n\r\n",
+                    n = encoded_word(&name)
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(&smime::mime::base64_lines(&a.data));
+            out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        }
+    }
+    Ok(out)
+}
+
+/// RFC 2047: ASCII text as it is, anything else as UTF-8 base64 words.
+fn encoded_word(text: &str) -> String {
+    let text: String = text.chars().filter(|c| !c.is_control()).collect();
+    if text.is_ascii() {
+        return text;
+    }
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    words.push(chunk);
+    words
+        .iter()
+        .map(|w| format!("=?UTF-8?B?{}?=", openssl::base64::encode_block(w.as_bytes())))
+        .collect::<Vec<_>>()
+        .join("\r\n ")
+}
+
+/// `Fri, 27 Nov 2026 06:52:00 +0000`.
+fn rfc5322_date(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let s = smime::rfc3339(secs); // 2026-11-27T06:52:00Z
+    let month: usize = s[5..7].parse().unwrap_or(1);
+    let day = secs.div_euclid(86_400);
+    format!(
+        "{}, {} {} {} {} +0000",
+        DAYS[day.rem_euclid(7) as usize],
+        s[8..10].trim_start_matches('0'),
+        MONTHS[month.clamp(1, 12) - 1],
+        &s[..4],
+        &s[11..19]
+    )
+}
+
+// --- incoming check -----------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "check.html")]
+struct Check {
+    chrome: Chrome,
+}
+
+pub(crate) async fn check(s: Session) -> UiResult<Html<String>> {
+    Ok(render(&Check {
+        chrome: s.chrome("check"),
+    }))
+}
+
+/// A banner: ok, bad or info, a title and the words.
+struct Banner {
+    class: &'static str,
+    title: String,
+    text: String,
+}
+
+#[derive(Template)]
+#[template(path = "incoming_result.html")]
+struct IncomingResult {
+    id: String,
+    banners: Vec<Banner>,
+    layers: Vec<String>,
+    failed: bool,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    attachments: Vec<String>,
+}
+
+fn code_name(code: impl serde::Serialize) -> String {
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn incoming_result(id: String, p: &Processed) -> Html<String> {
+    let r = &p.report;
+    let mut banners = Vec::new();
+    let mut failed = false;
+    match &r.encryption {
+        Some(e) => {
+            failed |= !e.success;
+            banners.push(Banner {
+                class: if e.success { "ok" } else { "bad" },
+                title: if e.success {
+                    "Decrypted".into()
+                } else {
+                    format!("Not decrypted ({})", code_name(e.code))
+                },
+                text: e.comment.clone(),
+            });
+        }
+        None => banners.push(Banner {
+            class: "info",
+            title: "Not encrypted".into(),
+            text: String::new(),
+        }),
+    }
+    match &r.sign {
+        Some(sg) => {
+            failed |= !sg.success;
+            banners.push(Banner {
+                class: if sg.success { "ok" } else { "bad" },
+                title: if sg.success {
+                    "Signature verified".into()
+                } else {
+                    format!("Signature not verified ({})", code_name(sg.code))
+                },
+                text: sg.comment.clone(),
+            });
+        }
+        None => banners.push(Banner {
+            class: "info",
+            title: "Not signed".into(),
+            text: String::new(),
+        }),
+    }
+    let layers = r
+        .layers
+        .iter()
+        .map(|l| match l {
+            Layer::Encrypted(e) => format!("encrypted: {} ({})", e.comment, code_name(e.code)),
+            Layer::Signed { opaque, result } => format!(
+                "signed{}: {} ({})",
+                if *opaque { ", opaque" } else { "" },
+                result.comment,
+                code_name(result.code)
+            ),
+        })
+        .collect();
+    let (mut headers, mut body, mut attachments) = (Vec::new(), String::new(), Vec::new());
+    if let Some(m) = MessageParser::default().parse(&p.message) {
+        let list = |a: Option<&mail_parser::Address<'_>>| {
+            a.map(|a| {
+                a.iter()
+                    .map(|x| match (x.name(), x.address()) {
+                        (Some(n), Some(e)) => format!("{n} <{e}>"),
+                        (_, Some(e)) => e.to_string(),
+                        (Some(n), None) => n.to_string(),
+                        _ => String::new(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+        };
+        headers = vec![
+            ("From", list(m.from())),
+            ("To", list(m.to())),
+            ("Cc", list(m.cc())),
+            ("Subject", m.subject().unwrap_or_default().to_string()),
+            (
+                "Date",
+                m.date().map(|d| d.to_rfc822()).unwrap_or_default(),
+            ),
+        ];
+        headers.retain(|(_, v)| !v.is_empty());
+        body = m
+            .body_text(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default();
+        attachments = m
+            .attachments()
+            .map(|a| {
+                format!(
+                    "{} ({} bytes)",
+                    a.attachment_name().unwrap_or("unnamed"),
+                    a.len()
+                )
+            })
+            .collect();
+    }
+    render(&IncomingResult {
+        id,
+        banners,
+        layers,
+        failed,
+        headers,
+        body,
+        attachments,
+    })
+}
+
+pub(crate) async fn incoming(
+    State(state): State<AppState>,
+    s: Session,
+    mut multipart: Multipart,
+) -> UiResult<Html<String>> {
+    let mut raw = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?
+    {
+        if field.name() == Some("message") {
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+            raw = Some(data.to_vec());
+        }
+    }
+    let raw = raw
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad_request("choose an .eml file to check"))?;
+    let (id, processed) = mail::receive(&state, &s.caller, raw).await?;
+    Ok(incoming_result(id, &processed))
+}
+
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<String>,
+) -> UiResult<Response> {
+    let processed = mail::reprocess(&state, &s.caller, &id).await?;
+    Ok((StatusCode::OK, incoming_result(id, &processed)).into_response())
+}

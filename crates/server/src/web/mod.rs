@@ -1,0 +1,419 @@
+//! The web page at `/`: admins manage S/MIME, agents preview the composer
+//! and check incoming mail. Pages are rendered on the server (askama) and
+//! updated in parts by htmx; templates, htmx and the stylesheet are compiled
+//! into the binary, so there is no Node build. Signing in takes an API token
+//! and opens a session kept in the database (so that several instances share
+//! it); the cookie is HttpOnly and SameSite=Strict, and every change carries
+//! the session's CSRF token.
+
+mod admin_page;
+mod agent_page;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Form, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use smimed_store::Role;
+
+use crate::error::ApiError;
+use crate::{AppState, Caller, Config};
+
+/// The cookie that names a session.
+const COOKIE: &str = "smimed_session";
+/// A session lasts a working day at most.
+const SESSION_SECS: i64 = 12 * 3600;
+
+/// The page's routes. Uploads take the upload limit, messages the message limit.
+pub(crate) fn routes(config: &Config) -> Router<AppState> {
+    let uploads = Router::new()
+        .route(
+            "/ui/certificates",
+            get(admin_page::certificates).post(admin_page::import_certificates),
+        )
+        .route("/ui/private-keys", post(admin_page::import_keys))
+        .layer(DefaultBodyLimit::max(config.max_upload_bytes));
+    let messages = Router::new()
+        .route("/ui/compose", post(agent_page::create))
+        .route("/ui/incoming", post(agent_page::incoming))
+        .layer(DefaultBodyLimit::max(config.max_message_bytes));
+    Router::new()
+        .route("/", get(home))
+        .route("/login", post(login).get(|| async { Redirect::to("/") }))
+        .route("/logout", post(logout))
+        .route("/smime", get(admin_page::page))
+        .route("/ui/enabled", post(admin_page::set_enabled))
+        .route(
+            "/ui/certificates/{fp}/download",
+            get(admin_page::download_certificate),
+        )
+        .route(
+            "/ui/certificates/{fp}/private-key/download",
+            get(admin_page::download_key),
+        )
+        .route(
+            "/ui/certificates/{fp}/delete",
+            post(admin_page::delete_certificate),
+        )
+        .route(
+            "/ui/certificates/{fp}/private-key/delete",
+            post(admin_page::delete_key),
+        )
+        .route(
+            "/ui/groups",
+            get(admin_page::groups).post(admin_page::save_groups),
+        )
+        .route("/ui/groups/new", post(admin_page::add_group))
+        .route("/ui/groups/{name}/delete", post(admin_page::delete_group))
+        .route("/ui/logs", get(admin_page::logs))
+        .route("/ui/logs/{kind}/{id}", get(admin_page::log_detail))
+        .route("/compose", get(agent_page::compose))
+        .route("/ui/compose/options", get(agent_page::options))
+        .route("/check", get(agent_page::check))
+        .route("/ui/incoming/{id}/retry", post(agent_page::retry))
+        .route("/static/{file}", get(asset))
+        .merge(uploads)
+        .merge(messages)
+}
+
+/// Headers every response gets: a strict CSP (no inline script or style),
+/// no framing, no sniffing, no referrer.
+pub(crate) async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "no-referrer");
+    set(h, "cross-origin-opener-policy", "same-origin");
+    response
+}
+
+// --- sessions ---------------------------------------------------------------
+
+/// A signed-in browser. Taking it as an extractor signs the request in;
+/// for anything but GET it also checks the origin and the CSRF header.
+pub(crate) struct Session {
+    caller: Caller,
+    csrf: String,
+}
+
+impl Session {
+    /// 403 unless an admin signed in.
+    fn admin(&self) -> Result<(), UiError> {
+        self.caller.admin().map_err(|e| self.err(e))
+    }
+    /// The error, shown the way this request can show it.
+    fn err(&self, e: impl Into<ApiError>) -> UiError {
+        UiError::Api(e.into())
+    }
+    fn chrome(&self, active: &'static str) -> Chrome {
+        Chrome {
+            csrf: self.csrf.clone(),
+            user: self.caller.name.clone(),
+            admin: self.caller.role == Role::Admin,
+            active,
+        }
+    }
+}
+
+/// A form field carrying the CSRF token, for the two plain forms (sign out,
+/// create message) that the browser posts without htmx.
+#[derive(Deserialize)]
+pub(crate) struct CsrfField {
+    csrf: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, UiError> {
+        let htmx = parts.headers.contains_key("hx-request");
+        let changing = !matches!(parts.method, Method::GET | Method::HEAD);
+        if changing {
+            same_origin(&parts.headers)?;
+        }
+        let session = match cookie(&parts.headers, COOKIE) {
+            Some(secret) => state.engine.store().session(&secret).await?,
+            None => None,
+        };
+        let Some(s) = session else {
+            return Err(UiError::SignIn { htmx });
+        };
+        // Plain forms put the token in their body; `csrf_ok` checks it there.
+        let plain_form = matches!(parts.uri.path(), "/logout" | "/ui/compose");
+        if changing && !plain_form {
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok());
+            if !sent.is_some_and(|t| same(t, &s.csrf)) {
+                return Err(UiError::csrf());
+            }
+        }
+        Ok(Session {
+            caller: Caller {
+                name: s.token_name,
+                role: s.role,
+            },
+            csrf: s.csrf,
+        })
+    }
+}
+
+impl Session {
+    /// Checks the CSRF token of a plain form.
+    fn csrf_ok(&self, sent: Option<&str>) -> Result<(), UiError> {
+        if sent.is_some_and(|t| same(t, &self.csrf)) {
+            Ok(())
+        } else {
+            Err(UiError::csrf())
+        }
+    }
+}
+
+/// Constant-time comparison of two secrets.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
+}
+
+/// A request that changes something must come from this site: when the
+/// browser names its origin, the origin's host must be ours.
+fn same_origin(headers: &HeaderMap) -> Result<(), UiError> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(origin);
+    if origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err(UiError::Api(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this request came from another site",
+        )))
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Behind a TLS proxy (`X-Forwarded-Proto: https`) the cookie is Secure.
+fn session_cookie(headers: &HeaderMap, value: &str, max_age: i64) -> String {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    format!(
+        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if https { "; Secure" } else { "" }
+    )
+}
+
+// --- errors -----------------------------------------------------------------
+
+/// What a page handler answers when something is wrong: an alert that htmx
+/// swaps in where the result would have gone, or a redirect to sign in.
+pub(crate) enum UiError {
+    /// No live session.
+    SignIn { htmx: bool },
+    /// Anything the API would answer as an error.
+    Api(ApiError),
+}
+
+impl UiError {
+    fn csrf() -> Self {
+        UiError::Api(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the form is stale or came from elsewhere: reload the page and try again",
+        ))
+    }
+}
+
+impl From<ApiError> for UiError {
+    fn from(e: ApiError) -> Self {
+        UiError::Api(e)
+    }
+}
+
+impl From<smimed_store::Error> for UiError {
+    fn from(e: smimed_store::Error) -> Self {
+        UiError::Api(e.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "alert.html")]
+struct Alert<'a> {
+    class: &'a str,
+    message: &'a str,
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        match self {
+            UiError::SignIn { htmx: true } => (
+                StatusCode::UNAUTHORIZED,
+                [("hx-redirect", "/")],
+                "sign in again",
+            )
+                .into_response(),
+            UiError::SignIn { htmx: false } => Redirect::to("/").into_response(),
+            UiError::Api(e) => {
+                if e.status.is_server_error() {
+                    tracing::error!(code = e.code, message = %e.message, "page request failed");
+                }
+                let html = render(&Alert {
+                    class: "error",
+                    message: &e.message,
+                });
+                (e.status, html).into_response()
+            }
+        }
+    }
+}
+
+pub(crate) type UiResult<T> = Result<T, UiError>;
+
+/// Renders a template; a template error is a bug, answered as 500.
+fn render(t: &impl Template) -> Html<String> {
+    match t.render() {
+        Ok(html) => Html(html),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            Html("<p class=\"alert error\" role=\"alert\">internal error</p>".into())
+        }
+    }
+}
+
+/// What every full page shows around its content.
+pub(crate) struct Chrome {
+    csrf: String,
+    user: String,
+    admin: bool,
+    active: &'static str,
+}
+
+// --- sign in and out ---------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct Login<'a> {
+    error: &'a str,
+}
+
+async fn home(headers: HeaderMap, State(state): State<AppState>) -> UiResult<Response> {
+    let session = match cookie(&headers, COOKIE) {
+        Some(secret) => state.engine.store().session(&secret).await?,
+        None => None,
+    };
+    Ok(match session {
+        Some(s) if s.role == Role::Admin => Redirect::to("/smime").into_response(),
+        Some(_) => Redirect::to("/compose").into_response(),
+        None => render(&Login { error: "" }).into_response(),
+    })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> UiResult<Response> {
+    same_origin(&headers)?;
+    let store = state.engine.store();
+    let Some(token) = store.authenticate(form.token.trim()).await? else {
+        tracing::info!("web sign-in refused: unknown token");
+        let page = render(&Login {
+            error: "This token is unknown or was revoked.",
+        });
+        return Ok((StatusCode::UNAUTHORIZED, page).into_response());
+    };
+    let secret = store.create_session(&token.name, SESSION_SECS).await?;
+    store
+        .audit(&token.name, "web.sign_in", &token.name, "")
+        .await?;
+    Ok((
+        [(
+            header::SET_COOKIE,
+            session_cookie(&headers, &secret, SESSION_SECS),
+        )],
+        Redirect::to("/"),
+    )
+        .into_response())
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Form(form): Form<CsrfField>,
+) -> UiResult<Response> {
+    session.csrf_ok(form.csrf.as_deref())?;
+    if let Some(secret) = cookie(&headers, COOKIE) {
+        state.engine.store().delete_session(&secret).await?;
+    }
+    Ok((
+        [(header::SET_COOKIE, session_cookie(&headers, "", 0))],
+        Redirect::to("/"),
+    )
+        .into_response())
+}
+
+// --- static files -------------------------------------------------------------
+
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, mime): (&'static [u8], &str) = match file.as_str() {
+        "htmx.min.js" => (
+            include_bytes!("../../assets/htmx.min.js"),
+            "text/javascript",
+        ),
+        "app.js" => (include_bytes!("../../assets/app.js"), "text/javascript"),
+        "app.css" => (include_bytes!("../../assets/app.css"), "text/css"),
+        _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `2026-11-27 06:52` (UTC) for tables.
+fn datetime(secs: i64) -> String {
+    let s = smime::rfc3339(secs);
+    format!("{} {}", &s[..10], &s[11..16])
+}
