@@ -229,8 +229,14 @@ fn leaf_needs_encoding(entity: &[u8], part: &mail_parser::MessagePart<'_>) -> bo
         return false;
     }
     let body = raw_body(entity, part);
+    // Canonical CRLF is for text: other content with bare LF or CR bytes
+    // (a `binary` attachment that happens to be 7-bit) must keep every byte.
+    let is_text = part.content_type().is_none_or(|ct| {
+        ct.ctype().eq_ignore_ascii_case("text") || ct.ctype().eq_ignore_ascii_case("message")
+    });
     !body.is_ascii()
         || body.contains(&0)
+        || !is_text && !is_crlf(body)
         || body.split(|&b| b == b'\n').any(|line| {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             line.len() > 998
@@ -238,6 +244,15 @@ fn leaf_needs_encoding(entity: &[u8], part: &mail_parser::MessagePart<'_>) -> bo
                 || line.ends_with(b"\t")
                 || line.starts_with(b"From ")
         })
+}
+
+/// Every CR is followed by LF and every LF preceded by CR.
+fn is_crlf(data: &[u8]) -> bool {
+    data.iter().enumerate().all(|(i, &b)| match b {
+        b'\r' => data.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && data[i - 1] == b'\r',
+        _ => true,
+    })
 }
 
 fn rebuild(

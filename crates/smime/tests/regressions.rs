@@ -1,5 +1,6 @@
-//! Regression tests for what the fuzz targets in `fuzz/` found (see
-//! `docs/robustness.md`). Each test names the target and the input shape.
+//! Regression tests for what the fuzz targets in `fuzz/` and the property
+//! tests in `tests/prop.rs` found (see `docs/robustness.md`). Each test
+//! names where it was found and the input shape.
 
 use smime::incoming::{Context, Layer, Processed, process};
 use smime::trust::TrustStore;
@@ -147,4 +148,22 @@ fn split_multipart_follows_rfc_2046() {
         [&b"A"[..], &b"B\n"[..]]
     );
     assert!(split_multipart(b"no delimiter\r\n", "b").is_empty());
+}
+
+/// prop.rs (encrypt_then_decrypt): a `binary` attachment whose bytes are
+/// all 7-bit was kept unencoded, and canonical form then turned its bare LF
+/// and CR bytes into CRLF. Non-text content with bare line ends is now
+/// base64-encoded; text is still made canonical.
+#[test]
+fn seven_bit_binary_attachment_keeps_its_bare_line_ends() {
+    use mail_parser::MessageParser;
+    let raw = b"From: alice@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nline 1\nline 2\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\nab\ncd\ref\r\n--b--\r\n";
+    let (split, message, processed) = sign_and_receive(raw);
+    assert_verified(&processed, &message);
+    let entity = MessageParser::default().parse(&split.entity).unwrap();
+    assert_eq!(entity.parts.len(), 3);
+    assert_eq!(entity.parts[1].contents(), b"line 1\r\nline 2");
+    assert_eq!(entity.parts[2].contents(), b"ab\ncd\ref");
+    let text = String::from_utf8_lossy(&split.entity);
+    assert!(text.contains("Content-Transfer-Encoding: base64"), "{text}");
 }
