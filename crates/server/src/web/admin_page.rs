@@ -104,6 +104,7 @@ impl CertRow {
             _ => "Contact",
         };
         let usage = match info.usage {
+            _ if info.kind == smime::Kind::Ca => "issues certificates",
             smime::cert::Usage::Both => "signature, encryption",
             smime::cert::Usage::Signature => "signature",
             smime::cert::Usage::Encryption => "encryption",

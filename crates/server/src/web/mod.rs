@@ -80,7 +80,8 @@ pub(crate) fn routes(config: &Config) -> Router<AppState> {
 }
 
 /// Headers every response gets: a strict CSP (no inline script or style),
-/// no framing, no sniffing, no referrer.
+/// no framing, no sniffing, no referrer to other sites (`same-origin`, not
+/// `no-referrer`, so that the browser still names our origin on POSTs).
 pub(crate) async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
@@ -94,7 +95,7 @@ pub(crate) async fn security_headers(mut response: Response) -> Response {
     );
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
-    set(h, "referrer-policy", "no-referrer");
+    set(h, "referrer-policy", "same-origin");
     set(h, "cross-origin-opener-policy", "same-origin");
     response
 }
