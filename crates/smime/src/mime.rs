@@ -206,12 +206,42 @@ fn seven_bit(entity: &[u8]) -> Result<Vec<u8>> {
     let Some(message) = MessageParser::default().parse(entity) else {
         return Ok(to_crlf(entity));
     };
+    // `rebuild` recurses once per level: refuse what would exhaust the stack.
+    if nesting(&message) > MAX_NESTING {
+        return Err(Error::Malformed {
+            item: "the message".into(),
+            reason: format!("its multipart parts are nested more than {MAX_NESTING} levels deep"),
+        });
+    }
     if !message.parts.iter().any(|p| leaf_needs_encoding(entity, p)) {
         return Ok(to_crlf(entity));
     }
     let mut out = Vec::with_capacity(entity.len() * 4 / 3 + 256);
     rebuild(entity, &message, 0, &mut out)?;
     Ok(out)
+}
+
+/// Outgoing messages may nest multipart parts at most this deep.
+pub const MAX_NESTING: usize = 100;
+
+/// How deep the multipart parts of `message` are nested (1: no multipart).
+fn nesting(message: &mail_parser::Message<'_>) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(0usize, 1usize)];
+    while let Some((id, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        if let Some(PartType::Multipart(children)) = message.parts.get(id).map(|p| &p.body) {
+            // Children come after their parent; anything else is no tree.
+            stack.extend(
+                children
+                    .iter()
+                    .map(|&c| c as usize)
+                    .filter(|&c| c > id)
+                    .map(|c| (c, depth + 1)),
+            );
+        }
+    }
+    deepest
 }
 
 fn is_leaf(part: &mail_parser::MessagePart<'_>) -> bool {

@@ -167,3 +167,42 @@ fn seven_bit_binary_attachment_keeps_its_bare_line_ends() {
     let text = String::from_utf8_lossy(&split.entity);
     assert!(text.contains("Content-Transfer-Encoding: base64"), "{text}");
 }
+
+/// A multipart nested `depth` levels deep around an 8-bit text part (so
+/// that the entity is re-encoded, part by part).
+fn nested(depth: usize) -> Vec<u8> {
+    let mut m = String::from("From: alice@example.org\r\n");
+    for i in 0..depth {
+        m.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+        ));
+    }
+    m.push_str("Content-Type: text/plain; charset=utf-8\r\n\r\nGr\u{fc}\u{df}e\r\n");
+    for i in (0..depth).rev() {
+        m.push_str(&format!("--b{i}--\r\n"));
+    }
+    m.into_bytes()
+}
+
+/// Found while probing what outgoing_parse cannot reach with its 8 KB
+/// inputs: re-encoding recursed once per multipart level, and 10,000
+/// levels (about 500 KB) overflowed a 2 MiB thread stack (the size of a
+/// tokio worker's), aborting the process. Deeper than `MAX_NESTING` is now
+/// a clear error.
+#[test]
+fn deeply_nested_outgoing_message_is_refused_not_a_stack_overflow() {
+    let raw = nested(10_000);
+    let result = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || smime::mime::split_message(&raw).map(|s| s.entity.len()))
+        .unwrap()
+        .join()
+        .expect("no panic");
+    let err = result.expect_err("refused").to_string();
+    assert!(err.contains("nested more than 100 levels"), "{err}");
+
+    // At the limit it still works.
+    let depth = smime::mime::MAX_NESTING - 1;
+    let (_, message, processed) = sign_and_receive(&nested(depth));
+    assert_verified(&processed, &message);
+}
