@@ -177,7 +177,11 @@ async fn fits_width(c: &Client, what: &str) {
         )
         .await
         .unwrap();
-    assert_eq!(wide, serde_json::json!(""), "{what} is wider than the window");
+    assert_eq!(
+        wide,
+        serde_json::json!(""),
+        "{what} is wider than the window"
+    );
 }
 
 async fn click(c: &Client, css: &str) {
@@ -286,8 +290,16 @@ async fn admin_and_agent_flow_in_chromium() {
     }
     shot(&c, "02-add-certificate").await;
     click(&c, "#dlg-cert [data-close]").await;
-    wait_text(&c, &format!("{} .emails", "#certs tbody tr"), "@example.org").await;
-    let alice = c.find(Locator::XPath(&row("alice@example.org"))).await.unwrap();
+    wait_text(
+        &c,
+        &format!("{} .emails", "#certs tbody tr"),
+        "@example.org",
+    )
+    .await;
+    let alice = c
+        .find(Locator::XPath(&row("alice@example.org")))
+        .await
+        .unwrap();
     assert!(!alice.text().await.unwrap().contains("includes private key"));
 
     // 4. Paste Alice's passphrase-protected key; the indicator appears.
@@ -335,24 +347,29 @@ async fn admin_and_agent_flow_in_chromium() {
     wait_text(&c, "#groups", "Saved.").await;
     c.refresh().await.unwrap();
     let enc = c.find(Locator::Css("#gencrypt-0")).await.unwrap();
-    assert!(!enc.is_selected().await.unwrap(), "encrypt default kept off");
-    assert!(c
-        .find(Locator::Css("#gsign-0"))
-        .await
-        .unwrap()
-        .is_selected()
-        .await
-        .unwrap());
+    assert!(
+        !enc.is_selected().await.unwrap(),
+        "encrypt default kept off"
+    );
+    assert!(
+        c.find(Locator::Css("#gsign-0"))
+            .await
+            .unwrap()
+            .is_selected()
+            .await
+            .unwrap()
+    );
     enc.click().await.unwrap();
     click(&c, "#save-defaults").await;
     wait_text(&c, "#groups", "Saved.").await;
-    assert!(c
-        .find(Locator::Css("#gencrypt-0"))
-        .await
-        .unwrap()
-        .is_selected()
-        .await
-        .unwrap());
+    assert!(
+        c.find(Locator::Css("#gencrypt-0"))
+            .await
+            .unwrap()
+            .is_selected()
+            .await
+            .unwrap()
+    );
 
     // Logs refresh by themselves; an entry opens its detail; the audit tab.
     click(&c, "#tab-audit").await;
@@ -376,7 +393,13 @@ async fn admin_and_agent_flow_in_chromium() {
     let enc = c.find(Locator::Css("#encrypt")).await.unwrap();
     assert!(!enc.is_enabled().await.unwrap());
     assert!(!enc.is_selected().await.unwrap());
-    assert!(enc.attr("title").await.unwrap().unwrap().contains("no certificate"));
+    assert!(
+        enc.attr("title")
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("no certificate")
+    );
     shot(&c, "06-composer").await;
     // "Create message" downloads what /outgoing makes: signed, not encrypted.
     type_into(&c, "#subject", "Your ticket").await;
@@ -400,35 +423,44 @@ async fn admin_and_agent_flow_in_chromium() {
     // 8. Download Alice's certificate and key; the key is still encrypted.
     c.goto(&format!("{base}/smime")).await.unwrap();
     let alice_row = row("alice@example.org");
-    c.find(Locator::XPath(&format!("{alice_row}//a[contains(., 'Download certificate')]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::XPath(&format!(
+        "{alice_row}//a[contains(., 'Download certificate')]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     let cert = wait_download(&downloads, ".pem").await;
     assert_eq!(
         String::from_utf8_lossy(&cert).trim(),
         std::fs::read_to_string(pki(files::ALICE)).unwrap().trim()
     );
-    c.find(Locator::XPath(&format!("{alice_row}//a[contains(., 'Download private key')]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::XPath(&format!(
+        "{alice_row}//a[contains(., 'Download private key')]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     let key = wait_download(&downloads, ".key.pem").await;
     let key = String::from_utf8(key).unwrap();
-    assert!(key.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{key}");
+    assert!(
+        key.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{key}"
+    );
     assert_eq!(key.trim(), key_pem.trim());
 
     // 9. Delete the key (confirming) and see the indicator go.
-    c.find(Locator::XPath(&format!("{alice_row}//button[contains(., 'Delete private key')]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::XPath(&format!(
+        "{alice_row}//button[contains(., 'Delete private key')]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     c.accept_alert().await.unwrap();
     wait_js(
         &c,

@@ -357,7 +357,11 @@ pub(crate) async fn download_certificate(
 }
 
 /// A stored certificate as a download, PEM or DER.
-pub(crate) async fn certificate_file(state: &AppState, id: &str, format: &str) -> ApiResult<Response> {
+pub(crate) async fn certificate_file(
+    state: &AppState,
+    id: &str,
+    format: &str,
+) -> ApiResult<Response> {
     let cert = state.engine.store().find_certificate(id).await?.certificate;
     let short = &cert.fingerprint()[..16];
     let (body, mime, ext) = match format {
@@ -548,9 +552,9 @@ pub(crate) async fn save_group(
     detail: &str,
 ) -> ApiResult<()> {
     let email = group.email.trim();
-    let valid_email = email
-        .split_once('@')
-        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !email.contains(char::is_whitespace));
+    let valid_email = email.split_once('@').is_some_and(|(l, d)| {
+        !l.is_empty() && d.contains('.') && !email.contains(char::is_whitespace)
+    });
     if group.name.trim().is_empty() || !valid_email {
         return Err(ApiError::bad_request(format!(
             "a group needs a name and a sending address like support@example.com (got \"{}\")",

@@ -25,8 +25,8 @@ pub use error::{Error, Result};
 pub use groups::Group;
 pub use keys::UnsealedKey;
 pub use seal::MasterKey;
-pub use sessions::WebSession;
 pub use service::{AuditEntry, Operation, Role, StoredIncoming, TokenInfo, random_hex, token_hash};
+pub use sessions::WebSession;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

@@ -122,5 +122,4 @@ impl Server {
         }
         Server { child, port, token }
     }
-
 }

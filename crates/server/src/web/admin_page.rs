@@ -409,11 +409,7 @@ pub(crate) async fn add_group(
     let name = form.name.trim().to_string();
     if state.engine.store().group(&name).await.is_ok() {
         let e = format!("a group called \"{name}\" exists already");
-        return Ok((
-            StatusCode::CONFLICT,
-            groups_fragment(&state, "", &e).await?,
-        )
-            .into_response());
+        return Ok((StatusCode::CONFLICT, groups_fragment(&state, "", &e).await?).into_response());
     }
     let group = Group {
         name: name.clone(),

@@ -216,7 +216,14 @@ async fn make_message(
             )));
         }
     }
-    let raw = rfc5322(&group.email, &to, &cc, &form.subject, &form.body, attachment)?;
+    let raw = rfc5322(
+        &group.email,
+        &to,
+        &cc,
+        &form.subject,
+        &form.body,
+        attachment,
+    )?;
     let request = OutgoingRequest {
         sign: Some(sign),
         encrypt: Some(encrypt),
@@ -241,10 +248,7 @@ fn rfc5322(
 ) -> Result<Vec<u8>, ApiError> {
     let domain = from.rsplit('@').next().unwrap_or("localhost");
     let id = smimed_store::random_hex(16)?;
-    let mut m = format!(
-        "From: {from}\r\nTo: {}\r\n",
-        to.join(",\r\n ")
-    );
+    let mut m = format!("From: {from}\r\nTo: {}\r\n", to.join(",\r\n "));
     if !cc.is_empty() {
         m.push_str(&format!("Cc: {}\r\n", cc.join(",\r\n ")));
     }
@@ -269,11 +273,7 @@ fn rfc5322(
                 .chars()
                 .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
                 .collect();
-            let mime: String = a
-                .mime
-                .chars()
-                .filter(|c| c.is_ascii_graphic())
-                .collect();
+            let mime: String = a.mime.chars().filter(|c| c.is_ascii_graphic()).collect();
             out.extend_from_slice(
                 format!(
                     "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n{text_head}"
@@ -314,7 +314,12 @@ fn encoded_word(text: &str) -> String {
     words.push(chunk);
     words
         .iter()
-        .map(|w| format!("=?UTF-8?B?{}?=", openssl::base64::encode_block(w.as_bytes())))
+        .map(|w| {
+            format!(
+                "=?UTF-8?B?{}?=",
+                openssl::base64::encode_block(w.as_bytes())
+            )
+        })
         .collect::<Vec<_>>()
         .join("\r\n ")
 }
@@ -454,16 +459,10 @@ fn incoming_result(id: String, p: &Processed) -> Html<String> {
             ("To", list(m.to())),
             ("Cc", list(m.cc())),
             ("Subject", m.subject().unwrap_or_default().to_string()),
-            (
-                "Date",
-                m.date().map(|d| d.to_rfc822()).unwrap_or_default(),
-            ),
+            ("Date", m.date().map(|d| d.to_rfc822()).unwrap_or_default()),
         ];
         headers.retain(|(_, v)| !v.is_empty());
-        body = m
-            .body_text(0)
-            .map(|t| t.into_owned())
-            .unwrap_or_default();
+        body = m.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
         attachments = m
             .attachments()
             .map(|a| {

@@ -1,0 +1,424 @@
+//! The web page in-process, without a browser: sign-in and its cookie,
+//! CSRF and origin checks on every changing route, roles, security headers
+//! and the absence of inline script. The browser test (crates/cli/tests/
+//! browser.rs) walks the flow itself.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use smimed_server::{AppState, Config, router};
+use smimed_store::{MasterKey, Role, Store};
+use tower::ServiceExt;
+
+struct Web {
+    app: axum::Router,
+    engine: Arc<smimed_engine::Engine>,
+    admin: String,
+    agent: String,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn web() -> Web {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("db").display());
+    let store = Store::open(&url, MasterKey::from_bytes([9; 32]))
+        .await
+        .unwrap();
+    let admin = store.create_token("root", Role::Admin).await.unwrap();
+    let agent = store.create_token("desk", Role::Agent).await.unwrap();
+    let engine = Arc::new(smimed_engine::Engine::new(store, 8));
+    let app = router(AppState::new(engine.clone()), &Config::default());
+    Web {
+        app,
+        engine,
+        admin,
+        agent,
+        _dir: dir,
+    }
+}
+
+/// A signed-in browser: its cookie and its CSRF token.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+impl Web {
+    fn store(&self) -> &Store {
+        self.engine.store()
+    }
+
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).to_string(),
+        }
+    }
+
+    fn request(method: Method, path: &str, b: Option<&Browser>) -> axum::http::request::Builder {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "smimed.test");
+        if let Some(b) = b {
+            req = req.header("cookie", format!("smimed_session={}", b.cookie));
+        }
+        req
+    }
+
+    async fn get(&self, path: &str, b: Option<&Browser>) -> Reply {
+        self.send(
+            Self::request(Method::GET, path, b)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// An htmx POST: form body, the CSRF header when given.
+    async fn post(&self, path: &str, b: &Browser, csrf: Option<&str>, form: &str) -> Reply {
+        // The two forms with files post multipart, as the page does.
+        let multipart = matches!(path, "/ui/compose" | "/ui/incoming");
+        let (content_type, body) = if multipart {
+            (
+                "multipart/form-data; boundary=B",
+                "--B\r\nContent-Disposition: form-data; name=\"to\"\r\n\r\nx@example.org\r\n--B--\r\n"
+                    .to_string(),
+            )
+        } else {
+            ("application/x-www-form-urlencoded", form.to_string())
+        };
+        let mut req = Self::request(Method::POST, path, Some(b))
+            .header("content-type", content_type)
+            .header("hx-request", "true");
+        if let Some(t) = csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
+    async fn login(&self, token: &str, extra: &[(&str, &str)]) -> Reply {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("/login")
+            .header("host", "smimed.test")
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        self.send(req.body(Body::from(format!("token={token}"))).unwrap())
+            .await
+    }
+
+    async fn sign_in(&self, token: &str) -> Browser {
+        let r = self.login(token, &[]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let cookie = set_cookie(&r);
+        let value = cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .strip_prefix("smimed_session=")
+            .unwrap()
+            .to_string();
+        let mut b = Browser {
+            cookie: value,
+            csrf: String::new(),
+        };
+        let page = self.get("/compose", Some(&b)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let at = page.body.find("name=\"csrf\" value=\"").unwrap() + 19;
+        b.csrf = page.body[at..at + 64].to_string();
+        b
+    }
+}
+
+fn set_cookie(r: &Reply) -> String {
+    r.headers
+        .get("set-cookie")
+        .expect("set-cookie")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_httponly_cookie_and_refuses_bad_tokens() {
+    let w = web().await;
+    let bad = w.login("smimed_nope", &[]).await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert!(bad.body.contains("unknown or was revoked"));
+    assert!(bad.headers.get("set-cookie").is_none());
+
+    let ok = w.login(&w.admin, &[]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let c = set_cookie(&ok);
+    assert!(c.contains("HttpOnly"), "{c}");
+    assert!(c.contains("SameSite=Strict"), "{c}");
+    assert!(!c.contains("Secure"), "plain http: {c}");
+
+    let https = w.login(&w.admin, &[("x-forwarded-proto", "https")]).await;
+    assert!(set_cookie(&https).contains("; Secure"));
+
+    // A login form posted from another site is refused.
+    let cross = w
+        .login(&w.admin, &[("origin", "https://evil.example")])
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn home_sends_each_role_to_its_page_and_strangers_to_sign_in() {
+    let w = web().await;
+    let anon = w.get("/", None).await;
+    assert_eq!(anon.status, StatusCode::OK);
+    assert!(anon.body.contains("name=\"token\""));
+    for page in ["/smime", "/compose", "/check"] {
+        let r = w.get(page, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{page}");
+        assert_eq!(r.headers["location"], "/");
+    }
+    // htmx asks for a fragment: 401 and a redirect htmx follows.
+    let mut req = Web::request(Method::GET, "/ui/certificates", None);
+    req = req.header("hx-request", "true");
+    let r = w.send(req.body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers["hx-redirect"], "/");
+
+    let admin = w.sign_in(&w.admin).await;
+    assert_eq!(w.get("/", Some(&admin)).await.headers["location"], "/smime");
+    let agent = w.sign_in(&w.agent).await;
+    assert_eq!(
+        w.get("/", Some(&agent)).await.headers["location"],
+        "/compose"
+    );
+}
+
+/// Every route that changes something, with a form body it would accept.
+const CHANGING: &[(&str, &str)] = &[
+    ("/ui/enabled", "enabled=on"),
+    ("/ui/groups/new", "name=Support&email=support%40example.org"),
+    (
+        "/ui/groups",
+        "orig_0=Support&name_0=Support&email_0=support%40example.org",
+    ),
+    ("/ui/groups/Support/delete", ""),
+    ("/ui/certificates", "data=x"),
+    ("/ui/private-keys", "data=x"),
+    ("/ui/certificates/0123456789abcdef/delete", ""),
+    ("/ui/certificates/0123456789abcdef/private-key/delete", ""),
+    ("/ui/incoming", ""),
+    ("/ui/incoming/abc/retry", ""),
+    ("/ui/compose", ""),
+    ("/logout", ""),
+];
+
+#[tokio::test]
+async fn every_change_needs_the_csrf_token_and_our_origin() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    for (path, form) in CHANGING {
+        for csrf in [None, Some("0".repeat(64))] {
+            let r = w.post(path, &b, csrf.as_deref(), form).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} with {csrf:?}");
+            assert!(r.body.contains("reload the page"), "{path}: {}", r.body);
+        }
+    }
+    // Nothing changed.
+    assert!(!w.store().enabled().await.unwrap());
+    assert!(w.store().groups().await.unwrap().is_empty());
+    assert!(w.store().session(&b.cookie).await.unwrap().is_some());
+
+    // The right token from another origin is refused too.
+    let req = Web::request(Method::POST, "/ui/enabled", Some(&b))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-csrf-token", &b.csrf)
+        .header("origin", "http://evil.example")
+        .body(Body::from("enabled=on"))
+        .unwrap();
+    assert_eq!(w.send(req).await.status, StatusCode::FORBIDDEN);
+    assert!(!w.store().enabled().await.unwrap());
+
+    // And with both, it works.
+    let r = w.post("/ui/enabled", &b, Some(&b.csrf), "enabled=on").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(w.store().enabled().await.unwrap());
+    assert!(r.body.contains("enabled"));
+}
+
+#[tokio::test]
+async fn agents_get_the_composer_and_the_check_but_nothing_of_the_admin_page() {
+    let w = web().await;
+    let b = w.sign_in(&w.agent).await;
+    assert_eq!(
+        w.get("/smime", Some(&b)).await.headers["location"],
+        "/compose"
+    );
+    for page in ["/compose", "/check", "/ui/compose/options?group=&to="] {
+        assert_eq!(w.get(page, Some(&b)).await.status, StatusCode::OK, "{page}");
+    }
+    let compose = w.get("/compose", Some(&b)).await.body;
+    assert!(
+        !compose.contains("href=\"/smime\""),
+        "no admin link for agents"
+    );
+    for path in [
+        "/ui/certificates",
+        "/ui/groups",
+        "/ui/logs",
+        "/ui/logs/ops/1",
+        "/ui/certificates/0123456789abcdef/download",
+        "/ui/certificates/0123456789abcdef/private-key/download",
+    ] {
+        let r = w.get(path, Some(&b)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(r.body.contains("admin"), "{path}: {}", r.body);
+    }
+    for (path, form) in CHANGING {
+        if matches!(
+            *path,
+            "/ui/incoming" | "/ui/incoming/abc/retry" | "/ui/compose" | "/logout"
+        ) {
+            continue;
+        }
+        let r = w.post(path, &b, Some(&b.csrf), form).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert!(!w.store().enabled().await.unwrap());
+}
+
+#[tokio::test]
+async fn signing_out_or_revoking_the_token_ends_the_session() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    let req = Web::request(Method::POST, "/logout", Some(&b))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("csrf={}", b.csrf)))
+        .unwrap();
+    let r = w.send(req).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(set_cookie(&r).contains("Max-Age=0"));
+    assert_eq!(
+        w.get("/smime", Some(&b)).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    let agent = w.sign_in(&w.agent).await;
+    assert_eq!(w.get("/check", Some(&agent)).await.status, StatusCode::OK);
+    w.store().revoke_token("desk").await.unwrap();
+    assert_eq!(
+        w.get("/check", Some(&agent)).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn pages_send_a_strict_csp_and_carry_no_inline_script_or_style() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    let mut pages = vec![("/".to_string(), w.get("/", None).await)];
+    for p in ["/smime", "/compose", "/check"] {
+        pages.push((p.to_string(), w.get(p, Some(&b)).await));
+    }
+    for (path, r) in &pages {
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let csp = r.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(r.headers["x-content-type-options"], "nosniff");
+        assert_eq!(r.headers["x-frame-options"], "DENY");
+        let html = r.body.to_ascii_lowercase();
+        for (at, _) in html.match_indices("<script") {
+            let tag = &html[at..at + html[at..].find('>').unwrap()];
+            assert!(tag.contains(" src="), "{path}: inline script {tag}");
+        }
+        assert!(!html.contains("<style"), "{path}: inline style element");
+        assert!(!html.contains(" style="), "{path}: inline style attribute");
+        for handler in [
+            " onclick=",
+            " onload=",
+            " onchange=",
+            " onsubmit=",
+            "javascript:",
+        ] {
+            assert!(!html.contains(handler), "{path}: {handler}");
+        }
+        // Every input has a label.
+        for (at, _) in html.match_indices("<input") {
+            let tag = &html[at..at + html[at..].find('>').unwrap()];
+            if tag.contains("type=\"hidden\"") {
+                continue;
+            }
+            let id = tag
+                .split("id=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_else(|| panic!("{path}: input without id {tag}"));
+            assert!(
+                html.contains(&format!("for=\"{id}\"")),
+                "{path}: input {id} has no label"
+            );
+        }
+    }
+    let js = w.get("/static/htmx.min.js", None).await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert_eq!(js.headers["content-type"], "text/javascript");
+    assert_eq!(
+        w.get("/static/../Cargo.toml", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_bad_paste_is_refused_with_its_reason_and_nothing_is_stored() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    let pem = "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+    let form = format!(
+        "data={}",
+        pem.replace(' ', "+")
+            .replace('\n', "%0A")
+            .replace('!', "%21")
+    );
+    let req = Web::request(Method::POST, "/ui/certificates", Some(&b))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-csrf-token", &b.csrf)
+        .body(Body::from(form))
+        .unwrap();
+    // The page posts multipart; a urlencoded post is taken as a raw body and
+    // refused as not a certificate, which is what matters here.
+    let r = w.send(req).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("role=\"alert\""));
+
+    let boundary = "XyZ";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n{pem}\r\n--{boundary}--\r\n"
+    );
+    let req = Web::request(Method::POST, "/ui/certificates", Some(&b))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("x-csrf-token", &b.csrf)
+        .body(Body::from(body))
+        .unwrap();
+    let r = w.send(req).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("PEM block 1"), "{}", r.body);
+    assert!(w.store().list_certificates().await.unwrap().is_empty());
+}
