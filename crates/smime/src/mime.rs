@@ -21,7 +21,8 @@ pub struct Split {
 /// Splits a message at the first empty line; a message without one is all
 /// header. Returns (header block without the empty line, body). A line ends
 /// at LF, CRLF or a bare CR, as [`to_crlf`] reads line ends, so that making
-/// the header canonical can never put an empty line into it.
+/// the header canonical can never put an empty line into it. A line of
+/// white space only counts as empty, as the MIME parser reads it.
 pub fn split_header_body(raw: &[u8]) -> (&[u8], &[u8]) {
     let mut i = 0;
     while i < raw.len() {
@@ -30,7 +31,7 @@ pub fn split_header_body(raw: &[u8]) -> (&[u8], &[u8]) {
             Some(p) => i + p + 1,
             None => raw.len(),
         };
-        if matches!(raw[i], b'\n' | b'\r') {
+        if raw[i..line_end].iter().all(|b| b.is_ascii_whitespace()) {
             return (&raw[..i], &raw[line_end..]);
         }
         i = line_end;
@@ -136,7 +137,9 @@ pub fn is_content_field(name: &str) -> bool {
 
 /// Cuts an RFC 5322 message into outer header fields and a canonical,
 /// 7-bit-safe entity. A message without MIME fields becomes `text/plain`
-/// (UTF-8 when it has 8-bit bytes, US-ASCII otherwise).
+/// (UTF-8 when it has 8-bit bytes, US-ASCII otherwise). Lines of the header
+/// that are no field are dropped, so that every reader finds the same
+/// fields in what is sent.
 pub fn split_message(raw: &[u8]) -> Result<Split> {
     let (header, body) = split_header_body(raw);
     if header.is_empty() {
@@ -154,7 +157,13 @@ pub fn split_message(raw: &[u8]) -> Result<Split> {
     let mut outer = Vec::new();
     let mut entity_header = Vec::new();
     for field in fields(&header) {
-        if field.name.eq_ignore_ascii_case("mime-version") {
+        // A line that is no field (no name and colon, or a continuation of
+        // nothing) would end the header for some readers: it is dropped.
+        let is_field = !field.raw.starts_with(b" ")
+            && !field.raw.starts_with(b"\t")
+            && !field.name.is_empty()
+            && field.name.bytes().all(|b| b.is_ascii_graphic());
+        if !is_field || field.name.eq_ignore_ascii_case("mime-version") {
             continue;
         } else if is_content_field(field.name) {
             entity_header.extend_from_slice(field.raw);

@@ -206,3 +206,41 @@ fn deeply_nested_outgoing_message_is_refused_not_a_stack_overflow() {
     let (_, message, processed) = sign_and_receive(&nested(depth));
     assert_verified(&processed, &message);
 }
+
+/// outgoing_parse (crash-e42f1c8a): a header line of white space only
+/// (here a form feed) ends the header for the MIME parser, but was kept
+/// among the outer fields, so the sent message's own `Content-Type` ended
+/// up in its body and the receiver saw no S/MIME at all. Such a line now
+/// ends the header when the message is split, too.
+#[test]
+fn whitespace_only_header_line_ends_the_header() {
+    let raw = b"Content-Type: text/plain; charset=utf-8; format=flowed\r\nContenu-Transfer-Encoding: quoted-printable\r\nContent-Language: en-US\r\x0c\r\nThis is a test message from Alice to Bob.\r\n";
+    let (split, message, processed) = sign_and_receive(raw);
+    assert_eq!(
+        processed.report.kind,
+        Some("S/MIME"),
+        "{:?}",
+        processed.report
+    );
+    assert_eq!(processed.report.layers.len(), 1, "{:?}", processed.report);
+    assert!(!split.outer.contains(&0x0c));
+
+    let raw = b"From: alice@example.org\r\n \t\r\nSubject: x\r\n\r\nbody\r\n";
+    let (split, message, processed) = sign_and_receive(raw);
+    assert_eq!(split.outer, b"From: alice@example.org\r\n");
+    assert_verified(&processed, &message);
+}
+
+/// outgoing_parse: a header line without a field name and colon (or a
+/// continuation line with no field before it) ends the header for some
+/// readers and is skipped by others; it is dropped from what is sent.
+#[test]
+fn header_line_that_is_no_field_is_not_sent() {
+    let raw = b" folded: nothing\r\nFrom: alice@example.org\r\nno field here\r\nBad Name: x\r\nSubject: x\r\n\r\nbody\r\n";
+    let (split, message, processed) = sign_and_receive(raw);
+    assert_eq!(
+        String::from_utf8_lossy(&split.outer),
+        "From: alice@example.org\r\nSubject: x\r\n"
+    );
+    assert_verified(&processed, &message);
+}
