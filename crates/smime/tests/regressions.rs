@@ -215,7 +215,7 @@ fn deeply_nested_outgoing_message_is_refused_not_a_stack_overflow() {
 #[test]
 fn whitespace_only_header_line_ends_the_header() {
     let raw = b"Content-Type: text/plain; charset=utf-8; format=flowed\r\nContenu-Transfer-Encoding: quoted-printable\r\nContent-Language: en-US\r\x0c\r\nThis is a test message from Alice to Bob.\r\n";
-    let (split, message, processed) = sign_and_receive(raw);
+    let (split, _, processed) = sign_and_receive(raw);
     assert_eq!(
         processed.report.kind,
         Some("S/MIME"),
