@@ -232,10 +232,10 @@ async fn admin_and_agent_flow_in_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let downloads = tmp.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
-    let server = Server::start(&tmp.path().join("data"), &[]);
-    let _server = Guard(server.child);
-    let token = server.token.expect("first start prints the admin token");
-    let base = format!("http://127.0.0.1:{}", server.port);
+    let Server { child, port, token } = Server::start(&tmp.path().join("data"), &[]);
+    let _server = Guard(child);
+    let token = token.expect("first start prints the admin token");
+    let base = format!("http://127.0.0.1:{port}");
     let (_driver, c) = start_browser(&tmp.path().join("profile"), &downloads).await;
 
     // 1. Sign in.
@@ -276,7 +276,25 @@ async fn admin_and_agent_flow_in_chromium() {
     wait_text(&c, "#enabled-state", "enabled").await;
 
     // 3. Upload a CA (with its intermediate) and user certificates as files.
-    click(&c, "#add-certificate").await;
+    // The dialog opens from the keyboard.
+    c.execute(
+        "document.getElementById('add-certificate').focus();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css("#add-certificate"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "return document.getElementById('dlg-cert').open;",
+        "the dialog to open by keyboard",
+    )
+    .await;
     wait_text(&c, "#dlg-cert .advice", "in person or over the phone").await;
     for (file, subject) in [
         (files::CHAIN, "Intermediate"),
@@ -371,7 +389,28 @@ async fn admin_and_agent_flow_in_chromium() {
             .unwrap()
     );
 
-    // Logs refresh by themselves; an entry opens its detail; the audit tab.
+    // Logs refresh by themselves: an operation made through the API shows
+    // up without a reload.
+    let before = c
+        .find(Locator::Css("#log-table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!before.contains("outgoing sign"), "{before}");
+    let msg = b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: api\r\n\r\nhello\r\n";
+    let (status, _) = common::http(
+        port,
+        "POST",
+        "/api/v1/outgoing?group=Support&encrypt=false",
+        Some(&token),
+        "message/rfc822",
+        msg,
+    );
+    assert_eq!(status, 200);
+    wait_text(&c, "#log-table", "outgoing sign").await;
+    // An entry opens its detail; the audit tab.
     click(&c, "#tab-audit").await;
     wait_text(&c, "#log-table", "group.update").await;
     click(&c, "#log-table button.link").await;
@@ -404,6 +443,9 @@ async fn admin_and_agent_flow_in_chromium() {
     // "Create message" downloads what /outgoing makes: signed, not encrypted.
     type_into(&c, "#subject", "Your ticket").await;
     type_into(&c, "#body", "Grüße from the helpdesk.").await;
+    let attachment = tmp.path().join("report.bin");
+    std::fs::write(&attachment, [0u8, 1, 2, 255, 254, 10, 13, 0]).unwrap();
+    upload(&c, "#attachment", &attachment).await;
     click(&c, "#create-message").await;
     let signed = wait_download(&downloads, "message.eml").await;
     let signed_text = String::from_utf8_lossy(&signed).to_string();
@@ -478,6 +520,7 @@ async fn admin_and_agent_flow_in_chromium() {
     click(&c, "#check-message").await;
     wait_text(&c, "#incoming-result .banner.ok", "Signature verified").await;
     wait_text(&c, "#incoming-result .body", "Grüße from the helpdesk.").await;
+    wait_text(&c, "#incoming-result", "report.bin (8 bytes)").await;
     shot(&c, "07-check-incoming").await;
 
     // The layout holds at 400 px.
