@@ -422,3 +422,169 @@ async fn a_bad_paste_is_refused_with_its_reason_and_nothing_is_stored() {
     assert!(r.body.contains("PEM block 1"), "{}", r.body);
     assert!(w.store().list_certificates().await.unwrap().is_empty());
 }
+
+fn repo_file(path: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../tests/data/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A multipart POST with one file field, as the page's dialogs send it.
+async fn post_file(w: &Web, b: &Browser, path: &str, field: &str, data: &[u8]) -> Reply {
+    let mut body = format!(
+        "--B\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"upload\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let req = Web::request(Method::POST, path, Some(b))
+        .header("content-type", "multipart/form-data; boundary=B")
+        .header("x-csrf-token", &b.csrf)
+        .header("hx-request", "true")
+        .body(Body::from(body))
+        .unwrap();
+    w.send(req).await
+}
+
+#[tokio::test]
+async fn the_incoming_check_offers_retry_and_retry_succeeds_once_the_ca_is_there() {
+    let w = web().await;
+    w.store().set_enabled(true).await.unwrap();
+    let b = w.sign_in(&w.agent).await;
+    let eml = repo_file("thunderbird/alice.dsig.SHA256.multipart.eml");
+    let r = post_file(&w, &b, "/ui/incoming", "message", &eml).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("Signature not verified (unknown_signer)"),
+        "{}",
+        r.body
+    );
+    let at = r
+        .body
+        .find("hx-post=\"/ui/incoming/")
+        .expect("a retry button")
+        + 22;
+    let id = &r.body[at..at + r.body[at..].find('/').unwrap()];
+
+    let admin = w.sign_in(&w.admin).await;
+    let ca = post_file(
+        &w,
+        &admin,
+        "/ui/certificates",
+        "file",
+        &repo_file("thunderbird/TestCA.pem"),
+    )
+    .await;
+    assert_eq!(ca.status, StatusCode::OK, "{}", ca.body);
+    assert_eq!(ca.headers["hx-trigger"], "certs-changed");
+    assert!(ca.body.contains("imported"));
+
+    let again = w
+        .post(&format!("/ui/incoming/{id}/retry"), &b, Some(&b.csrf), "")
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert!(again.body.contains("Signature verified"), "{}", again.body);
+    assert!(!again.body.contains("Retry security process"));
+
+    // Not a message at all: a clear error, nothing kept.
+    let bad = post_file(&w, &b, "/ui/incoming", "message", b"\x00\x01 not mail").await;
+    assert!(bad.status.is_client_error(), "{}", bad.body);
+    assert!(bad.body.contains("role=\"alert\""));
+}
+
+#[tokio::test]
+async fn a_key_without_its_certificate_is_refused_in_the_dialog() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    let r = post_file(
+        &w,
+        &b,
+        "/ui/private-keys",
+        "file",
+        &repo_file("pki/stray.key.pem"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("rejected"), "{}", r.body);
+    assert!(r.body.contains("certificate"), "{}", r.body);
+    // A certificate file in the key dialog: no key in it.
+    let r = post_file(
+        &w,
+        &b,
+        "/ui/private-keys",
+        "file",
+        &repo_file("pki/bob.pem"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("holds no private key"), "{}", r.body);
+    assert!(w.store().list_certificates().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn groups_are_added_renamed_saved_and_checked() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    let r = w
+        .post(
+            "/ui/groups/new",
+            &b,
+            Some(&b.csrf),
+            "name=Support&email=support%40example.org",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("Support") && r.body.contains("added."),
+        "{}",
+        r.body
+    );
+    let dup = w
+        .post(
+            "/ui/groups/new",
+            &b,
+            Some(&b.csrf),
+            "name=Support&email=x%40example.org",
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    assert!(dup.body.contains("exists already"));
+    let bad = w
+        .post(
+            "/ui/groups/new",
+            &b,
+            Some(&b.csrf),
+            "name=Sales&email=not-an-address",
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("sending address"), "{}", bad.body);
+
+    // Rename, change the address, sign on, encrypt off.
+    let r = w
+        .post(
+            "/ui/groups",
+            &b,
+            Some(&b.csrf),
+            "orig_0=Support&name_0=Helpdesk&email_0=help%40example.org&sign_0=on",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let groups = w.store().groups().await.unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].name, "Helpdesk");
+    assert_eq!(groups[0].email, "help@example.org");
+    assert_eq!(groups[0].default_sign, Some(true));
+    assert_eq!(groups[0].default_encrypt, Some(false));
+
+    let r = w
+        .post("/ui/groups/Helpdesk/delete", &b, Some(&b.csrf), "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(w.store().groups().await.unwrap().is_empty());
+    let audit = w.store().audit_entries(10, 0).await.unwrap();
+    assert!(audit.iter().any(|a| a.action == "group.delete"));
+}

@@ -109,6 +109,9 @@ pub struct Processed {
 
 /// The From and Sender addresses, lowercase: whom the signer must match.
 pub fn sender_addresses(raw: &[u8]) -> Result<Vec<String>> {
+    if !starts_with_field(raw) {
+        return Err(not_a_message());
+    }
     let message = MessageParser::default()
         .parse_headers(raw)
         .ok_or_else(not_a_message)?;
@@ -124,6 +127,19 @@ pub fn sender_addresses(raw: &[u8]) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// RFC 5322: a message starts with a header field, `name:` where the name
+/// is printable ASCII (obsolete syntax allows blanks before the colon).
+fn starts_with_field(raw: &[u8]) -> bool {
+    let line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
+    match line.iter().position(|&b| b == b':') {
+        Some(colon) => {
+            let name = line[..colon].trim_ascii_end();
+            !name.is_empty() && name.iter().all(|b| b.is_ascii_graphic())
+        }
+        None => false,
+    }
 }
 
 fn not_a_message() -> Error {
