@@ -387,6 +387,15 @@ enum CmsKind {
 }
 
 fn cms_kind(der: &[u8]) -> CmsKind {
+    // The content type is read from the DER; a full parse (which decodes
+    // every carried certificate) is left to the verb that needs it.
+    match crate::der::content_type(der) {
+        Some(crate::der::OID_SIGNED_DATA) => return CmsKind::Signed,
+        Some(crate::der::OID_ENVELOPED_DATA | crate::der::OID_AUTH_ENVELOPED_DATA) => {
+            return CmsKind::Enveloped;
+        }
+        _ => {}
+    }
     match openssl::cms::CmsContentInfo::from_der(der) {
         Ok(cms) => {
             let nid = crate::ffi::content_type(&cms);

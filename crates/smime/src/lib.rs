@@ -11,6 +11,7 @@
 pub mod bundle;
 pub mod cert;
 pub mod decrypt;
+mod der;
 pub mod encrypt;
 mod error;
 #[allow(unsafe_code)]

@@ -2,9 +2,13 @@
 //! signatures: the mathematics, then the signer's path to a stored CA, then
 //! the signer's address against the sender. Each failure has its own code.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::nid::Nid;
-use openssl::x509::X509VerifyResult;
+use openssl::x509::{X509, X509VerifyResult};
 use serde::Serialize;
 
 use crate::trust::TrustStore;
@@ -83,7 +87,16 @@ pub fn verify(
     now: i64,
 ) -> (SignResult, Option<Vec<u8>>) {
     let malformed = |why: String| (SignResult::new(SignCode::Malformed, why, None), None);
-    let Ok(mut cms) = CmsContentInfo::from_der(der) else {
+    // The carried certificates come from the cache when seen before; OpenSSL
+    // then parses only the rest (see `der`).
+    let (der, carried) = match crate::der::take_certificates(der) {
+        Some((stripped, ders)) => match ders.iter().map(|d| carried_x509(d)).collect() {
+            Some(xs) => (Cow::Owned(stripped), Some(xs)),
+            None => (Cow::Borrowed(der), None),
+        },
+        None => (Cow::Borrowed(der), None),
+    };
+    let Ok(mut cms) = CmsContentInfo::from_der(&der) else {
         let _ = openssl::error::ErrorStack::get();
         return malformed("the signature cannot be parsed as CMS".into());
     };
@@ -95,9 +108,10 @@ pub fn verify(
     let mut content = Vec::new();
     let flags = CMSOptions::BINARY | CMSOptions::NOVERIFY;
     // Stored certificates find a signer the message does not carry.
+    let carried: Vec<X509> = carried.unwrap_or_else(|| ffi::certificates(&cms));
     let mut stored = openssl::stack::Stack::new().ok();
     if let Some(stack) = stored.as_mut() {
-        for cert in trust.certificates() {
+        for cert in carried.iter().chain(trust.certificates()) {
             let _ = stack.push(cert.clone());
         }
     }
@@ -121,7 +135,7 @@ pub fn verify(
         None if math.is_ok() => Some(content),
         None => {
             let mut c = Vec::new();
-            cms.verify(None, None, None, Some(&mut c), loose)
+            cms.verify(known, None, None, Some(&mut c), loose)
                 .ok()
                 .map(|()| c)
         }
@@ -168,7 +182,6 @@ pub fn verify(
     // 2. The signer's path to a trusted certificate.
     let signers = ffi::signers(&cms);
     let times = ffi::signing_times(&cms);
-    let carried = ffi::certificates(&cms);
     let Some(signer_x509) = signers.first() else {
         return (
             SignResult::new(
@@ -284,6 +297,28 @@ pub fn verify(
         ),
         content,
     )
+}
+
+/// How many carried certificates stay parsed; beyond, the cache starts over.
+const CARRIED_CACHE: usize = 1024;
+
+/// A certificate a signature carries, parsed once per process: most mail
+/// comes from a few correspondents under a few intermediates, and parsing
+/// costs more than checking the signature (see `der`).
+fn carried_x509(der: &[u8]) -> Option<X509> {
+    static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, X509>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(x) = lock().get(der) {
+        return Some(x.clone());
+    }
+    let x = X509::from_der(der).ok()?;
+    let mut map = lock();
+    if map.len() >= CARRIED_CACHE {
+        map.clear();
+    }
+    map.insert(der.to_vec(), x.clone());
+    Some(x)
 }
 
 fn lf_only(data: &[u8]) -> Vec<u8> {
