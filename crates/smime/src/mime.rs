@@ -117,8 +117,10 @@ pub fn fields(header: &[u8]) -> Vec<Field<'_>> {
     out.into_iter()
         .map(|(start, end)| {
             let raw = &header[start..end];
+            // The name is on the field's first line, or there is none.
             let name = raw
                 .iter()
+                .take_while(|&&b| b != b'\n')
                 .position(|&b| b == b':')
                 .and_then(|p| std::str::from_utf8(&raw[..p]).ok())
                 .unwrap_or("")

@@ -244,3 +244,17 @@ fn header_line_that_is_no_field_is_not_sent() {
     );
     assert_verified(&processed, &message);
 }
+
+/// outgoing_parse (crash-b87df3cf): a line without a colon followed by a
+/// continuation line holding one took its name from the continuation, so
+/// the line stayed among the outer fields, and the sent message had no
+/// header field the parser could read ("not an RFC 5322 message").
+#[test]
+fn field_name_comes_from_the_first_line() {
+    let raw = b"MIME-VersionD.01\r\n :ate: Mon, 26 Jan 2026 14:38:03 +0000\r\nFrom: alice@example.org\r\n\r\nbody\r\n";
+    let fields = smime::mime::fields(smime::mime::split_header_body(raw).0);
+    assert_eq!(fields[0].name, "");
+    let (split, message, processed) = sign_and_receive(raw);
+    assert_eq!(split.outer, b"From: alice@example.org\r\n");
+    assert_verified(&processed, &message);
+}
