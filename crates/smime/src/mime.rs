@@ -137,6 +137,21 @@ pub fn is_content_field(name: &str) -> bool {
     lower.starts_with("content-") || lower == "mime-version"
 }
 
+/// A field's first line starts with its name (printable ASCII, no colon),
+/// then, after optional blanks, a colon (RFC 5322 §2.2, §4.5.3).
+fn is_field(raw: &[u8]) -> bool {
+    let first_line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
+    let Some(colon) = first_line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let name = &first_line[..colon];
+    let name_end = name
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |p| p + 1);
+    name_end > 0 && name[..name_end].iter().all(u8::is_ascii_graphic)
+}
+
 /// Cuts an RFC 5322 message into outer header fields and a canonical,
 /// 7-bit-safe entity. A message without MIME fields becomes `text/plain`
 /// (UTF-8 when it has 8-bit bytes, US-ASCII otherwise). Lines of the header
@@ -161,11 +176,7 @@ pub fn split_message(raw: &[u8]) -> Result<Split> {
     for field in fields(&header) {
         // A line that is no field (no name and colon, or a continuation of
         // nothing) would end the header for some readers: it is dropped.
-        let is_field = !field.raw.starts_with(b" ")
-            && !field.raw.starts_with(b"\t")
-            && !field.name.is_empty()
-            && field.name.bytes().all(|b| b.is_ascii_graphic());
-        if !is_field || field.name.eq_ignore_ascii_case("mime-version") {
+        if !is_field(field.raw) || field.name.eq_ignore_ascii_case("mime-version") {
             continue;
         } else if is_content_field(field.name) {
             entity_header.extend_from_slice(field.raw);
@@ -194,18 +205,20 @@ pub fn split_message(raw: &[u8]) -> Result<Split> {
 /// Line endings to CRLF: bare LF and bare CR become CRLF.
 pub fn to_crlf(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 32);
-    let mut i = 0;
-    while i < data.len() {
-        match data[i] {
-            b'\r' if data.get(i + 1) == Some(&b'\n') => {
-                out.extend_from_slice(b"\r\n");
-                i += 1;
-            }
-            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
-            b => out.push(b),
-        }
-        i += 1;
+    // Copy the runs between line breaks whole: byte-by-byte pushes cost more
+    // than the rest of reading a message.
+    let mut start = 0;
+    while let Some(off) = data[start..].iter().position(|&b| b == b'\r' || b == b'\n') {
+        let at = start + off;
+        out.extend_from_slice(&data[start..at]);
+        out.extend_from_slice(b"\r\n");
+        start = if data[at] == b'\r' && data.get(at + 1) == Some(&b'\n') {
+            at + 2
+        } else {
+            at + 1
+        };
     }
+    out.extend_from_slice(&data[start..]);
     out
 }
 

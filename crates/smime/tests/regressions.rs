@@ -258,3 +258,17 @@ fn field_name_comes_from_the_first_line() {
     assert_eq!(split.outer, b"From: alice@example.org\r\n");
     assert_verified(&processed, &message);
 }
+
+/// outgoing_parse (crash-cc530557): a field line starting with a form feed
+/// was kept (its name was trimmed); a message starting with it has no
+/// header fields for the MIME parser.
+#[test]
+fn field_starting_with_white_space_is_not_sent() {
+    let raw = b"\x0cding: x\r\nFrom: alice@example.org\r\n\r\nbody\r\n";
+    let (split, message, processed) = sign_and_receive(raw);
+    assert_eq!(split.outer, b"From: alice@example.org\r\n");
+    assert_verified(&processed, &message);
+    // Blanks before the colon are the obsolete syntax, and still a field.
+    let split = smime::mime::split_message(b"Subject \t: x\r\n\r\nbody").unwrap();
+    assert_eq!(split.outer, b"Subject \t: x\r\n");
+}
