@@ -145,7 +145,10 @@ mod tests {
             let mut enc = Vec::new();
             encode(0x04, &contents, &mut enc);
             let t = tlv(&enc).unwrap();
-            assert_eq!((t.tag, t.contents.len(), t.whole.len()), (0x04, len, enc.len()));
+            assert_eq!(
+                (t.tag, t.contents.len(), t.whole.len()),
+                (0x04, len, enc.len())
+            );
         }
     }
 
@@ -159,8 +162,11 @@ mod tests {
     }
 
     fn pki(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/../../tests/data/pki/{name}", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
+        std::fs::read(format!(
+            "{}/../../tests/data/pki/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -185,7 +191,11 @@ mod tests {
         assert_eq!(certs.len(), 2);
         assert!(stripped.len() < der.len());
         let parsed: Vec<X509> = certs.iter().map(|d| X509::from_der(d).unwrap()).collect();
-        assert!(parsed.iter().any(|x| x.to_der().unwrap() == signer.to_der().unwrap()));
+        assert!(
+            parsed
+                .iter()
+                .any(|x| x.to_der().unwrap() == signer.to_der().unwrap())
+        );
 
         let mut bare = CmsContentInfo::from_der(&stripped).unwrap();
         assert!(crate::ffi::certificates(&bare).is_empty());

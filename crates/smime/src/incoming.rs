@@ -161,8 +161,10 @@ enum Kind {
 
 /// Looks at the top of `entity` (header + body, CRLF).
 fn classify(entity: &[u8]) -> Result<Option<Kind>> {
+    // The header says what the entity is; the body is decoded only when it
+    // is S/MIME, and a multipart/signed's content is not decoded at all.
     let message = MessageParser::default()
-        .parse(entity)
+        .parse_headers(entity)
         .ok_or_else(not_a_message)?;
     let root = &message.parts[0];
     let Some(ct) = root.content_type() else {
@@ -184,12 +186,14 @@ fn classify(entity: &[u8]) -> Result<Option<Kind>> {
         .unwrap_or_default()
         .to_ascii_lowercase();
     match full.as_str() {
-        "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
-            Ok(Some(Kind::Pkcs7Mime(root.contents().to_vec(), smime_type)))
-        }
-        "application/octet-stream" if named_p7m() => {
-            Ok(Some(Kind::Pkcs7Mime(root.contents().to_vec(), smime_type)))
-        }
+        "application/pkcs7-mime" | "application/x-pkcs7-mime" => Ok(Some(Kind::Pkcs7Mime(
+            decoded_body(entity, root),
+            smime_type,
+        ))),
+        "application/octet-stream" if named_p7m() => Ok(Some(Kind::Pkcs7Mime(
+            decoded_body(entity, root),
+            smime_type,
+        ))),
         "multipart/signed" => {
             let protocol = ct
                 .attribute("protocol")
@@ -214,7 +218,7 @@ fn classify(entity: &[u8]) -> Result<Option<Kind>> {
                     children.len()
                 )));
             }
-            let signature = MessageParser::default().parse(children[1]);
+            let signature = MessageParser::default().parse_headers(children[1]);
             let signature_part = signature.as_ref().map(|m| &m.parts[0]);
             let sig_is_p7s = protocol.ends_with("pkcs7-signature")
                 || signature_part
@@ -226,12 +230,39 @@ fn classify(entity: &[u8]) -> Result<Option<Kind>> {
             Ok(Some(Kind::MultipartSigned {
                 content: children[0].to_vec(),
                 signature: signature_part
-                    .map(|p| p.contents().to_vec())
+                    .map(|p| decoded_body(children[1], p))
                     .unwrap_or_default(),
             }))
         }
         _ => Ok(None),
     }
+}
+
+/// The body of a single-part entity, transfer-decoded. Base64, what S/MIME
+/// parts use, is decoded here in one pass; anything else, or base64 that
+/// OpenSSL's strict decoder refuses, goes through mail-parser.
+fn decoded_body(entity: &[u8], part: &mail_parser::MessagePart<'_>) -> Vec<u8> {
+    let base64 = part
+        .content_transfer_encoding()
+        .is_some_and(|c| c.trim().eq_ignore_ascii_case("base64"));
+    if base64 {
+        let (_, body) = mime::split_header_body(entity);
+        let compact: Vec<u8> = body
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        if let Ok(text) = std::str::from_utf8(&compact)
+            && let Ok(der) = openssl::base64::decode_block(text)
+        {
+            return der;
+        }
+        let _ = openssl::error::ErrorStack::get();
+    }
+    MessageParser::default()
+        .parse(entity)
+        .map(|m| m.parts[0].contents().to_vec())
+        .unwrap_or_default()
 }
 
 /// True when the message has an S/MIME layer at the top.

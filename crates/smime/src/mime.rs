@@ -476,6 +476,23 @@ pub fn with_outer(outer: &[u8], entity: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn to_crlf_makes_every_kind_of_line_break_crlf() {
+        for (input, want) in [
+            (&b""[..], &b""[..]),
+            (b"a", b"a"),
+            (b"a\n", b"a\r\n"),
+            (b"a\r", b"a\r\n"),
+            (b"a\r\nb", b"a\r\nb"),
+            (b"\r\r\n\n", b"\r\n\r\n\r\n"),
+            (b"\n\r", b"\r\n\r\n"),
+            (b"x\ry\nz\r\n", b"x\r\ny\r\nz\r\n"),
+        ] {
+            assert_eq!(to_crlf(input), want, "{:?}", String::from_utf8_lossy(input));
+        }
+    }
+
     use super::*;
 
     #[test]
