@@ -68,13 +68,16 @@ pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<Exi
             rsa_oaep,
             json,
         } => {
-            if let Some(cipher) = cipher {
-                store.set_setting(SETTING_CIPHER, &cipher).await?;
+            // Both or neither, even if the process dies halfway.
+            let mut changes = Vec::new();
+            if let Some(cipher) = &cipher {
+                changes.push((SETTING_CIPHER, cipher.as_str()));
             }
             if let Some(on) = rsa_oaep {
-                store
-                    .set_setting(SETTING_RSA_OAEP, if on { "true" } else { "false" })
-                    .await?;
+                changes.push((SETTING_RSA_OAEP, if on { "true" } else { "false" }));
+            }
+            if !changes.is_empty() {
+                store.set_settings(&changes).await?;
             }
             let cipher = store
                 .setting(SETTING_CIPHER)

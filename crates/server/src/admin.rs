@@ -76,14 +76,16 @@ pub(crate) async fn put_settings(
     caller.admin()?;
     let patch: SettingsPatch = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("settings: {e}")))?;
-    let store = state.engine.store();
+    // Check everything first, then write it all in one transaction: a
+    // refused patch changes nothing, and a crash halfway changes nothing.
+    let mut changes: Vec<(&str, String)> = Vec::new();
     if let Some(cipher) = &patch.cipher {
         let c = ContentCipher::parse(cipher).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "cipher \"{cipher}\": use aes-256-cbc or aes-256-gcm"
             ))
         })?;
-        store.set_setting(SETTING_CIPHER, c.as_str()).await?;
+        changes.push((SETTING_CIPHER, c.as_str().to_string()));
     }
     if let Some(days) = patch.log_retention_days {
         if !(1..=3650).contains(&days) {
@@ -91,17 +93,18 @@ pub(crate) async fn put_settings(
                 "log_retention_days must be between 1 and 3650",
             ));
         }
-        store
-            .set_setting(SETTING_RETENTION, &days.to_string())
-            .await?;
+        changes.push((SETTING_RETENTION, days.to_string()));
     }
     if let Some(on) = patch.rsa_oaep {
-        store
-            .set_setting(SETTING_RSA_OAEP, if on { "true" } else { "false" })
-            .await?;
+        changes.push((SETTING_RSA_OAEP, on.to_string()));
     }
     if let Some(on) = patch.enabled {
-        store.set_enabled(on).await?;
+        changes.push(("enabled", on.to_string()));
+    }
+    let store = state.engine.store();
+    if !changes.is_empty() {
+        let changes: Vec<(&str, &str)> = changes.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        store.set_settings(&changes).await?;
     }
     let now = settings_json(&state).await?;
     store

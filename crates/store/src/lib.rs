@@ -165,14 +165,24 @@ impl Store {
 
     /// Sets a raw setting.
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO settings (name, value) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        )
-        .bind(name.to_string())
-        .bind(value.to_string())
-        .execute(&self.pool)
-        .await?;
+        self.set_settings(&[(name, value)]).await
+    }
+
+    /// Sets several raw settings in one transaction: all of them or, if
+    /// the process dies halfway, none.
+    pub async fn set_settings(&self, values: &[(&str, &str)]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for (name, value) in values {
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name.to_string())
+            .bind(value.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
