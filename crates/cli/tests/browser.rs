@@ -9,6 +9,7 @@
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -28,6 +29,17 @@ struct Guard(Child);
 impl Drop for Guard {
     fn drop(&mut self) {
         let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Kills chromedriver and the Chromium it started (its own process group).
+struct GroupGuard(Child);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.wait();
     }
 }
@@ -60,15 +72,16 @@ fn screenshots_dir() -> PathBuf {
     dir
 }
 
-async fn start_browser(profile: &Path, downloads: &Path) -> (Guard, Client) {
+async fn start_browser(profile: &Path, downloads: &Path) -> (GroupGuard, Client) {
     let port = common::free_port();
     let driver = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("chromedriver starts");
-    let driver = Guard(driver);
+    let driver = GroupGuard(driver);
     for _ in 0..200 {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;
