@@ -35,12 +35,17 @@ pub fn decrypt(
         ));
     }
     // Keys whose certificate the message names: one try each, and any
-    // failure there is the one uniform failure.
+    // failure there is the one uniform failure. A damaged key transport
+    // block also gives OpenSSL's random content key (its defence against
+    // Bleichenbacher), so here too only a MIME entity counts: otherwise CBC
+    // padding passing by chance would answer "decrypted" with garbage.
     let mut matched = false;
     for (cert, key) in keys {
         if ffi::is_recipient(&cms, cert.x509()) {
             matched = true;
-            if let Ok(plain) = cms.decrypt(key.pkey(), &cert.x509().to_owned()) {
+            if let Ok(plain) = cms.decrypt(key.pkey(), &cert.x509().to_owned())
+                && looks_like_entity(&plain)
+            {
                 return Ok(plain);
             }
         }
