@@ -46,6 +46,7 @@ unsafe extern "C" {
     fn CMS_get0_signers(cms: *mut sys::CMS_ContentInfo) -> *mut sys::stack_st_X509;
     fn CMS_get1_certs(cms: *mut sys::CMS_ContentInfo) -> *mut sys::stack_st_X509;
     fn CMS_get0_type(cms: *const sys::CMS_ContentInfo) -> *const sys::ASN1_OBJECT;
+    fn CMS_dataInit(cms: *mut sys::CMS_ContentInfo, icont: *mut sys::BIO) -> *mut sys::BIO;
     fn CMS_encrypt(
         certs: *mut sys::stack_st_X509,
         data: *mut sys::BIO,
@@ -271,6 +272,26 @@ pub(crate) fn content_type(cms: &CmsContentInfoRef) -> Nid {
         } else {
             Nid::from_raw(sys::OBJ_obj2nid(obj))
         }
+    }
+}
+
+/// Whether OpenSSL can set up the digests of this signed-data, as
+/// `CMS_verify` does before it reads the content. `CMS_verify` with
+/// detached content in binary mode leaks its copy of the content when that
+/// set-up fails (OpenSSL 3.0 `cms_smime.c`: the read-only memory BIO is
+/// freed only as part of the chain that failed to form), so callers check
+/// first. The error queue holds OpenSSL's reason when this is false.
+pub(crate) fn digests_available(cms: &CmsContentInfoRef) -> bool {
+    // SAFETY: with no input BIO, CMS_dataInit makes its own (a null BIO
+    // for detached content) and frees it on failure; on success the
+    // returned chain is ours and freed whole here.
+    unsafe {
+        let bio = CMS_dataInit(cms.as_ptr(), ptr::null_mut());
+        if bio.is_null() {
+            return false;
+        }
+        sys::BIO_free_all(bio);
+        true
     }
 }
 

@@ -104,7 +104,23 @@ pub fn verify(
         return malformed("the signature part is not CMS signed-data".into());
     }
 
-    // 1. The mathematics: digest and signature, no path yet.
+    // 1. The mathematics: digest and signature, no path yet. A digest
+    // OpenSSL cannot set up is refused before `CMS_verify` sees detached
+    // content (see `ffi::digests_available`).
+    if detached.is_some() && !ffi::digests_available(&cms) {
+        let e = openssl::error::ErrorStack::get();
+        return (
+            SignResult::new(
+                SignCode::UnsupportedAlgorithm,
+                format!(
+                    "the signature uses an unsupported algorithm ({})",
+                    crate::cert::first_reason(&e)
+                ),
+                None,
+            ),
+            detached.map(<[u8]>::to_vec),
+        );
+    }
     let mut content = Vec::new();
     let flags = CMSOptions::BINARY | CMSOptions::NOVERIFY;
     // Stored certificates find a signer the message does not carry.
