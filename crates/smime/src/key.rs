@@ -94,6 +94,9 @@ pub(crate) fn from_pem_block(block: &Block<'_>, passphrase: Option<&str>) -> Res
     if protected && passphrase.is_none() {
         return Err(Error::PassphraseRequired { what: what() });
     }
+    if block.label == "ENCRYPTED PRIVATE KEY" {
+        crate::bundle::check_pkcs8_iterations(&block.der()?, &block.describe())?;
+    }
     let pkey = if protected {
         PKey::private_key_from_pem_passphrase(
             block.text.as_bytes(),
@@ -128,6 +131,7 @@ pub(crate) fn from_der(der: &[u8], passphrase: Option<&str>) -> Result<Option<Pr
     if let Ok(pkey) = PKey::private_key_from_der(der) {
         return keep(pkey, false);
     }
+    crate::bundle::check_pkcs8_iterations(der, "the DER private key")?;
     // An encrypted PKCS#8 asks for its passphrase through the callback;
     // that tells "protected" apart from "not a key at all".
     let mut asked = false;
