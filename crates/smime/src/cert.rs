@@ -19,6 +19,9 @@ use crate::{Error, Result, ffi};
 pub const EXPIRY_WARNING_SECS: i64 = 30 * 86_400;
 /// The smallest RSA modulus accepted for S/MIME.
 pub const MIN_RSA_BITS: u32 = 2048;
+/// Largest subject or issuer name (DER) accepted at import. Real names are
+/// a few hundred bytes; RFC 5280's attribute bounds keep them far below.
+pub const MAX_NAME_BYTES: usize = 8 * 1024;
 
 /// A parsed X.509 certificate and what smimed knows about it.
 #[derive(Clone)]
@@ -228,8 +231,23 @@ impl Certificate {
     }
 
     /// Why an end-entity certificate cannot serve S/MIME at all, if it cannot.
-    /// Such certificates are refused at import; CA certificates never are.
+    /// Such certificates are refused at import; CA certificates only for a
+    /// subject or issuer name over [`MAX_NAME_BYTES`].
     pub fn rejection(&self) -> Option<String> {
+        // Oversized names, from CAs too: they would bloat every list,
+        // report and log line that shows them.
+        for (what, name) in [
+            ("subject", self.x509.subject_name()),
+            ("issuer", self.x509.issuer_name()),
+        ] {
+            let len = name.to_der().map_or(usize::MAX, |der| der.len());
+            if len > MAX_NAME_BYTES {
+                return Some(format!(
+                    "its {what} name is {len} bytes long; at most {} KiB are accepted",
+                    MAX_NAME_BYTES / 1024
+                ));
+            }
+        }
         if self.info.kind == Kind::Ca {
             return None;
         }
