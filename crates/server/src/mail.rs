@@ -18,6 +18,28 @@ use smimed_store::Operation;
 use crate::error::{ApiError, ApiResult, Body};
 use crate::{AppState, Caller, offload};
 
+/// The largest header section a message may have, in bytes. Real mail
+/// stays far below (Postfix cuts headers at 100 KiB); beyond this a message
+/// is refused before any work is done on it and nothing is kept.
+pub(crate) const MAX_HEADER_BYTES: usize = 256 * 1024;
+
+/// Refuses a message whose header section is larger than [`MAX_HEADER_BYTES`].
+fn check_header_size(raw: &[u8]) -> ApiResult<()> {
+    let (header, _) = smime::mime::split_header_body(raw);
+    if header.len() > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the message's header section is {} bytes; at most {} KiB are accepted",
+                header.len(),
+                MAX_HEADER_BYTES / 1024
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn sender(group: Option<String>, from: Option<String>) -> ApiResult<Sender> {
     match (group, from) {
         (Some(g), None) => Ok(Sender::Group(g)),
@@ -133,6 +155,7 @@ pub(crate) async fn run_outgoing(
     who: Sender,
     request: OutgoingRequest,
 ) -> ApiResult<smimed_engine::Outgoing> {
+    check_header_size(&raw)?;
     let started = Instant::now();
     let engine = state.engine.clone();
     let input = raw.clone();
@@ -204,6 +227,7 @@ pub(crate) async fn receive(
     caller: &Caller,
     raw: Vec<u8>,
 ) -> ApiResult<(String, Processed)> {
+    check_header_size(&raw)?;
     let processed = process(state, caller, raw.clone()).await?;
     let id = state
         .engine
