@@ -74,6 +74,14 @@ async fn fresh_databases() -> Vec<TestDb> {
     dbs
 }
 
+/// Lowercase hex, as PostgreSQL prints BYTEA.
+fn hex(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .iter()
+        .flat_map(|b| format!("{b:02x}").into_bytes())
+        .collect()
+}
+
 async fn import(store: &Store, name: &str, pass: Option<&str>) -> smimed_store::ImportReport {
     let bundle = parse(&fixture(name), pass).unwrap_or_else(|e| panic!("{name}: {e}"));
     store.import(bundle, pass, &|_| {}).await.unwrap()
@@ -398,18 +406,47 @@ async fn secrets_are_sealed_at_rest() {
                 all
             }
             _ => {
+                // What a dump holds: every row of every table, as text.
                 let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
-                let rows: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-                    sqlx::query_as("SELECT sealed_key, sealed_passphrase FROM private_keys")
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+                assert!(tables.len() >= 8, "{tables:?}");
+                let mut all = Vec::new();
+                for table in &tables {
+                    let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                        "SELECT CAST(t AS TEXT) FROM {table} t"
+                    )))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                    for row in rows {
+                        all.extend(row.into_bytes());
+                        all.push(b'\n');
+                    }
+                }
+                // The dump is real: the sealed keys are in it (BYTEA as hex).
+                let sealed: Vec<Vec<u8>> =
+                    sqlx::query_scalar("SELECT sealed_key FROM private_keys")
                         .fetch_all(&mut conn)
                         .await
                         .unwrap();
-                assert_eq!(rows.len(), 3);
-                rows.into_iter()
-                    .flat_map(|(k, p)| k.into_iter().chain(p.unwrap_or_default()))
-                    .collect()
+                assert_eq!(sealed.len(), 3);
+                for key in &sealed {
+                    let hex = hex(key);
+                    assert!(all.windows(hex.len()).any(|w| w == hex.as_slice()));
+                }
+                all
             }
         };
+        // BYTEA columns come out of a PostgreSQL dump as hex: look for the
+        // secrets in hex too.
+        let hex_needles: Vec<Vec<u8>> = needles.iter().map(|n| hex(n)).collect();
+        needles.extend(hex_needles);
         for (i, needle) in needles.iter().enumerate() {
             assert!(
                 !haystack
