@@ -338,15 +338,20 @@ async fn list(store: &Store, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {
+/// The file's bytes; it may hold a private key, so they are zeroed when
+/// dropped. (Standard input over 64 KiB grows by reallocation, and the
+/// buffers it leaves behind are not zeroed; files are read at their size.)
+fn read_input(file: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     if file == Path::new("-") {
-        let mut bytes = Vec::new();
+        let mut bytes = Zeroizing::new(Vec::with_capacity(64 * 1024));
         std::io::stdin()
             .read_to_end(&mut bytes)
             .context("cannot read standard input")?;
         Ok(bytes)
     } else {
-        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+        std::fs::read(file)
+            .map(Zeroizing::new)
+            .with_context(|| format!("cannot read {}", file.display()))
     }
 }
 

@@ -170,8 +170,13 @@ pub(crate) async fn list_certificates(
 }
 
 /// An upload: pasted JSON `{"data", "passphrase"}`, a multipart form
-/// (`file` or `data`, and `passphrase`), or the raw file as the body.
-pub(crate) async fn upload(state: &AppState, req: Request) -> ApiResult<(Vec<u8>, Option<Secret>)> {
+/// (`file` or `data`, and `passphrase`), or the raw file as the body. The
+/// file may be a private key: the copy returned is zeroed when dropped (the
+/// request's own buffers belong to hyper and are not).
+pub(crate) async fn upload(
+    state: &AppState,
+    req: Request,
+) -> ApiResult<(Zeroizing<Vec<u8>>, Option<Secret>)> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -194,7 +199,7 @@ pub(crate) async fn upload(state: &AppState, req: Request) -> ApiResult<(Vec<u8>
                 .await
                 .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
             match name.as_str() {
-                "file" | "data" if !bytes.is_empty() => data = Some(bytes.to_vec()),
+                "file" | "data" if !bytes.is_empty() => data = Some(Zeroizing::new(bytes.to_vec())),
                 "passphrase" if !bytes.is_empty() => {
                     pass = Some(Secret(Zeroizing::new(
                         String::from_utf8(bytes.to_vec())
@@ -224,14 +229,14 @@ pub(crate) async fn upload(state: &AppState, req: Request) -> ApiResult<(Vec<u8>
             ))
         })?;
         return Ok((
-            pasted.data.into_bytes(),
+            Zeroizing::new(pasted.data.into_bytes()),
             pasted
                 .passphrase
                 .filter(|p| !p.is_empty())
                 .map(|p| Secret(Zeroizing::new(p))),
         ));
     }
-    Ok((body.to_vec(), None))
+    Ok((Zeroizing::new(body.to_vec()), None))
 }
 
 async fn import(

@@ -2,9 +2,12 @@
 //! keys, whatever the format. Formats are detected by content, never by
 //! file name: PEM (any mix of blocks), DER, PKCS#7 and PKCS#12.
 
+use std::borrow::Cow;
+
 use openssl::pkcs7::Pkcs7;
 use openssl::pkcs12::Pkcs12;
 use openssl::x509::X509;
+use zeroize::Zeroizing;
 
 use crate::cert::first_reason;
 use crate::key::{from_der, from_pem_block, is_key_label};
@@ -27,7 +30,12 @@ pub fn parse(input: &[u8], passphrase: Option<&str>) -> Result<Bundle> {
         return Err(Error::Empty);
     }
     if crate::pem::is_pem(input) {
-        parse_pem(&String::from_utf8_lossy(input), passphrase)
+        // A copy is made only for input that is not UTF-8; it may hold a
+        // key, so it is zeroed too.
+        match String::from_utf8_lossy(input) {
+            Cow::Borrowed(text) => parse_pem(text, passphrase),
+            Cow::Owned(text) => parse_pem(&Zeroizing::new(text), passphrase),
+        }
     } else {
         parse_der(input, passphrase)
     }
@@ -258,7 +266,7 @@ fn data_octets(info: &ber::Tlv<'_>, depth: usize) -> Option<Vec<u8>> {
         return None;
     }
     let explicit = ber::children(parts.get(1)?.contents, depth + 1)?;
-    ber::octets(explicit.first()?, depth + 2).map(std::borrow::Cow::into_owned)
+    ber::octets(explicit.first()?, depth + 2).map(Cow::into_owned)
 }
 
 /// SafeContents ::= SEQUENCE OF SafeBag { bagId, [0] bagValue, attrs }.

@@ -113,7 +113,7 @@ pub(crate) fn from_pem_block(block: &Block<'_>, passphrase: Option<&str>) -> Res
     };
     Ok(PrivateKey {
         pkey,
-        original: Zeroizing::new(block.text.clone().into_bytes()),
+        original: Zeroizing::new(block.text.as_bytes().to_vec()),
         protected,
     })
 }

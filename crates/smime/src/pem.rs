@@ -1,5 +1,11 @@
 //! A PEM block scanner that keeps positions, so that errors can name the
 //! block ("PEM block 2, line 31") and keys can be stored exactly as given.
+//!
+//! A block may be a private key: its copies here are zeroed when dropped,
+//! and each is allocated once at its final size, so that no reallocation
+//! leaves a stale copy behind.
+
+use zeroize::Zeroizing;
 
 use crate::{Error, Result};
 
@@ -8,11 +14,11 @@ pub(crate) struct Block<'a> {
     /// The label, e.g. `CERTIFICATE` or `ENCRYPTED PRIVATE KEY`.
     pub label: &'a str,
     /// The whole block, BEGIN and END lines included, with a final newline.
-    pub text: String,
+    pub text: Zeroizing<String>,
     /// RFC 1421 headers (`Proc-Type: 4,ENCRYPTED`) were present.
     pub has_headers: bool,
     /// Base64 body without white space.
-    body: String,
+    body: Zeroizing<String>,
     /// 1-based position among the blocks, and line of the BEGIN line.
     index: usize,
     line: usize,
@@ -28,7 +34,7 @@ impl Block<'_> {
     }
 
     /// The DER inside, or a clear error for corrupted base64.
-    pub fn der(&self) -> Result<Vec<u8>> {
+    pub fn der(&self) -> Result<Zeroizing<Vec<u8>>> {
         let malformed = || Error::Malformed {
             item: self.describe(),
             reason: "its base64 body is corrupted".into(),
@@ -36,7 +42,9 @@ impl Block<'_> {
         if self.body.is_empty() || !self.body.len().is_multiple_of(4) {
             return Err(malformed());
         }
-        openssl::base64::decode_block(&self.body).map_err(|_| malformed())
+        openssl::base64::decode_block(&self.body)
+            .map(Zeroizing::new)
+            .map_err(|_| malformed())
     }
 }
 
@@ -59,16 +67,27 @@ pub(crate) fn scan(text: &str) -> Result<Vec<Block<'_>>> {
         };
         let index = blocks.len() + 1;
         let end = format!("-----END {label}-----");
-        let mut block_text = format!("{}\n", line.trim());
-        let mut body = String::new();
-        let mut has_headers = false;
+        let begin = line.trim();
+        let mut inner_lines = Vec::new();
         let mut closed = false;
         for (_, inner) in lines.by_ref() {
             let inner = inner.trim();
+            inner_lines.push(inner);
+            if inner == end {
+                closed = true;
+                break;
+            }
+        }
+        let size = inner_lines.iter().map(|l| l.len() + 1).sum::<usize>();
+        let mut block_text = Zeroizing::new(String::with_capacity(begin.len() + 1 + size));
+        block_text.push_str(begin);
+        block_text.push('\n');
+        let mut body = Zeroizing::new(String::with_capacity(size));
+        let mut has_headers = false;
+        for inner in inner_lines {
             block_text.push_str(inner);
             block_text.push('\n');
             if inner == end {
-                closed = true;
                 break;
             }
             // RFC 1421 headers come before the body; later, ':' is corruption.

@@ -52,11 +52,16 @@ impl MasterKey {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?);
-        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::MasterKey {
-            path: path.display().to_string(),
-            reason: format!("must hold exactly 32 bytes, holds {}", bytes.len()),
-        })?;
-        Ok(MasterKey(Zeroizing::new(key)))
+        if bytes.len() != 32 {
+            return Err(Error::MasterKey {
+                path: path.display().to_string(),
+                reason: format!("must hold exactly 32 bytes, holds {}", bytes.len()),
+            });
+        }
+        // Copied straight into its zeroed home, not through a stack value.
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&bytes);
+        Ok(MasterKey(key))
     }
 
     /// A key from raw bytes (tests, or a key handed over by a secret manager).
