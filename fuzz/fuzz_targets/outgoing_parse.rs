@@ -31,14 +31,14 @@ fuzz_target!(|data: &[u8]| {
     )
     .expect("signing never fails on a split message");
     // The cipher follows the input, so both kinds are exercised.
-    let cipher = if data.len() % 2 == 0 {
+    let cipher = if data.len().is_multiple_of(2) {
         ContentCipher::Aes256Cbc
     } else {
         ContentCipher::Aes256Gcm
     };
     let options = EncryptOptions {
         cipher,
-        rsa_oaep: data.len() % 3 == 0,
+        rsa_oaep: data.len().is_multiple_of(3),
     };
     let encrypted = smime::encrypt::encrypt(&signed, &[alice, bob], options)
         .expect("encryption never fails on a signed entity");
