@@ -10,6 +10,7 @@ use openssl::x509::X509;
 use zeroize::Zeroizing;
 
 use crate::cert::first_reason;
+use crate::der;
 use crate::key::{from_der, from_pem_block, is_key_label};
 use crate::{Certificate, Error, PrivateKey, Result};
 
@@ -174,8 +175,8 @@ fn check_pkcs12_iterations(der: &[u8]) -> Result<()> {
 /// SEQUENCE { encryptionAlgorithm, encryptedData OCTET STRING }`. Anything
 /// of another shape passes (it is no encrypted key).
 pub(crate) fn check_pkcs8_iterations(der: &[u8], item: &str) -> Result<()> {
-    let n = ber::read(der, 0)
-        .and_then(|(info, _)| ber::children(info.contents, 1))
+    let n = der::read(der, 0)
+        .and_then(|(info, _)| der::children(info.contents, 1))
         .filter(|f| f.len() == 2 && f[0].tag == 0x30 && f[1].tag == 0x04)
         .and_then(|fields| alg_iterations(&fields[0], 2))
         .unwrap_or(0);
@@ -209,12 +210,12 @@ const OID_SAFE_CONTENTS_BAG: &[u8] = &[
 /// that of each password-encrypted part (encryptedData, shrouded key bags).
 fn pkcs12_iterations(der: &[u8]) -> Vec<(&'static str, u64)> {
     let mut out = Vec::new();
-    let Some(fields) = ber::read(der, 0).and_then(|(pfx, _)| ber::children(pfx.contents, 1)) else {
+    let Some(fields) = der::read(der, 0).and_then(|(pfx, _)| der::children(pfx.contents, 1)) else {
         return out;
     };
     // PFX ::= SEQUENCE { version, authSafe ContentInfo, macData MacData OPTIONAL }
     // MacData ::= SEQUENCE { mac, macSalt, iterations INTEGER DEFAULT 1 }
-    if let Some(mac) = fields.get(2).and_then(|m| ber::children(m.contents, 2)) {
+    if let Some(mac) = fields.get(2).and_then(|m| der::children(m.contents, 2)) {
         out.push(("its MAC", mac.get(2).and_then(integer).unwrap_or(1)));
     }
     let Some(auth_safe) = fields.get(1).and_then(|a| data_octets(a, 2)) else {
@@ -222,32 +223,32 @@ fn pkcs12_iterations(der: &[u8]) -> Vec<(&'static str, u64)> {
     };
     // AuthenticatedSafe ::= SEQUENCE OF ContentInfo
     let Some(infos) =
-        ber::read(&auth_safe, 3).and_then(|(safe, _)| ber::children(safe.contents, 4))
+        der::read(&auth_safe, 3).and_then(|(safe, _)| der::children(safe.contents, 4))
     else {
         return out;
     };
     for info in &infos {
-        let Some(parts) = ber::children(info.contents, 5) else {
+        let Some(parts) = der::children(info.contents, 5) else {
             continue;
         };
         let Some(content) = parts
             .get(1)
-            .and_then(|explicit| ber::children(explicit.contents, 6))
+            .and_then(|explicit| der::children(explicit.contents, 6))
             .and_then(|c| c.into_iter().next())
         else {
             continue;
         };
         match parts.first().map(|oid| oid.contents) {
             Some(OID_DATA) => {
-                if let Some(bags) = ber::octets(&content, 7) {
+                if let Some(bags) = der::octets(&content, 7) {
                     bag_iterations(&bags, 8, &mut out);
                 }
             }
             Some(OID_ENCRYPTED_DATA) => {
                 // EncryptedData ::= SEQUENCE { version, EncryptedContentInfo
                 // SEQUENCE { contentType, contentEncryptionAlgorithm, .. } }
-                let n = ber::children(content.contents, 7)
-                    .and_then(|ed| ber::children(ed.get(1)?.contents, 8))
+                let n = der::children(content.contents, 7)
+                    .and_then(|ed| der::children(ed.get(1)?.contents, 8))
                     .and_then(|eci| alg_iterations(eci.get(1)?, 9));
                 if let Some(n) = n {
                     out.push(("its encrypted part", n));
@@ -260,28 +261,28 @@ fn pkcs12_iterations(der: &[u8]) -> Vec<(&'static str, u64)> {
 }
 
 /// `ContentInfo` of type data: the bytes of its OCTET STRING.
-fn data_octets(info: &ber::Tlv<'_>, depth: usize) -> Option<Vec<u8>> {
-    let parts = ber::children(info.contents, depth)?;
+fn data_octets(info: &der::Tlv<'_>, depth: usize) -> Option<Vec<u8>> {
+    let parts = der::children(info.contents, depth)?;
     if parts.first()?.contents != OID_DATA {
         return None;
     }
-    let explicit = ber::children(parts.get(1)?.contents, depth + 1)?;
-    ber::octets(explicit.first()?, depth + 2).map(Cow::into_owned)
+    let explicit = der::children(parts.get(1)?.contents, depth + 1)?;
+    der::octets(explicit.first()?, depth + 2).map(Cow::into_owned)
 }
 
 /// SafeContents ::= SEQUENCE OF SafeBag { bagId, [0] bagValue, attrs }.
 fn bag_iterations(der: &[u8], depth: usize, out: &mut Vec<(&'static str, u64)>) {
-    let Some(bags) = ber::read(der, depth).and_then(|(s, _)| ber::children(s.contents, depth + 1))
+    let Some(bags) = der::read(der, depth).and_then(|(s, _)| der::children(s.contents, depth + 1))
     else {
         return;
     };
     for bag in bags {
-        let Some(parts) = ber::children(bag.contents, depth + 2) else {
+        let Some(parts) = der::children(bag.contents, depth + 2) else {
             continue;
         };
         let Some(value) = parts
             .get(1)
-            .and_then(|explicit| ber::children(explicit.contents, depth + 3))
+            .and_then(|explicit| der::children(explicit.contents, depth + 3))
             .and_then(|v| v.into_iter().next())
         else {
             continue;
@@ -289,7 +290,7 @@ fn bag_iterations(der: &[u8], depth: usize, out: &mut Vec<(&'static str, u64)>) 
         match parts.first().map(|oid| oid.contents) {
             Some(OID_SHROUDED_KEY_BAG) => {
                 // EncryptedPrivateKeyInfo ::= SEQUENCE { algorithm, data }
-                let n = ber::children(value.contents, depth + 4)
+                let n = der::children(value.contents, depth + 4)
                     .and_then(|epki| alg_iterations(epki.first()?, depth + 5));
                 if let Some(n) = n {
                     out.push(("its private key", n));
@@ -307,12 +308,12 @@ fn bag_iterations(der: &[u8], depth: usize, out: &mut Vec<(&'static str, u64)>) 
 /// PKCS#12 PBE and PBES1 parameters are `{ salt, iterations }`, PBKDF2's
 /// `{ salt, iterationCount, .. }`, and PBES2's `{ keyDerivationFunc,
 /// encryptionScheme }` hold the PBKDF2 one. 0 when there is none.
-fn alg_iterations(alg: &ber::Tlv<'_>, depth: usize) -> Option<u64> {
-    let parts = ber::children(alg.contents, depth)?;
+fn alg_iterations(alg: &der::Tlv<'_>, depth: usize) -> Option<u64> {
+    let parts = der::children(alg.contents, depth)?;
     let Some(params) = parts.get(1) else {
         return Some(0);
     };
-    let fields = ber::children(params.contents, depth + 1)?;
+    let fields = der::children(params.contents, depth + 1)?;
     match (fields.first(), fields.get(1)) {
         (Some(salt), Some(n)) if salt.tag == 0x04 && n.tag == 0x02 => integer(n),
         (Some(kdf), _) if kdf.tag == 0x30 && depth < 16 => alg_iterations(kdf, depth + 2),
@@ -321,7 +322,7 @@ fn alg_iterations(alg: &ber::Tlv<'_>, depth: usize) -> Option<u64> {
 }
 
 /// A non-negative INTEGER; saturates at `u64::MAX`, negative counts as 0.
-fn integer(t: &ber::Tlv<'_>) -> Option<u64> {
+fn integer(t: &der::Tlv<'_>) -> Option<u64> {
     if t.tag != 0x02 || t.contents.is_empty() {
         return None;
     }
@@ -333,106 +334,6 @@ fn integer(t: &ber::Tlv<'_>) -> Option<u64> {
         return Some(u64::MAX);
     }
     Some(digits.iter().fold(0u64, |n, &b| (n << 8) | u64::from(b)))
-}
-
-/// Just enough BER to read a PKCS#12 file's structure before OpenSSL
-/// parses it: indefinite lengths (some exporters write them) and OCTET
-/// STRINGs in pieces. Anything else unexpected gives `None`. `depth`
-/// bounds the recursion on hostile input.
-mod ber {
-    use std::borrow::Cow;
-
-    /// One element.
-    pub(super) struct Tlv<'a> {
-        pub tag: u8,
-        /// The whole encoding.
-        pub whole: &'a [u8],
-        /// The contents (without an end-of-contents marker).
-        pub contents: &'a [u8],
-    }
-
-    const MAX_DEPTH: usize = 64;
-
-    /// The first element of `data` and what follows it.
-    pub(super) fn read(data: &[u8], depth: usize) -> Option<(Tlv<'_>, &[u8])> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        let tag = *data.first()?;
-        if tag & 0x1f == 0x1f {
-            return None;
-        }
-        let first = *data.get(1)?;
-        if first == 0x80 {
-            // Indefinite: constructed only, up to the end-of-contents octets.
-            if tag & 0x20 == 0 {
-                return None;
-            }
-            let body = data.get(2..)?;
-            let mut rest = body;
-            while !rest.starts_with(&[0, 0]) {
-                rest = read(rest, depth + 1)?.1;
-            }
-            let len = body.len() - rest.len();
-            let whole = &data[..2 + len + 2];
-            return Some((
-                Tlv {
-                    tag,
-                    whole,
-                    contents: &body[..len],
-                },
-                &rest[2..],
-            ));
-        }
-        let (len, header) = if first < 0x80 {
-            (first as usize, 2)
-        } else {
-            let n = (first & 0x7f) as usize;
-            if n > 4 {
-                return None;
-            }
-            let len = data
-                .get(2..2 + n)?
-                .iter()
-                .fold(0usize, |l, &b| (l << 8) | b as usize);
-            (len, 2 + n)
-        };
-        let end = header.checked_add(len)?;
-        Some((
-            Tlv {
-                tag,
-                whole: data.get(..end)?,
-                contents: data.get(header..end)?,
-            },
-            data.get(end..)?,
-        ))
-    }
-
-    /// The elements of a constructed value's contents, all or none.
-    pub(super) fn children(mut contents: &[u8], depth: usize) -> Option<Vec<Tlv<'_>>> {
-        let mut out = Vec::new();
-        while !contents.is_empty() {
-            let (t, rest) = read(contents, depth)?;
-            out.push(t);
-            contents = rest;
-        }
-        Some(out)
-    }
-
-    /// An OCTET STRING's bytes, also when BER sends it in pieces.
-    pub(super) fn octets<'a>(t: &Tlv<'a>, depth: usize) -> Option<Cow<'a, [u8]>> {
-        match t.tag {
-            0x04 => Some(Cow::Borrowed(t.contents)),
-            0x24 if depth <= MAX_DEPTH => {
-                let mut out = Vec::new();
-                for piece in children(t.contents, depth + 1)? {
-                    out.extend_from_slice(&octets(&piece, depth + 1)?);
-                }
-                Some(Cow::Owned(out))
-            }
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -447,28 +348,13 @@ mod tests {
         .unwrap()
     }
 
-    fn encode(tag: u8, contents: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = contents.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes = len.to_be_bytes();
-            let skip = bytes.iter().take_while(|&&b| b == 0).count();
-            out.push(0x80 | (bytes.len() - skip) as u8);
-            out.extend_from_slice(&bytes[skip..]);
-        }
-        out.extend_from_slice(contents);
-        out
-    }
-
     /// DER with every INTEGER 2048 made `to`, lengths redone; with
     /// `octets`, also inside OCTET STRINGs that hold DER.
     fn bump(der: &[u8], to: u64, octets: bool) -> Vec<u8> {
-        let (t, rest) = ber::read(der, 0).unwrap();
+        let (t, rest) = der::read(der, 0).unwrap();
         assert!(rest.is_empty());
         let inner = |c: &[u8]| {
-            ber::children(c, 0)
+            der::children(c, 0)
                 .unwrap()
                 .iter()
                 .map(|child| bump(child.whole, to, octets))
@@ -481,14 +367,14 @@ mod tests {
                 while n.len() > 1 && n[0] == 0 && n[1] & 0x80 == 0 {
                     n.remove(0);
                 }
-                encode(0x02, &n)
+                der::encode(0x02, &n)
             }
-            tag if tag & 0x20 != 0 => encode(tag, &inner(t.contents)),
+            tag if tag & 0x20 != 0 => der::encode(tag, &inner(t.contents)),
             0x04 if octets
                 && t.contents.first() == Some(&0x30)
-                && ber::read(t.contents, 0).is_some_and(|(_, r)| r.is_empty()) =>
+                && der::read(t.contents, 0).is_some_and(|(_, r)| r.is_empty()) =>
             {
-                encode(0x04, &bump(t.contents, to, octets))
+                der::encode(0x04, &bump(t.contents, to, octets))
             }
             _ => t.whole.to_vec(),
         }
@@ -498,9 +384,9 @@ mod tests {
     /// hold DER sent in two pieces (their bytes unchanged: the MAC covers
     /// them).
     fn to_ber(der: &[u8]) -> Vec<u8> {
-        let (t, _) = ber::read(der, 0).unwrap();
+        let (t, _) = der::read(der, 0).unwrap();
         let inner = |c: &[u8]| {
-            ber::children(c, 0)
+            der::children(c, 0)
                 .unwrap()
                 .iter()
                 .map(|child| to_ber(child.whole))
@@ -510,13 +396,13 @@ mod tests {
         match t.tag {
             tag if tag & 0x20 != 0 => [&[tag, 0x80][..], &inner(t.contents), &[0, 0]].concat(),
             0x04 if t.contents.first() == Some(&0x30)
-                && ber::read(t.contents, 0).is_some_and(|(_, r)| r.is_empty()) =>
+                && der::read(t.contents, 0).is_some_and(|(_, r)| r.is_empty()) =>
             {
                 let (a, z) = t.contents.split_at(t.contents.len() / 2);
                 [
                     &[0x24, 0x80][..],
-                    &encode(0x04, a),
-                    &encode(0x04, z),
+                    &der::encode(0x04, a),
+                    &der::encode(0x04, z),
                     &[0, 0],
                 ]
                 .concat()

@@ -1,11 +1,20 @@
-//! Just enough DER to look into a CMS ContentInfo before OpenSSL parses it.
+//! Just enough BER/DER to look into CMS and PKCS#12 structures before
+//! OpenSSL parses them. Two users:
 //!
-//! Why: OpenSSL 3.0 decodes every certificate a signature carries through
-//! its provider decoders, about 110–125 µs each, which is more than the
-//! signature check itself. Taking the certificates out of a SignedData
-//! (they are not covered by the signature) lets [`crate::verify`] reuse
-//! certificates it has parsed before. Anything that is not plain DER with
-//! definite lengths (BER from some mailers) is left to OpenSSL as it is.
+//! - [`crate::verify`]: OpenSSL 3.0 decodes every certificate a signature
+//!   carries through its provider decoders, about 110–125 µs each, which is
+//!   more than the signature check itself. Taking the certificates out of a
+//!   SignedData (they are not covered by the signature) lets verification
+//!   reuse certificates it has parsed before.
+//! - [`crate::bundle`]: the iteration counts of a PKCS#12 file are read
+//!   before OpenSSL runs them.
+//!
+//! The reader takes definite and indefinite lengths (some exporters and
+//! mailers write BER) and OCTET STRINGs in pieces; anything else unexpected
+//! gives `None`, and the caller leaves the input to OpenSSL. `depth` bounds
+//! the recursion on hostile input.
+
+use std::borrow::Cow;
 
 /// `1.2.840.113549.1.7.2` signedData, content octets of the OID.
 pub(crate) const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
@@ -17,53 +26,101 @@ pub(crate) const OID_AUTH_ENVELOPED_DATA: &[u8] = &[
     0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x17,
 ];
 
-/// One element: its tag, its whole encoding, and its contents.
-struct Tlv<'a> {
-    tag: u8,
-    whole: &'a [u8],
-    contents: &'a [u8],
+/// One element.
+pub(crate) struct Tlv<'a> {
+    pub tag: u8,
+    /// The whole encoding.
+    pub whole: &'a [u8],
+    /// The contents (without an end-of-contents marker).
+    pub contents: &'a [u8],
 }
 
-/// The first element of `data` (single-byte tags, definite lengths only).
-fn tlv(data: &[u8]) -> Option<Tlv<'_>> {
+const MAX_DEPTH: usize = 64;
+
+/// The first element of `data` and what follows it.
+pub(crate) fn read(data: &[u8], depth: usize) -> Option<(Tlv<'_>, &[u8])> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     let tag = *data.first()?;
     if tag & 0x1f == 0x1f {
         return None;
     }
     let first = *data.get(1)?;
+    if first == 0x80 {
+        // Indefinite: constructed only, up to the end-of-contents octets.
+        if tag & 0x20 == 0 {
+            return None;
+        }
+        let body = data.get(2..)?;
+        let mut rest = body;
+        while !rest.starts_with(&[0, 0]) {
+            rest = read(rest, depth + 1)?.1;
+        }
+        let len = body.len() - rest.len();
+        let whole = &data[..2 + len + 2];
+        return Some((
+            Tlv {
+                tag,
+                whole,
+                contents: &body[..len],
+            },
+            &rest[2..],
+        ));
+    }
     let (len, header) = if first < 0x80 {
         (first as usize, 2)
     } else {
         let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 {
-            return None; // indefinite (BER) or absurd
+        if n > 4 {
+            return None;
         }
-        let mut len = 0usize;
-        for &b in data.get(2..2 + n)? {
-            len = (len << 8) | b as usize;
-        }
+        let len = data
+            .get(2..2 + n)?
+            .iter()
+            .fold(0usize, |l, &b| (l << 8) | b as usize);
         (len, 2 + n)
     };
     let end = header.checked_add(len)?;
-    Some(Tlv {
-        tag,
-        whole: data.get(..end)?,
-        contents: data.get(header..end)?,
-    })
+    Some((
+        Tlv {
+            tag,
+            whole: data.get(..end)?,
+            contents: data.get(header..end)?,
+        },
+        data.get(end..)?,
+    ))
 }
 
-/// The elements of a constructed value's contents, all of them or none.
-fn elements(mut data: &[u8]) -> Option<Vec<Tlv<'_>>> {
+/// The elements of a constructed value's contents, all or none.
+pub(crate) fn children(mut contents: &[u8], depth: usize) -> Option<Vec<Tlv<'_>>> {
     let mut out = Vec::new();
-    while !data.is_empty() {
-        let t = tlv(data)?;
-        data = &data[t.whole.len()..];
+    while !contents.is_empty() {
+        let (t, rest) = read(contents, depth)?;
         out.push(t);
+        contents = rest;
     }
     Some(out)
 }
 
-fn encode(tag: u8, contents: &[u8], out: &mut Vec<u8>) {
+/// An OCTET STRING's bytes, also when BER sends it in pieces.
+pub(crate) fn octets<'a>(t: &Tlv<'a>, depth: usize) -> Option<Cow<'a, [u8]>> {
+    match t.tag {
+        0x04 => Some(Cow::Borrowed(t.contents)),
+        0x24 if depth <= MAX_DEPTH => {
+            let mut out = Vec::new();
+            for piece in children(t.contents, depth + 1)? {
+                out.extend_from_slice(&octets(&piece, depth + 1)?);
+            }
+            Some(Cow::Owned(out))
+        }
+        _ => None,
+    }
+}
+
+/// `tag`, a definite length, `contents`.
+pub(crate) fn encode(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(contents.len() + 6);
     out.push(tag);
     let len = contents.len();
     if len < 0x80 {
@@ -75,21 +132,23 @@ fn encode(tag: u8, contents: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(&bytes[skip..]);
     }
     out.extend_from_slice(contents);
+    out
 }
 
 /// `ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }`:
 /// the OID's content octets and the content's own encoding.
 fn content_info(der: &[u8]) -> Option<(&[u8], Option<Tlv<'_>>)> {
-    let outer = tlv(der)?;
+    let (outer, _) = read(der, 0)?;
     if outer.tag != 0x30 {
         return None;
     }
-    let parts = elements(outer.contents)?;
+    let parts = children(outer.contents, 1)?;
     let oid = parts.first().filter(|t| t.tag == 0x06)?;
     let content = parts
         .get(1)
         .filter(|t| t.tag == 0xa0)
-        .and_then(|t| tlv(t.contents));
+        .and_then(|t| read(t.contents, 2))
+        .map(|(t, _)| t);
     Some((oid.contents, content))
 }
 
@@ -98,9 +157,11 @@ pub(crate) fn content_type(der: &[u8]) -> Option<&[u8]> {
     content_info(der).map(|(oid, _)| oid)
 }
 
-/// A SignedData ContentInfo without its `certificates` field, and the DER of
-/// each certificate that field held. `None` when there is nothing to take
-/// out or the input is not plain DER; the caller then uses the input as is.
+/// A SignedData ContentInfo without its `certificates` field, and the
+/// encoding of each certificate that field held. `None` when there is
+/// nothing to take out or the structure is not as expected; the caller then
+/// uses the input as is. Fields are copied as they came (BER included);
+/// only the enclosing lengths are written anew.
 pub(crate) fn take_certificates(der: &[u8]) -> Option<(Vec<u8>, Vec<&[u8]>)> {
     let (oid, content) = content_info(der)?;
     if oid != OID_SIGNED_DATA {
@@ -109,29 +170,22 @@ pub(crate) fn take_certificates(der: &[u8]) -> Option<(Vec<u8>, Vec<&[u8]>)> {
     let signed = content.filter(|t| t.tag == 0x30)?;
     // version, digestAlgorithms, encapContentInfo, [0] certificates, [1]
     // crls, signerInfos: certificates is a [0] IMPLICIT SET after the third.
-    let fields = elements(signed.contents)?;
+    let fields = children(signed.contents, 3)?;
     let certs = fields.get(3).filter(|t| t.tag == 0xa0)?;
-    let certs: Vec<&[u8]> = elements(certs.contents)?
+    let certs: Vec<&[u8]> = children(certs.contents, 4)?
         .into_iter()
         // Only plain certificates; other CertificateChoices stay with OpenSSL.
         .map(|t| (t.tag == 0x30).then_some(t.whole))
         .collect::<Option<_>>()?;
-    let mut rest = Vec::with_capacity(signed.contents.len());
-    for (i, f) in fields.iter().enumerate() {
-        if i != 3 {
-            rest.extend_from_slice(f.whole);
-        }
-    }
-    let mut signed_data = Vec::with_capacity(rest.len() + 8);
-    encode(0x30, &rest, &mut signed_data);
-    let mut explicit = Vec::with_capacity(signed_data.len() + 8);
-    encode(0xa0, &signed_data, &mut explicit);
-    let mut inner = Vec::with_capacity(explicit.len() + 16);
-    encode(0x06, oid, &mut inner);
-    inner.extend_from_slice(&explicit);
-    let mut out = Vec::with_capacity(inner.len() + 8);
-    encode(0x30, &inner, &mut out);
-    Some((out, certs))
+    let rest: Vec<u8> = fields
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != 3)
+        .flat_map(|(_, f)| f.whole.iter().copied())
+        .collect();
+    let mut inner = encode(0x06, oid);
+    inner.extend_from_slice(&encode(0xa0, &encode(0x30, &rest)));
+    Some((encode(0x30, &inner), certs))
 }
 
 #[cfg(test)]
@@ -142,9 +196,9 @@ mod tests {
     fn lengths_round_trip_in_every_form() {
         for len in [0usize, 1, 127, 128, 255, 256, 65_535, 65_536, 1 << 20] {
             let contents = vec![7u8; len];
-            let mut enc = Vec::new();
-            encode(0x04, &contents, &mut enc);
-            let t = tlv(&enc).unwrap();
+            let enc = encode(0x04, &contents);
+            let (t, rest) = read(&enc, 0).unwrap();
+            assert!(rest.is_empty());
             assert_eq!(
                 (t.tag, t.contents.len(), t.whole.len()),
                 (0x04, len, enc.len())
@@ -153,10 +207,22 @@ mod tests {
     }
 
     #[test]
-    fn ber_and_truncated_input_are_left_alone() {
-        assert!(tlv(&[0x30, 0x80, 0, 0]).is_none());
-        assert!(tlv(&[0x30, 0x05, 1, 2]).is_none());
-        assert!(tlv(&[0x30, 0x82, 0x01]).is_none());
+    fn indefinite_lengths_are_read_and_truncated_input_is_refused() {
+        let (t, rest) = read(&[0x30, 0x80, 0x04, 0x01, 7, 0, 0, 9], 0).unwrap();
+        assert_eq!(
+            (t.tag, t.contents, t.whole.len(), rest),
+            (0x30, &[4u8, 1, 7][..], 7, &[9u8][..])
+        );
+        assert!(
+            read(&[0x04, 0x80, 0, 0], 0).is_none(),
+            "primitive indefinite"
+        );
+        assert!(
+            read(&[0x30, 0x80, 0x04, 0x01], 0).is_none(),
+            "no end-of-contents"
+        );
+        assert!(read(&[0x30, 0x05, 1, 2], 0).is_none());
+        assert!(read(&[0x30, 0x82, 0x01], 0).is_none());
         assert!(take_certificates(&[0x30, 0x80, 0x06, 0x00, 0, 0]).is_none());
         assert!(content_type(&[]).is_none());
     }
