@@ -20,19 +20,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use openssl::asn1::Asn1Time;
-use openssl::bn::{BigNum, MsbOption};
-use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::{MessageDigest, hash};
-use openssl::nid::Nid;
-use openssl::pkey::{PKey, PKeyRef, Private};
 use openssl::symm::Cipher;
-use openssl::x509::extension::{
-    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
-};
-use openssl::x509::{X509, X509Builder, X509Name, X509NameRef};
+use openssl::x509::X509;
 use serde_json::Value;
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
+use testpki::{BulkCa, ec_p256};
 
 /// Certificates in the big bundle (the CA and 9,999 users).
 const BUNDLE: usize = 10_000;
@@ -417,92 +410,6 @@ impl Rng {
 // Certificates: an EC P-256 CA and users, made in the test (ECDSA signing
 // is fast, so 10,000 take about a second).
 
-struct Ca {
-    cert: X509,
-    key: PKey<Private>,
-}
-
-fn ec_key() -> PKey<Private> {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-    PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
-}
-
-fn name(cn: &str) -> X509Name {
-    let mut name = X509Name::builder().unwrap();
-    name.append_entry_by_nid(Nid::ORGANIZATIONNAME, "smimed crash test")
-        .unwrap();
-    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
-    name.build()
-}
-
-fn builder(subject: &X509NameRef, issuer: &X509NameRef, key: &PKeyRef<Private>) -> X509Builder {
-    let mut b = X509Builder::new().unwrap();
-    b.set_version(2).unwrap();
-    let mut serial = BigNum::new().unwrap();
-    serial.rand(127, MsbOption::MAYBE_ZERO, false).unwrap();
-    b.set_serial_number(&serial.to_asn1_integer().unwrap())
-        .unwrap();
-    b.set_subject_name(subject).unwrap();
-    b.set_issuer_name(issuer).unwrap();
-    b.set_pubkey(key).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    b.set_not_before(&Asn1Time::from_unix(now - 86_400).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(3650).unwrap())
-        .unwrap();
-    b
-}
-
-impl Ca {
-    fn new() -> Ca {
-        let key = ec_key();
-        let subject = name("smimed Crash Test CA");
-        let mut b = builder(&subject, &subject, &key);
-        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-            .unwrap();
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .key_cert_sign()
-                .crl_sign()
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        Ca {
-            cert: b.build(),
-            key,
-        }
-    }
-
-    /// A user certificate for `email` and `key`.
-    fn issue(&self, key: &PKeyRef<Private>, email: &str) -> X509 {
-        let mut b = builder(&name(email), self.cert.subject_name(), key);
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .digital_signature()
-                .key_agreement()
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
-        b.append_extension(ExtendedKeyUsage::new().email_protection().build().unwrap())
-            .unwrap();
-        let san = SubjectAlternativeName::new()
-            .email(email)
-            .build(&b.x509v3_context(Some(&self.cert), None))
-            .unwrap();
-        b.append_extension(san).unwrap();
-        b.sign(&self.key, MessageDigest::sha256()).unwrap();
-        b.build()
-    }
-}
-
 fn fingerprint(cert: &X509) -> String {
     hash(MessageDigest::sha256(), &cert.to_der().unwrap())
         .unwrap()
@@ -514,8 +421,8 @@ fn fingerprint(cert: &X509) -> String {
 /// Writes the CA and `BUNDLE - 1` users (one shared key) as one PEM file,
 /// and a one-certificate file to import after each crash.
 fn write_bundles(dir: &Path) -> (PathBuf, PathBuf) {
-    let ca = Ca::new();
-    let key = ec_key();
+    let ca = BulkCa::new("smimed Crash Test CA").unwrap();
+    let key = ec_p256().unwrap();
     let users = BUNDLE - 1;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let parts: Vec<Vec<u8>> = std::thread::scope(|s| {
@@ -525,7 +432,7 @@ fn write_bundles(dir: &Path) -> (PathBuf, PathBuf) {
                 s.spawn(move || {
                     let mut pem = Vec::new();
                     for i in (t..users).step_by(threads) {
-                        let cert = ca.issue(key, &format!("user{i}@bundle.example"));
+                        let cert = ca.issue(key, &format!("user{i}@bundle.example")).unwrap();
                         pem.extend(cert.to_pem().unwrap());
                     }
                     pem
@@ -543,7 +450,8 @@ fn write_bundles(dir: &Path) -> (PathBuf, PathBuf) {
     let small_path = dir.join("small.pem");
     std::fs::write(
         &small_path,
-        ca.issue(&ec_key(), "after.crash@bundle.example")
+        ca.issue(&ec_p256().unwrap(), "after.crash@bundle.example")
+            .unwrap()
             .to_pem()
             .unwrap(),
     )
@@ -658,7 +566,7 @@ const KEYS_PER_FILE: usize = 60;
 /// Writes the files, and `pre.pem` with the CA and the certificates that
 /// are stored before the key imports. The last file's keys are encrypted.
 fn write_key_files(dir: &Path) -> (PathBuf, Vec<KeyFile>) {
-    let ca = Ca::new();
+    let ca = BulkCa::new("smimed Crash Test CA").unwrap();
     let mut pre = ca.cert.to_pem().unwrap();
     let mut files = Vec::new();
     for f in 0..KEY_FILES {
@@ -666,8 +574,8 @@ fn write_key_files(dir: &Path) -> (PathBuf, Vec<KeyFile>) {
         let passphrase = format!("passphrase of file {f}");
         let (mut pem, mut keys, mut certs) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..KEYS_PER_FILE {
-            let key = ec_key();
-            let cert = ca.issue(&key, &format!("key{f}-{i}@keys.example"));
+            let key = ec_p256().unwrap();
+            let cert = ca.issue(&key, &format!("key{f}-{i}@keys.example")).unwrap();
             let fp = fingerprint(&cert);
             if i % 2 == 0 {
                 pre.extend(cert.to_pem().unwrap());

@@ -588,3 +588,36 @@ async fn groups_are_added_renamed_saved_and_checked() {
     let audit = w.store().audit_entries(10, 0).await.unwrap();
     assert!(audit.iter().any(|a| a.action == "group.delete"));
 }
+
+#[tokio::test]
+async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    let ca = testpki::BulkCa::new("smimed Web Test CA").unwrap();
+    let key = testpki::ec_p256().unwrap();
+    let mut pem = ca.cert.to_pem().unwrap();
+    for i in 0..210 {
+        let cert = ca.issue(&key, &format!("user{i}@many.example")).unwrap();
+        pem.extend(cert.to_pem().unwrap());
+    }
+    let bundle = smime::bundle::parse(&pem, None).unwrap();
+    let report = w.store().import(bundle, None, &|_| {}).await.unwrap();
+    assert!(report.stored);
+
+    let all = w.get("/ui/certificates", Some(&b)).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(all.body.contains("211 of 211 certificates"), "{}", all.body);
+    assert!(all.body.contains("the first 200 are shown"));
+    assert_eq!(all.body.matches("<tr id=\"cert-").count(), 200);
+
+    let some = w.get("/ui/certificates?email=user20", Some(&b)).await;
+    // user20, user200 .. user209
+    assert!(
+        some.body.contains("11 of 211 certificates"),
+        "{}",
+        some.body
+    );
+    assert!(!some.body.contains("are shown"));
+    assert_eq!(some.body.matches("<tr id=\"cert-").count(), 11);
+    assert!(some.body.contains("user209@many.example"));
+}

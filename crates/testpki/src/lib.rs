@@ -173,10 +173,46 @@ const YEAR: i64 = 365 * DAY;
 
 /// Writes the test PKI into `dir` (created if missing), valid from now.
 pub fn generate(dir: &Path) -> Result<Pki, Error> {
-    let now = SystemTime::now()
+    generate_at(dir, unix_now())
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    generate_at(dir, now)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A throw-away CA for tests that need many certificates (bulk imports,
+/// crash tests). EC P-256 keys, so that issuing thousands is quick; valid
+/// from a day ago for ten years.
+pub struct BulkCa {
+    /// The self-signed CA certificate.
+    pub cert: X509,
+    key: PKey<Private>,
+}
+
+impl BulkCa {
+    /// A new CA called `cn`.
+    pub fn new(cn: &str) -> Result<BulkCa, ErrorStack> {
+        let key = ec_p256()?;
+        let now = unix_now();
+        let cert = ca_cert(&key, cn, None, (now - DAY, now + 10 * YEAR))?;
+        Ok(BulkCa { cert, key })
+    }
+
+    /// An S/MIME user certificate on `key` for `email` (subjectAltName,
+    /// digitalSignature and keyAgreement, emailProtection), like `bob.pem`.
+    pub fn issue(&self, key: &PKeyRef<Private>, email: &str) -> Result<X509, ErrorStack> {
+        let now = unix_now();
+        Leaf::new(email, &[email], (now - DAY, now + 10 * YEAR))
+            .ku(Ku::Agree)
+            .issue(key, (&self.cert, &self.key))
+    }
+}
+
+/// A new EC P-256 key.
+pub fn ec_p256() -> Result<PKey<Private>, ErrorStack> {
+    ec(Nid::X9_62_PRIME256V1)
 }
 
 /// Writes the test PKI into `dir`, with `now_unix` (seconds since the
@@ -382,12 +418,12 @@ enum Ku {
 
 /// What varies between end-entity certificates.
 #[derive(Clone, Copy)]
-struct Leaf {
-    cn: &'static str,
+struct Leaf<'a> {
+    cn: &'a str,
     /// `emailAddress` in the subject DN.
-    dn_email: Option<&'static str>,
+    dn_email: Option<&'a str>,
     /// rfc822Name entries of subjectAltName (none: no extension).
-    emails: &'static [&'static str],
+    emails: &'a [&'a str],
     ku: Ku,
     /// EKU serverAuth instead of emailProtection.
     server_auth: bool,
@@ -395,8 +431,8 @@ struct Leaf {
     sha1: bool,
 }
 
-impl Leaf {
-    fn new(cn: &'static str, emails: &'static [&'static str], validity: (i64, i64)) -> Self {
+impl<'a> Leaf<'a> {
+    fn new(cn: &'a str, emails: &'a [&'a str], validity: (i64, i64)) -> Self {
         Leaf {
             cn,
             dn_email: None,
@@ -408,7 +444,7 @@ impl Leaf {
         }
     }
 
-    fn dn_email(self, email: &'static str) -> Self {
+    fn dn_email(self, email: &'a str) -> Self {
         Leaf {
             dn_email: Some(email),
             ..self

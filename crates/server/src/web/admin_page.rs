@@ -140,10 +140,15 @@ impl CertRow {
     }
 }
 
+/// The table shows at most this many rows; the filter finds the rest.
+const TABLE_ROWS: usize = 200;
+
 #[derive(Template)]
 #[template(path = "certs_table.html")]
 struct CertsTable<'a> {
     rows: Vec<CertRow>,
+    /// How many match the filter (may exceed the rows shown).
+    matching: usize,
     filter: &'a str,
     total: usize,
 }
@@ -153,7 +158,7 @@ async fn certs_table(state: &AppState, filter: &str) -> UiResult<Html<String>> {
     let all = state.engine.store().list_certificates().await?;
     let total = all.len();
     let needle = filter.trim().to_lowercase();
-    let rows = all
+    let matching: Vec<&StoredCertificate> = all
         .iter()
         .filter(|c| {
             let info = c.certificate.info();
@@ -161,10 +166,14 @@ async fn certs_table(state: &AppState, filter: &str) -> UiResult<Html<String>> {
                 || info.email_addresses.iter().any(|e| e.contains(&needle))
                 || info.subject.to_lowercase().contains(&needle)
         })
-        .map(CertRow::new)
         .collect();
     Ok(render(&CertsTable {
-        rows,
+        matching: matching.len(),
+        rows: matching
+            .iter()
+            .take(TABLE_ROWS)
+            .map(|c| CertRow::new(c))
+            .collect(),
         filter: filter.trim(),
         total,
     }))

@@ -14,7 +14,7 @@ use smime::options::{Choice, SecurityOptions};
 use smimed_engine::{OutgoingRequest, Sender};
 use smimed_store::Group;
 
-use super::{Chrome, Session, UiResult, render};
+use super::{Chrome, PlainFormSession, Session, UiResult, render};
 use crate::error::ApiError;
 use crate::{AppState, mail};
 
@@ -119,7 +119,7 @@ pub(crate) async fn options(
 /// any refusal the page comes back with the reason and the fields kept.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    s: Session,
+    PlainFormSession(s): PlainFormSession,
     mut multipart: Multipart,
 ) -> UiResult<Response> {
     let mut form = ComposeForm::default();
@@ -255,7 +255,7 @@ fn rfc5322(
     m.push_str(&format!(
         "Subject: {}\r\nDate: {}\r\nMessage-ID: <{id}@{domain}>\r\nMIME-Version: 1.0\r\n",
         encoded_word(subject),
-        rfc5322_date(smime::now())
+        mail_parser::DateTime::from_timestamp(smime::now()).to_rfc822()
     ));
     let text_head = "Content-Type: text/plain; charset=utf-8\r\n\
                      Content-Transfer-Encoding: quoted-printable\r\n\r\n";
@@ -322,25 +322,6 @@ fn encoded_word(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\r\n ")
-}
-
-/// `Fri, 27 Nov 2026 06:52:00 +0000`.
-fn rfc5322_date(secs: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let s = smime::rfc3339(secs); // 2026-11-27T06:52:00Z
-    let month: usize = s[5..7].parse().unwrap_or(1);
-    let day = secs.div_euclid(86_400);
-    format!(
-        "{}, {} {} {} {} +0000",
-        DAYS[day.rem_euclid(7) as usize],
-        s[8..10].trim_start_matches('0'),
-        MONTHS[month.clamp(1, 12) - 1],
-        &s[..4],
-        &s[11..19]
-    )
 }
 
 // --- incoming check -----------------------------------------------------------------

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use smimed_store::Role;
+use smimed_store::{Role, WebSession};
 
 use crate::error::ApiError;
 use crate::{AppState, Caller, Config};
@@ -112,11 +112,7 @@ pub(crate) struct Session {
 impl Session {
     /// 403 unless an admin signed in.
     fn admin(&self) -> Result<(), UiError> {
-        self.caller.admin().map_err(|e| self.err(e))
-    }
-    /// The error, shown the way this request can show it.
-    fn err(&self, e: impl Into<ApiError>) -> UiError {
-        UiError::Api(e.into())
+        Ok(self.caller.admin()?)
     }
     fn chrome(&self, active: &'static str) -> Chrome {
         Chrome {
@@ -135,40 +131,64 @@ pub(crate) struct CsrfField {
     csrf: Option<String>,
 }
 
-impl FromRequestParts<AppState> for Session {
-    type Rejection = UiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, UiError> {
+impl Session {
+    /// Signs the request in: a live session, and for anything but GET our
+    /// origin and, when `csrf_in_header`, the CSRF header.
+    async fn open(parts: &Parts, state: &AppState, csrf_in_header: bool) -> Result<Self, UiError> {
         let htmx = parts.headers.contains_key("hx-request");
         let changing = !matches!(parts.method, Method::GET | Method::HEAD);
         if changing {
             same_origin(&parts.headers)?;
         }
-        let session = match cookie(&parts.headers, COOKIE) {
-            Some(secret) => state.engine.store().session(&secret).await?,
-            None => None,
-        };
-        let Some(s) = session else {
+        let Some(s) = lookup(&parts.headers, state).await? else {
             return Err(UiError::SignIn { htmx });
         };
-        // Plain forms put the token in their body; `csrf_ok` checks it there.
-        let plain_form = matches!(parts.uri.path(), "/logout" | "/ui/compose");
-        if changing && !plain_form {
-            let sent = parts
-                .headers
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok());
-            if !sent.is_some_and(|t| same(t, &s.csrf)) {
-                return Err(UiError::csrf());
-            }
-        }
-        Ok(Session {
+        let session = Session {
             caller: Caller {
                 name: s.token_name,
                 role: s.role,
             },
             csrf: s.csrf,
-        })
+        };
+        if changing && csrf_in_header {
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok());
+            session.csrf_ok(sent)?;
+        }
+        Ok(session)
+    }
+}
+
+/// The live session behind the request's cookie, if any.
+async fn lookup(headers: &HeaderMap, state: &AppState) -> Result<Option<WebSession>, UiError> {
+    match cookie(headers, COOKIE) {
+        Some(secret) => Ok(state.engine.store().session(&secret).await?),
+        None => Ok(None),
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, UiError> {
+        Session::open(parts, state, true).await
+    }
+}
+
+/// A session for the two plain forms (sign out, create message), whose
+/// CSRF token comes in the body: the handler must pass it to
+/// [`Session::csrf_ok`] before doing anything.
+pub(crate) struct PlainFormSession(pub(crate) Session);
+
+impl FromRequestParts<AppState> for PlainFormSession {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, UiError> {
+        Session::open(parts, state, false)
+            .await
+            .map(PlainFormSession)
     }
 }
 
@@ -330,11 +350,7 @@ struct Login<'a> {
 }
 
 async fn home(headers: HeaderMap, State(state): State<AppState>) -> UiResult<Response> {
-    let session = match cookie(&headers, COOKIE) {
-        Some(secret) => state.engine.store().session(&secret).await?,
-        None => None,
-    };
-    Ok(match session {
+    Ok(match lookup(&headers, &state).await? {
         Some(s) if s.role == Role::Admin => Redirect::to("/smime").into_response(),
         Some(_) => Redirect::to("/compose").into_response(),
         None => render(&Login { error: "" }).into_response(),
@@ -376,7 +392,7 @@ async fn login(
 
 async fn logout(
     State(state): State<AppState>,
-    session: Session,
+    PlainFormSession(session): PlainFormSession,
     headers: HeaderMap,
     Form(form): Form<CsrfField>,
 ) -> UiResult<Response> {
