@@ -8,23 +8,9 @@ set -euo pipefail
 secs=${1:-30}
 conns=${2:-32}
 cd "$(dirname "$0")/../../.."
-command -v wrk >/dev/null || { echo "load.sh: needs wrk (apt-get install wrk)"; exit 1; }
-cargo build --release -q -p smimed
-bin=${CARGO_TARGET_DIR:-target}/release/smimed
-work=$(mktemp -d /tmp/smimed-load.XXXXXX)
-trap 'kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-pki=tests/data/pki
-smimed() { "$bin" --data-dir "$work/data" "$@"; }
-printf '%s' p12-secret > "$work/p12.pass"
-smimed cert import --passphrase-file "$work/p12.pass" "$pki/alice.p12" >/dev/null
-smimed cert import "$pki/dave-dn.pem" >/dev/null   # RSA-2048 recipient
-smimed group set support --email alice@example.org >/dev/null
-smimed enable >/dev/null
-token=$(smimed token create --role agent --name load 2>/dev/null)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-SMIMED_LOG=warn "$bin" --data-dir "$work/data" serve --listen "127.0.0.1:$port" >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+. crates/server/benches/setup.sh
+trap stop_server EXIT
+token=$agent
 
 # A 4 KiB message to Dave.
 python3 - "$work/msg.eml" <<'PY'

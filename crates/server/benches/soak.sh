@@ -10,25 +10,9 @@ set -euo pipefail
 secs=${1:-600}
 conns=${2:-32}
 cd "$(dirname "$0")/../../.."
-command -v wrk >/dev/null || { echo "soak.sh: needs wrk (apt-get install wrk)"; exit 1; }
-cargo build --release -q -p smimed
-bin=${CARGO_TARGET_DIR:-target}/release/smimed
-work=$(mktemp -d /tmp/smimed-soak.XXXXXX)
-trap 'kill "$pid" "${importer:-}" "${sampler:-}" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-pki=tests/data/pki
-smimed() { "$bin" --data-dir "$work/data" "$@"; }
-printf '%s' p12-secret > "$work/p12.pass"
-smimed cert import --passphrase-file "$work/p12.pass" "$pki/alice.p12" >/dev/null
-smimed cert import "$pki/dave-dn.pem" >/dev/null   # RSA-2048 recipient
-smimed group set support --email alice@example.org >/dev/null
-smimed enable >/dev/null
-agent=$(smimed token create --role agent --name soak-agent 2>/dev/null)
+. crates/server/benches/setup.sh
+trap 'kill "${importer:-}" "${sampler:-}" 2>/dev/null || true; wait "${importer:-}" "${sampler:-}" 2>/dev/null || true; stop_server' EXIT
 admin=$(smimed token create --role admin --name soak-admin 2>/dev/null)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-SMIMED_LOG=warn "$bin" --data-dir "$work/data" serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
-pid=$!
-base="http://127.0.0.1:$port"
-for _ in $(seq 100); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.1; done
 
 # 4 KiB to Dave (outgoing), and one to Alice herself, signed and encrypted,
 # which the service can decrypt and verify (incoming).
