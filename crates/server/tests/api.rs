@@ -2,16 +2,14 @@
 //! and an admin token; bad input answers 4xx with a JSON error; the
 //! incoming retry gives the new result after the missing CA arrives.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use smimed_server::{AppState, Config, router};
-use smimed_store::{MasterKey, Role, Store};
 use testpki::{P12_PASSWORD, files};
 use tower::ServiceExt;
+
+mod common;
 
 struct Api {
     app: axum::Router,
@@ -21,15 +19,13 @@ struct Api {
 }
 
 async fn api() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("db").display());
-    let store = Store::open(&url, MasterKey::from_bytes([5; 32]))
-        .await
-        .unwrap();
-    let admin = store.create_token("root", Role::Admin).await.unwrap();
-    let agent = store.create_token("desk", Role::Agent).await.unwrap();
-    let engine = Arc::new(smimed_engine::Engine::new(store, 8));
-    let app = router(AppState::new(engine), &Config::default());
+    let common::Service {
+        app,
+        admin,
+        agent,
+        dir,
+        ..
+    } = common::service().await;
     Api {
         app,
         admin,

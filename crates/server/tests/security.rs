@@ -3,8 +3,6 @@
 //! and leaves nothing stored, and imports that would make OpenSSL grind
 //! are refused before it starts.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -19,11 +17,11 @@ use openssl::x509::extension::{ExtendedKeyUsage, KeyUsage, SubjectAlternativeNam
 use openssl::x509::{X509, X509Builder, X509Name};
 use serde_json::Value;
 use smime::encrypt::{ContentCipher, EncryptOptions};
-use smimed_server::{AppState, Config, router};
-use smimed_store::{MasterKey, Role, Store};
 use sqlx::{AnyConnection, Connection};
 use testpki::files;
 use tower::ServiceExt;
+
+mod common;
 
 // ---------------------------------------------------------------------------
 // The service
@@ -61,16 +59,16 @@ fn certificate(name: &str) -> smime::Certificate {
 /// keys, Dave (RSA) and Carol (EC) without theirs, and a group sending as
 /// Bob.
 async fn svc() -> Svc {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("db").display());
-    let store = Store::open(&url, MasterKey::from_bytes([9; 32]))
-        .await
-        .unwrap();
-    let admin = store.create_token("root", Role::Admin).await.unwrap();
-    let agent = store.create_token("desk", Role::Agent).await.unwrap();
-    let engine = Arc::new(smimed_engine::Engine::new(store, 8));
+    let common::Service {
+        app,
+        admin,
+        agent,
+        url,
+        dir,
+        ..
+    } = common::service().await;
     let s = Svc {
-        app: router(AppState::new(engine), &Config::default()),
+        app,
         admin,
         agent,
         url,

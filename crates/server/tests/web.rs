@@ -8,9 +8,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
-use smimed_server::{AppState, Config, router};
-use smimed_store::{MasterKey, Role, Store};
+use smimed_store::Store;
 use tower::ServiceExt;
+
+mod common;
 
 struct Web {
     app: axum::Router,
@@ -27,15 +28,14 @@ struct Reply {
 }
 
 async fn web() -> Web {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("db").display());
-    let store = Store::open(&url, MasterKey::from_bytes([9; 32]))
-        .await
-        .unwrap();
-    let admin = store.create_token("root", Role::Admin).await.unwrap();
-    let agent = store.create_token("desk", Role::Agent).await.unwrap();
-    let engine = Arc::new(smimed_engine::Engine::new(store, 8));
-    let app = router(AppState::new(engine.clone()), &Config::default());
+    let common::Service {
+        app,
+        engine,
+        admin,
+        agent,
+        dir,
+        ..
+    } = common::service().await;
     Web {
         app,
         engine,
