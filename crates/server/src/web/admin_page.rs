@@ -72,7 +72,7 @@ pub(crate) async fn set_enabled(
             &s.caller.name,
             "settings.update",
             "settings",
-            &format!("{{\"enabled\":{on}}}"),
+            &serde_json::json!({ "enabled": on }).to_string(),
         )
         .await?;
     Ok(render(&Switch { enabled: on }))
@@ -381,12 +381,12 @@ pub(crate) async fn save_groups(
     }
     let mut error = String::new();
     for (orig, group) in &rows {
-        let detail = format!(
-            "{{\"email\":\"{}\",\"default_sign\":{},\"default_encrypt\":{}}}",
-            group.email,
-            group.default_sign == Some(true),
-            group.default_encrypt == Some(true)
-        );
+        let detail = serde_json::json!({
+            "email": group.email,
+            "default_sign": group.default_sign,
+            "default_encrypt": group.default_encrypt,
+        })
+        .to_string();
         if let Err(e) = admin::save_group(&state, &s.caller, group, &detail).await {
             error = format!("{}: {}", group.name, e.message);
             break;

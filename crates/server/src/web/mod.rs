@@ -292,7 +292,6 @@ impl From<smimed_store::Error> for UiError {
 #[derive(Template)]
 #[template(path = "alert.html")]
 struct Alert<'a> {
-    class: &'a str,
     message: &'a str,
 }
 
@@ -311,7 +310,6 @@ impl IntoResponse for UiError {
                     tracing::error!(code = e.code, message = %e.message, "page request failed");
                 }
                 let html = render(&Alert {
-                    class: "error",
                     message: &e.message,
                 });
                 (e.status, html).into_response()
