@@ -353,18 +353,9 @@ impl Store {
 
     /// Certificates that carry `email` (compared case-insensitively).
     pub async fn certificates_for_email(&self, email: &str) -> Result<Vec<StoredCertificate>> {
-        let rows = sqlx::query(
-            "SELECT c.der, k.fingerprint FROM certificate_emails e \
-             JOIN certificates c ON c.fingerprint = e.fingerprint \
-             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
-             WHERE e.email = $1",
-        )
-        .bind(email.trim().to_ascii_lowercase())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            out.push(self.stored_from_row(row).await?);
+        let mut out = Vec::new();
+        for (certificate, has_private_key) in self.candidates_for_email(email).await? {
+            out.push(self.stored(certificate, has_private_key).await?);
         }
         Ok(out)
     }
@@ -450,13 +441,22 @@ impl Store {
     async fn stored_from_row(&self, row: &sqlx::any::AnyRow) -> Result<StoredCertificate> {
         let der: Vec<u8> = row.try_get(0)?;
         let key: Option<String> = row.try_get(1)?;
-        let certificate = Certificate::from_der(&der)?;
+        self.stored(Certificate::from_der(&der)?, key.is_some())
+            .await
+    }
+
+    /// A certificate with its issues now, "issuer not in the store" included.
+    async fn stored(
+        &self,
+        certificate: Certificate,
+        has_private_key: bool,
+    ) -> Result<StoredCertificate> {
         let issuer_known =
             certificate.info().self_signed || self.issuer_known(&certificate).await?;
         Ok(StoredCertificate {
             issues: certificate.info().issues(smime::now(), issuer_known),
             certificate,
-            has_private_key: key.is_some(),
+            has_private_key,
         })
     }
 
