@@ -135,6 +135,75 @@ pub(crate) fn encode(tag: u8, contents: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `1.2.840.113549.1.7.1` id-data.
+pub(crate) const OID_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
+/// `1.2.840.113549.1.1.1` rsaEncryption.
+const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+
+/// `AlgorithmIdentifier ::= SEQUENCE { algorithm OID, parameters ANY OPTIONAL }`.
+pub(crate) fn algorithm(oid: &[u8], parameters: Option<&[u8]>) -> Vec<u8> {
+    constructed(0x30, &[&encode(0x06, oid), parameters.unwrap_or_default()])
+}
+
+/// `rsaEncryption` with NULL parameters: RSA PKCS#1 v1.5, for signatures
+/// and key transport alike in CMS (RFC 3370 §3.2, §4.2.1).
+pub(crate) fn rsa_encryption() -> Vec<u8> {
+    algorithm(OID_RSA_ENCRYPTION, Some(&[0x05, 0x00]))
+}
+
+/// The concatenation of `parts`, each already encoded, under `tag`.
+pub(crate) fn constructed(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    encode(tag, &parts.concat())
+}
+
+/// A DER `SET OF` (or an implicitly tagged one, by `tag`): the encoded
+/// elements sorted as octet strings (X.690 §11.6).
+pub(crate) fn set_of(tag: u8, mut elements: Vec<Vec<u8>>) -> Vec<u8> {
+    elements.sort_unstable();
+    encode(tag, &elements.concat())
+}
+
+/// A time as RFC 5280 §4.1.2.5 and RFC 5652 §11.3 want it: UTCTime for the
+/// years 1950 to 2049, GeneralizedTime otherwise, in UTC to the second.
+pub(crate) fn time(unix: i64) -> Vec<u8> {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let clock = format!(
+        "{month:02}{day:02}{:02}{:02}{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    if (1950..2050).contains(&year) {
+        encode(0x17, format!("{:02}{clock}", year % 100).as_bytes())
+    } else {
+        encode(0x18, format!("{year:04}{clock}").as_bytes())
+    }
+}
+
+/// `IssuerAndSerialNumber` (RFC 5652 §10.2.4) of a DER certificate, from
+/// the certificate's own bytes so that it matches them exactly.
+pub(crate) fn issuer_and_serial(certificate: &[u8]) -> Option<Vec<u8>> {
+    let (cert, _) = read(certificate, 0)?;
+    let (tbs, _) = read(cert.contents, 1)?;
+    let fields = children(tbs.contents, 2)?;
+    // [0] version is optional; then serialNumber, signature, issuer.
+    let at = usize::from(fields.first()?.tag == 0xa0);
+    let serial = fields.get(at).filter(|t| t.tag == 0x02)?;
+    let issuer = fields.get(at + 2).filter(|t| t.tag == 0x30)?;
+    Some(constructed(0x30, &[issuer.whole, serial.whole]))
+}
+
 /// `ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }`:
 /// the OID's content octets and the content's own encoding.
 fn content_info(der: &[u8]) -> Option<(&[u8], Option<Tlv<'_>>)> {
@@ -189,8 +258,54 @@ pub(crate) fn take_certificates(der: &[u8]) -> Option<(Vec<u8>, Vec<&[u8]>)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn times_switch_from_utc_to_generalized_in_2050() {
+        let text = |t| {
+            let enc = time(t);
+            (enc[0], String::from_utf8(enc[2..].to_vec()).unwrap())
+        };
+        assert_eq!(text(0), (0x17, "700101000000Z".into()));
+        // 2000-02-29 (a leap day in a century year) 12:34:56.
+        assert_eq!(text(951_827_696), (0x17, "000229123456Z".into()));
+        assert_eq!(text(2_524_607_999), (0x17, "491231235959Z".into()));
+        assert_eq!(text(2_524_608_000), (0x18, "20500101000000Z".into()));
+        assert_eq!(text(-631_152_001), (0x18, "19491231235959Z".into()));
+        // Against OpenSSL for a spread of times.
+        for t in (0..4_000_000_000i64).step_by(86_399_999) {
+            let ours = String::from_utf8(time(t)[2..].to_vec()).unwrap();
+            let theirs = openssl::asn1::Asn1Time::from_unix(t as _)
+                .unwrap()
+                .to_string();
+            let parsed = openssl::asn1::Asn1Time::from_str_x509(&ours).unwrap();
+            assert_eq!(parsed.to_string(), theirs, "{t}");
+        }
+    }
+
+    /// The content octets of the OID written as `text`, by OpenSSL.
+    pub(crate) fn oid(text: &str) -> Vec<u8> {
+        openssl::asn1::Asn1Object::from_str(text)
+            .unwrap()
+            .as_slice()
+            .to_vec()
+    }
+
+    #[test]
+    fn object_identifiers_are_the_named_ones() {
+        assert_eq!(OID_DATA, oid("1.2.840.113549.1.7.1"));
+        assert_eq!(OID_SIGNED_DATA, oid("1.2.840.113549.1.7.2"));
+        assert_eq!(OID_ENVELOPED_DATA, oid("1.2.840.113549.1.7.3"));
+        assert_eq!(OID_AUTH_ENVELOPED_DATA, oid("1.2.840.113549.1.9.16.1.23"));
+        assert_eq!(OID_RSA_ENCRYPTION, oid("1.2.840.113549.1.1.1"));
+    }
+
+    #[test]
+    fn sets_are_sorted() {
+        let set = set_of(0x31, vec![vec![2, 1, 9], vec![2, 1, 3], vec![1, 1, 0]]);
+        assert_eq!(set, [0x31, 9, 1, 1, 0, 2, 1, 3, 2, 1, 9]);
+    }
 
     #[test]
     fn lengths_round_trip_in_every_form() {

@@ -1,10 +1,17 @@
 //! Encryption: CMS EnvelopedData (AES-CBC) or AuthEnvelopedData (AES-GCM)
 //! to every recipient, wrapped as `application/pkcs7-mime` (RFC 8551 §3.3).
 
-use openssl::symm::Cipher;
+use openssl::encrypt::Encrypter;
+use openssl::hash::MessageDigest;
+use openssl::pkey::Id;
+use openssl::rand::rand_bytes;
+use openssl::rsa::Padding;
+use openssl::symm::{self, Cipher};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
-use crate::{Certificate, Result, ffi, mime};
+use crate::der::{self, constructed, encode};
+use crate::{Certificate, Error, Result, ffi, mime};
 
 /// Content encryption algorithm.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,11 +59,130 @@ pub fn encrypt(
     recipients: &[&Certificate],
     options: EncryptOptions,
 ) -> Result<Vec<u8>> {
-    let certs: Vec<_> = recipients.iter().map(|c| c.x509().to_owned()).collect();
-    let (cipher, smime_type) = match options.cipher {
-        ContentCipher::Aes256Cbc => (Cipher::aes_256_cbc(), "enveloped-data"),
-        ContentCipher::Aes256Gcm => (Cipher::aes_256_gcm(), "authEnveloped-data"),
+    let rsa_only = recipients
+        .iter()
+        .all(|c| c.public_key().is_ok_and(|k| k.id() == Id::RSA));
+    let (der, smime_type) = match options.cipher {
+        ContentCipher::Aes256Cbc if rsa_only => (
+            enveloped_data(entity, recipients, options.rsa_oaep)?,
+            "enveloped-data",
+        ),
+        // Key agreement (EC recipients) and AuthEnvelopedData are left to
+        // OpenSSL's CMS encoder.
+        cipher => {
+            let certs: Vec<_> = recipients.iter().map(|c| c.x509().to_owned()).collect();
+            let (cipher, smime_type) = match cipher {
+                ContentCipher::Aes256Cbc => (Cipher::aes_256_cbc(), "enveloped-data"),
+                ContentCipher::Aes256Gcm => (Cipher::aes_256_gcm(), "authEnveloped-data"),
+            };
+            let cms = ffi::encrypt(&certs, entity, cipher, options.rsa_oaep)?;
+            (cms.to_der()?, smime_type)
+        }
     };
-    let cms = ffi::encrypt(&certs, entity, cipher, options.rsa_oaep)?;
-    Ok(mime::pkcs7_mime(b"", smime_type, &cms.to_der()?))
+    Ok(mime::pkcs7_mime(b"", smime_type, &der))
+}
+
+/// `2.16.840.1.101.3.4.1.42` id-aes256-CBC.
+const OID_AES256_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a];
+/// `1.2.840.113549.1.1.7` id-RSAES-OAEP.
+const OID_RSAES_OAEP: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x07];
+/// `1.2.840.113549.1.1.8` id-mgf1.
+const OID_MGF1: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08];
+/// `2.16.840.1.101.3.4.2.1` id-sha256.
+const OID_SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+
+/// The DER `ContentInfo` of an EnvelopedData (RFC 5652 §6) of `content`
+/// under a fresh AES-256-CBC key, transported to each RSA recipient.
+///
+/// Written here rather than by OpenSSL's CMS encoder for the same reason
+/// as the SignedData in [`crate::sign`]: the shape is fixed (version 0,
+/// one key transport recipient info per certificate, named by issuer and
+/// serial number) and the encoder's ASN.1 templates cost several times the
+/// AES encryption of a 4 KiB message.
+fn enveloped_data(content: &[u8], recipients: &[&Certificate], oaep: bool) -> Result<Vec<u8>> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    let mut iv = [0u8; 16];
+    rand_bytes(key.as_mut())?;
+    rand_bytes(&mut iv)?;
+    let key_encryption = if oaep {
+        let sha256 = der::algorithm(OID_SHA256, None);
+        der::algorithm(
+            OID_RSAES_OAEP,
+            Some(&constructed(
+                0x30,
+                &[
+                    &encode(0xa0, &sha256),
+                    &encode(0xa1, &der::algorithm(OID_MGF1, Some(&sha256))),
+                ],
+            )),
+        )
+    } else {
+        der::rsa_encryption()
+    };
+    let mut infos = Vec::with_capacity(recipients.len());
+    for cert in recipients {
+        let public = cert.public_key()?;
+        let mut encrypter = Encrypter::new(&public)?;
+        if oaep {
+            encrypter.set_rsa_padding(Padding::PKCS1_OAEP)?;
+            encrypter.set_rsa_oaep_md(MessageDigest::sha256())?;
+            encrypter.set_rsa_mgf1_md(MessageDigest::sha256())?;
+        } else {
+            encrypter.set_rsa_padding(Padding::PKCS1)?;
+        }
+        let mut wrapped = vec![0; encrypter.encrypt_len(key.as_ref())?];
+        let len = encrypter.encrypt(key.as_ref(), &mut wrapped)?;
+        wrapped.truncate(len);
+        let rid = der::issuer_and_serial(cert.der()).ok_or_else(|| Error::Malformed {
+            item: format!("the recipient certificate {}", cert.fingerprint()),
+            reason: "its issuer or serial number cannot be read".into(),
+        })?;
+        infos.push(constructed(
+            0x30,
+            &[
+                &[0x02, 0x01, 0x00], // version 0: issuerAndSerialNumber
+                &rid,
+                &key_encryption,
+                &encode(0x04, &wrapped),
+            ],
+        ));
+    }
+    let ciphertext = symm::encrypt(Cipher::aes_256_cbc(), key.as_ref(), Some(&iv), content)?;
+    let encrypted_content_info = constructed(
+        0x30,
+        &[
+            &encode(0x06, der::OID_DATA),
+            &der::algorithm(OID_AES256_CBC, Some(&encode(0x04, &iv))),
+            &encode(0x80, &ciphertext), // [0] IMPLICIT OCTET STRING
+        ],
+    );
+    let enveloped = constructed(
+        0x30,
+        &[
+            &[0x02, 0x01, 0x00], // version 0: key transport only, no attributes
+            &der::set_of(0x31, infos),
+            &encrypted_content_info,
+        ],
+    );
+    Ok(constructed(
+        0x30,
+        &[
+            &encode(0x06, der::OID_ENVELOPED_DATA),
+            &encode(0xa0, &enveloped),
+        ],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::der::tests::oid;
+
+    #[test]
+    fn object_identifiers_are_the_named_ones() {
+        assert_eq!(OID_AES256_CBC, oid("2.16.840.1.101.3.4.1.42"));
+        assert_eq!(OID_RSAES_OAEP, oid("1.2.840.113549.1.1.7"));
+        assert_eq!(OID_MGF1, oid("1.2.840.113549.1.1.8"));
+        assert_eq!(OID_SHA256, oid("2.16.840.1.101.3.4.2.1"));
+    }
 }

@@ -1,6 +1,6 @@
 //! The only `unsafe` code of the crate: OpenSSL calls the `openssl` crate
-//! does not wrap (signer choice of digest, signer extraction, RSA-OAEP
-//! recipients, signing time). Each function is a small safe wrapper; every
+//! does not wrap (signer extraction, RSA-OAEP recipients, signing times,
+//! recipient matching). Each function is a small safe wrapper; every
 //! pointer it hands to OpenSSL is borrowed for the call only, and every
 //! object OpenSSL hands back is owned by exactly one Rust value.
 
@@ -12,7 +12,6 @@ use openssl::cms::{CMSOptions, CmsContentInfo, CmsContentInfoRef};
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::{PKeyRef, Private};
 use openssl::stack::StackRef;
 use openssl::symm::Cipher;
 use openssl::x509::{X509, X509Ref};
@@ -30,13 +29,6 @@ enum CMS_RecipientEncryptedKey {}
 enum X509_PUBKEY {}
 
 unsafe extern "C" {
-    fn CMS_add1_signer(
-        cms: *mut sys::CMS_ContentInfo,
-        signer: *mut sys::X509,
-        pk: *mut sys::EVP_PKEY,
-        md: *const sys::EVP_MD,
-        flags: c_uint,
-    ) -> *mut CMS_SignerInfo;
     fn CMS_final(
         cms: *mut sys::CMS_ContentInfo,
         data: *mut sys::BIO,
@@ -162,43 +154,6 @@ pub(crate) fn spki_der(cert: &X509Ref) -> Result<Vec<u8>, ErrorStack> {
         }
         Ok(buf)
     }
-}
-
-/// Signs `data` (already canonical) with `md`, adding signing time,
-/// SMIMECapabilities, the signer certificate and `chain`.
-pub(crate) fn sign(
-    signer: &X509Ref,
-    key: &PKeyRef<Private>,
-    md: MessageDigest,
-    chain: &StackRef<X509>,
-    data: &[u8],
-    detached: bool,
-) -> Result<CmsContentInfo, ErrorStack> {
-    let mut flags = CMSOptions::BINARY | CMSOptions::PARTIAL;
-    if detached {
-        flags |= CMSOptions::DETACHED;
-    }
-    // An empty SignedData holding the chain; the signer comes next.
-    let cms = CmsContentInfo::sign::<Private>(None, None, Some(chain), None, flags)?;
-    let bio = MemBio::new(data)?;
-    // SAFETY: all pointers are valid for the calls; CMS_add1_signer
-    // up-references signer and key, so `cms` owns what it keeps.
-    unsafe {
-        cvt_p(CMS_add1_signer(
-            cms.as_ptr(),
-            signer.as_ptr(),
-            key.as_ptr(),
-            md.as_ptr(),
-            0,
-        ))?;
-        cvt(CMS_final(
-            cms.as_ptr(),
-            bio.0,
-            ptr::null_mut(),
-            flags.bits(),
-        ))?;
-    }
-    Ok(cms)
 }
 
 /// Encrypts `data` to `recipients` with `cipher` (AEAD ciphers give

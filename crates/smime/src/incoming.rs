@@ -240,24 +240,16 @@ fn classify(entity: &[u8]) -> Result<Option<Kind>> {
 
 /// The body of a single-part entity, transfer-decoded. Base64, what S/MIME
 /// parts use, is decoded here in one pass; anything else, or base64 that
-/// OpenSSL's strict decoder refuses, goes through mail-parser.
+/// the decoder refuses (characters outside the alphabet), goes through mail-parser.
 fn decoded_body(entity: &[u8], part: &mail_parser::MessagePart<'_>) -> Vec<u8> {
     let base64 = part
         .content_transfer_encoding()
         .is_some_and(|c| c.trim().eq_ignore_ascii_case("base64"));
     if base64 {
         let (_, body) = mime::split_header_body(entity);
-        let compact: Vec<u8> = body
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
-        if let Ok(text) = std::str::from_utf8(&compact)
-            && let Ok(der) = openssl::base64::decode_block(text)
-        {
+        if let Some(der) = mime::decode_base64_lines(body) {
             return der;
         }
-        let _ = openssl::error::ErrorStack::get();
     }
     MessageParser::default()
         .parse(entity)

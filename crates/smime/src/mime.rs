@@ -205,10 +205,10 @@ pub fn split_message(raw: &[u8]) -> Result<Split> {
 /// Line endings to CRLF: bare LF and bare CR become CRLF.
 pub fn to_crlf(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 32);
-    // Copy the runs between line breaks whole: byte-by-byte pushes cost more
-    // than the rest of reading a message.
+    // Copy the runs between line breaks whole, found with memchr: scanning
+    // byte by byte cost more than the rest of reading a message.
     let mut start = 0;
-    while let Some(off) = data[start..].iter().position(|&b| b == b'\r' || b == b'\n') {
+    while let Some(off) = memchr::memchr2(b'\r', b'\n', &data[start..]) {
         let at = start + off;
         out.extend_from_slice(&data[start..at]);
         out.extend_from_slice(b"\r\n");
@@ -358,7 +358,7 @@ fn rebuild(
                 out.extend_from_slice(&quoted_printable(body));
             } else {
                 out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
-                out.extend_from_slice(&base64_lines(body));
+                push_base64_lines(out, body);
             }
         }
         _ => {
@@ -409,14 +409,57 @@ pub fn quoted_printable(data: &[u8]) -> Vec<u8> {
 
 /// Base64 in lines of 76 characters, CRLF after each.
 pub fn base64_lines(data: &[u8]) -> Vec<u8> {
-    let b64 = openssl::base64::encode_block(data);
-    let mut out = Vec::with_capacity(b64.len() + b64.len() / 38 + 2);
-    for chunk in b64.as_bytes().chunks(76) {
-        out.extend_from_slice(chunk);
-        out.extend_from_slice(b"\r\n");
-    }
+    let mut out = Vec::new();
+    push_base64_lines(&mut out, data);
     out
 }
+
+/// Appends `data` as base64 in 76-character CRLF lines, written in place:
+/// no intermediate string, one allocation at most.
+pub fn push_base64_lines(out: &mut Vec<u8>, data: &[u8]) {
+    use base64::Engine;
+    let lines = data.len().div_ceil(57);
+    let start = out.len();
+    out.resize(start + data.len().div_ceil(3) * 4 + lines * 2, 0);
+    let mut at = start;
+    for chunk in data.chunks(57) {
+        // Cannot fail: the buffer was sized for exactly this output.
+        at += base64::engine::general_purpose::STANDARD
+            .encode_slice(chunk, &mut out[at..])
+            .unwrap_or(0);
+        out[at..at + 2].copy_from_slice(b"\r\n");
+        at += 2;
+    }
+    out.truncate(at);
+}
+
+/// Decodes a base64 body whose lines end in any mix of CR and LF, with
+/// white space around them; `None` when what is left is not base64.
+pub fn decode_base64_lines(body: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    // Lines are copied whole (found with memchr); white space inside a
+    // line is rare and only then filtered byte by byte.
+    let mut compact = Vec::with_capacity(body.len());
+    let mut start = 0;
+    while start < body.len() {
+        let end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |p| start + p);
+        compact.extend_from_slice(body[start..end].trim_ascii());
+        start = end + 1;
+    }
+    BASE64_LENIENT.decode(&compact).ok().or_else(|| {
+        compact.retain(|b| !b.is_ascii_whitespace());
+        BASE64_LENIENT.decode(&compact).ok()
+    })
+}
+
+/// Standard base64 that, like mail clients, accepts missing padding and
+/// non-zero trailing bits.
+const BASE64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 
 fn boundary() -> String {
     let mut bytes = [0u8; 12];
@@ -444,7 +487,7 @@ pub fn multipart_signed(outer: &[u8], entity: &[u8], signature: &[u8], micalg: &
         )
         .as_bytes(),
     );
-    out.extend_from_slice(&base64_lines(signature));
+    push_base64_lines(&mut out, signature);
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     out
 }
@@ -460,7 +503,7 @@ pub fn pkcs7_mime(outer: &[u8], smime_type: &str, der: &[u8]) -> Vec<u8> {
         )
         .as_bytes(),
     );
-    out.extend_from_slice(&base64_lines(der));
+    push_base64_lines(&mut out, der);
     out
 }
 

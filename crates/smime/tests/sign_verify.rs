@@ -8,16 +8,9 @@ use smime::{Certificate, PrivateKey};
 use testpki::files;
 
 fn load(cert: &str, key: &str) -> (Certificate, PrivateKey) {
-    let read = |n: &str| std::fs::read(testpki::Pki::committed().path(n)).unwrap();
-    let c = smime::bundle::parse(&read(cert), None)
-        .unwrap()
-        .certificates
-        .remove(0);
-    let k = smime::bundle::parse(&read(key), None)
-        .unwrap()
-        .keys
-        .remove(0);
-    (c, k)
+    let pem = std::fs::read(testpki::Pki::committed().path(key)).unwrap();
+    let k = smime::bundle::parse(&pem, None).unwrap().keys.remove(0);
+    (load_certificate(cert), k)
 }
 
 fn chain() -> Vec<Certificate> {
@@ -102,4 +95,67 @@ fn digest_follows_the_key() {
         .unwrap();
         assert!(String::from_utf8_lossy(&signed).contains(micalg), "{cert}");
     }
+}
+
+/// Path validation is remembered per process (trust.rs); the memory must
+/// answer exactly as a fresh validation would.
+#[test]
+fn a_remembered_path_holds_only_inside_its_validity() {
+    use openssl::x509::X509VerifyResult;
+    let (alice, _) = load(files::ALICE, files::ALICE_KEY);
+    let chain = chain();
+    let untrusted: Vec<_> = chain.iter().map(|c| c.x509().to_owned()).collect();
+    let trust = TrustStore::new(chain.iter().skip(1)); // the root only
+    let validate = |at| trust.validate(alice.x509(), &untrusted, at).unwrap();
+    let start = chain
+        .iter()
+        .map(|c| c.info().not_before)
+        .chain([alice.info().not_before])
+        .max()
+        .unwrap();
+    let end = alice.info().not_after;
+    for _ in 0..2 {
+        // The first round fills the memory, the second reads it.
+        assert_eq!(validate(smime::now()), X509VerifyResult::OK);
+        assert_eq!(validate(start), X509VerifyResult::OK);
+        assert_eq!(validate(end), X509VerifyResult::OK);
+        assert_eq!(
+            validate(end + 1).as_raw(),
+            openssl_sys::X509_V_ERR_CERT_HAS_EXPIRED
+        );
+        assert_eq!(
+            validate(start - 1).as_raw(),
+            openssl_sys::X509_V_ERR_CERT_NOT_YET_VALID
+        );
+    }
+}
+
+#[test]
+fn a_remembered_path_is_not_trusted_under_other_anchors_or_without_its_intermediate() {
+    let (alice, key) = load(files::ALICE, files::ALICE_KEY);
+    let (entity, sig) = sign(&alice, &key);
+    let chain = chain();
+    let senders = ["alice@example.org".to_string()];
+    let now = smime::now();
+    let trusted = TrustStore::new(chain.iter());
+    let (first, _) = verify(&sig, Some(&entity), &trusted, Some(&senders), now);
+    assert_eq!(first.code, SignCode::Verified, "{first:?}");
+    let other_ca = load_certificate(files::OTHER_CA);
+    for trust in [TrustStore::new([]), TrustStore::new([&other_ca])] {
+        let (result, _) = verify(&sig, Some(&entity), &trust, Some(&senders), now);
+        assert_eq!(result.code, SignCode::UnknownSigner, "{result:?}");
+    }
+    // The same signer and anchors, but the intermediate no longer offered.
+    let untrusted = [alice.x509().to_owned()];
+    let root_only = TrustStore::new(chain.iter().skip(1));
+    let without = root_only.validate(alice.x509(), &untrusted, now).unwrap();
+    assert_ne!(without, openssl::x509::X509VerifyResult::OK);
+}
+
+fn load_certificate(name: &str) -> Certificate {
+    let pem = std::fs::read(testpki::Pki::committed().path(name)).unwrap();
+    smime::bundle::parse(&pem, None)
+        .unwrap()
+        .certificates
+        .remove(0)
 }
