@@ -118,8 +118,10 @@ const VALID_PATHS: usize = 1024;
 
 /// Validated paths: cache key → the span (Unix seconds, inclusive) in which
 /// every certificate of the path is valid.
-fn valid_paths() -> &'static Mutex<HashMap<[u8; 32], (i64, i64)>> {
-    static PATHS: OnceLock<Mutex<HashMap<[u8; 32], (i64, i64)>>> = OnceLock::new();
+type ValidPaths = Mutex<HashMap<[u8; 32], (i64, i64)>>;
+
+fn valid_paths() -> &'static ValidPaths {
+    static PATHS: OnceLock<ValidPaths> = OnceLock::new();
     PATHS.get_or_init(Default::default)
 }
 
