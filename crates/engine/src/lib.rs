@@ -8,6 +8,7 @@
 mod cache;
 mod error;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use mail_parser::MessageParser;
@@ -16,7 +17,7 @@ use smime::incoming::{Context, Processed};
 use smime::options::{self, Candidate, Choice, SecurityOptions};
 use smime::trust::TrustStore;
 use smime::{Certificate, PrivateKey};
-use smimed_store::Store;
+use smimed_store::{SETTING_ENABLED, Store};
 
 pub use error::{Error, Result};
 
@@ -113,7 +114,9 @@ impl Engine {
     ) -> Result<Outgoing> {
         let (email, ds, de) = self.resolve(sender).await?;
         let recipients = recipients_of(raw)?;
-        if !self.store.enabled().await? {
+        // One query for the switch and the encryption settings.
+        let settings = self.store.settings().await?;
+        if settings.get(SETTING_ENABLED).map(String::as_str) != Some("true") {
             if request.sign == Some(true) || request.encrypt == Some(true) {
                 return Err(Error::Disabled);
             }
@@ -164,7 +167,7 @@ impl Engine {
                 to.push(own);
             }
             to.dedup_by(|a, b| a.fingerprint() == b.fingerprint());
-            let options = self.encrypt_options(request).await?;
+            let options = encrypt_options(request, &settings);
             entity = smime::encrypt::encrypt(&entity, &to, options)?;
         }
         let mut message = split.outer;
@@ -274,23 +277,6 @@ impl Engine {
         })
     }
 
-    async fn encrypt_options(&self, request: &OutgoingRequest) -> Result<EncryptOptions> {
-        let cipher = match request.cipher {
-            Some(c) => c,
-            None => self
-                .store
-                .setting(SETTING_CIPHER)
-                .await?
-                .and_then(|s| ContentCipher::parse(&s))
-                .unwrap_or_default(),
-        };
-        let rsa_oaep = match request.rsa_oaep {
-            Some(on) => on,
-            None => self.store.setting(SETTING_RSA_OAEP).await?.as_deref() == Some("true"),
-        };
-        Ok(EncryptOptions { cipher, rsa_oaep })
-    }
-
     async fn key(&self, fingerprint: &str) -> Result<Arc<PrivateKey>> {
         if let Some(key) = self.keys.get(fingerprint) {
             return Ok(key);
@@ -303,6 +289,23 @@ impl Engine {
     /// How many keys the cache holds (for tests and metrics).
     pub fn cached_keys(&self) -> usize {
         self.keys.len()
+    }
+}
+
+/// The agent's choice of algorithms, or the admin's settings.
+fn encrypt_options(
+    request: &OutgoingRequest,
+    settings: &HashMap<String, String>,
+) -> EncryptOptions {
+    let setting = |name| settings.get(name).map(String::as_str);
+    EncryptOptions {
+        cipher: request
+            .cipher
+            .or_else(|| setting(SETTING_CIPHER).and_then(ContentCipher::parse))
+            .unwrap_or_default(),
+        rsa_oaep: request
+            .rsa_oaep
+            .unwrap_or_else(|| setting(SETTING_RSA_OAEP) == Some("true")),
     }
 }
 

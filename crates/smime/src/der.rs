@@ -166,28 +166,15 @@ pub(crate) fn set_of(tag: u8, mut elements: Vec<Vec<u8>>) -> Vec<u8> {
 /// A time as RFC 5280 §4.1.2.5 and RFC 5652 §11.3 want it: UTCTime for the
 /// years 1950 to 2049, GeneralizedTime otherwise, in UTC to the second.
 pub(crate) fn time(unix: i64) -> Vec<u8> {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let clock = format!(
-        "{month:02}{day:02}{:02}{:02}{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
-    if (1950..2050).contains(&year) {
-        encode(0x17, format!("{:02}{clock}", year % 100).as_bytes())
+    // 2031-01-26T14:38:35Z → 20310126143835Z
+    let digits: Vec<u8> = crate::rfc3339(unix)
+        .bytes()
+        .filter(|b| !matches!(b, b'-' | b'T' | b':'))
+        .collect();
+    if (-631_152_000..2_524_608_000).contains(&unix) {
+        encode(0x17, &digits[2..]) // 1950-01-01 up to 2049-12-31
     } else {
-        encode(0x18, format!("{year:04}{clock}").as_bytes())
+        encode(0x18, &digits)
     }
 }
 

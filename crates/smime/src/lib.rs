@@ -77,6 +77,26 @@ pub fn rfc3339(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn cached_parses_answer_as_fresh_ones_and_errors_are_not_kept() {
+        let pem = std::fs::read(testpki::Pki::committed().path(testpki::files::ALICE)).unwrap();
+        let der = openssl::x509::X509::from_pem(&pem)
+            .unwrap()
+            .to_der()
+            .unwrap();
+        let fresh = crate::Certificate::from_der(&der).unwrap();
+        for _ in 0..2 {
+            let cached = crate::Certificate::from_der_cached(&der).unwrap();
+            assert_eq!(cached.der(), fresh.der());
+            assert_eq!(cached.info(), fresh.info());
+        }
+        let mut broken = der.clone();
+        broken.truncate(der.len() / 2);
+        for _ in 0..2 {
+            assert!(crate::Certificate::from_der_cached(&broken).is_err());
+        }
+    }
+
+    #[test]
     fn rfc3339_known_points() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(1_927_204_715), "2031-01-26T14:38:35Z");

@@ -3,8 +3,6 @@
 //! the signer's address against the sender. Each failure has its own code.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
 
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::nid::Nid;
@@ -90,7 +88,15 @@ pub fn verify(
     // The carried certificates come from the cache when seen before; OpenSSL
     // then parses only the rest (see `der`).
     let (der, carried) = match crate::der::take_certificates(der) {
-        Some((stripped, ders)) => match ders.iter().map(|d| carried_x509(d)).collect() {
+        Some((stripped, ders)) => match ders
+            .iter()
+            .map(|d| {
+                Certificate::from_der_cached(d)
+                    .ok()
+                    .map(|c| c.x509().to_owned())
+            })
+            .collect()
+        {
             Some(xs) => (Cow::Owned(stripped), Some(xs)),
             None => (Cow::Borrowed(der), None),
         },
@@ -208,7 +214,11 @@ pub fn verify(
             content,
         );
     };
-    let signer = match Certificate::from_x509(signer_x509.clone()) {
+    let signer = match signer_x509
+        .to_der()
+        .map_err(crate::Error::from)
+        .and_then(|der| Certificate::from_der_cached(&der))
+    {
         Ok(cert) => cert,
         Err(e) => {
             return (
@@ -313,28 +323,6 @@ pub fn verify(
         ),
         content,
     )
-}
-
-/// How many carried certificates stay parsed; beyond, the cache starts over.
-const CARRIED_CACHE: usize = 1024;
-
-/// A certificate a signature carries, parsed once per process: most mail
-/// comes from a few correspondents under a few intermediates, and parsing
-/// costs more than checking the signature (see `der`).
-fn carried_x509(der: &[u8]) -> Option<X509> {
-    static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, X509>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(x) = lock().get(der) {
-        return Some(x.clone());
-    }
-    let x = X509::from_der(der).ok()?;
-    let mut map = lock();
-    if map.len() >= CARRIED_CACHE {
-        map.clear();
-    }
-    map.insert(der.to_vec(), x.clone());
-    Some(x)
 }
 
 fn lf_only(data: &[u8]) -> Vec<u8> {

@@ -376,7 +376,7 @@ impl Store {
             .map(|row| {
                 let der: Vec<u8> = row.try_get(0)?;
                 let key: Option<String> = row.try_get(1)?;
-                Ok((Certificate::from_der(&der)?, key.is_some()))
+                Ok((Certificate::from_der_cached(&der)?, key.is_some()))
             })
             .collect()
     }
@@ -390,7 +390,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         ders.iter()
-            .map(|der| Ok(Certificate::from_der(der)?))
+            .map(|der| Ok(Certificate::from_der_cached(der)?))
             .collect()
     }
 
@@ -441,7 +441,7 @@ impl Store {
     async fn stored_from_row(&self, row: &sqlx::any::AnyRow) -> Result<StoredCertificate> {
         let der: Vec<u8> = row.try_get(0)?;
         let key: Option<String> = row.try_get(1)?;
-        self.stored(Certificate::from_der(&der)?, key.is_some())
+        self.stored(Certificate::from_der_cached(&der)?, key.is_some())
             .await
     }
 
@@ -468,7 +468,7 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?;
         ders.iter()
-            .map(|der| Ok(Certificate::from_der(der)?))
+            .map(|der| Ok(Certificate::from_der_cached(der)?))
             .collect()
     }
 
@@ -504,7 +504,7 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?;
         for der in candidates {
-            let candidate = Certificate::from_der(&der)?;
+            let candidate = Certificate::from_der_cached(&der)?;
             if cert.is_issued_by(&candidate) {
                 return Ok(Some(candidate));
             }

@@ -66,6 +66,9 @@ pub struct Status {
     pub certificates_with_issues: usize,
 }
 
+/// The setting that switches S/MIME processing on ("true") or off.
+pub const SETTING_ENABLED: &str = "enabled";
+
 /// The certificate and key store.
 pub struct Store {
     pool: AnyPool,
@@ -144,12 +147,12 @@ impl Store {
 
     /// Whether S/MIME processing is on. Off until an admin enables it.
     pub async fn enabled(&self) -> Result<bool> {
-        Ok(self.setting("enabled").await?.as_deref() == Some("true"))
+        Ok(self.setting(SETTING_ENABLED).await?.as_deref() == Some("true"))
     }
 
     /// Switches S/MIME processing on or off.
     pub async fn set_enabled(&self, on: bool) -> Result<()> {
-        self.set_setting("enabled", if on { "true" } else { "false" })
+        self.set_setting(SETTING_ENABLED, if on { "true" } else { "false" })
             .await
     }
 
@@ -161,6 +164,14 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?,
         )
+    }
+
+    /// Every raw setting, in one query: for callers that need several.
+    pub async fn settings(&self) -> Result<std::collections::HashMap<String, String>> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, value FROM settings")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Sets a raw setting.
