@@ -1,5 +1,6 @@
 //! Just enough BER/DER to look into CMS and PKCS#12 structures before
-//! OpenSSL parses them. Two users:
+//! OpenSSL parses them, and to write the two CMS structures smimed sends
+//! ([`crate::sign`], [`crate::encrypt`]). The readers:
 //!
 //! - [`crate::verify`]: OpenSSL 3.0 decodes every certificate a signature
 //!   carries through its provider decoders, about 110–125 µs each, which is
