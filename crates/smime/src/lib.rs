@@ -89,6 +89,15 @@ mod tests {
             assert_eq!(cached.der(), fresh.der());
             assert_eq!(cached.info(), fresh.info());
         }
+        // Too large to keep: parsed each time, with the same answer.
+        let mut padded = der.clone();
+        padded.resize(crate::cert::PARSED_CACHE_MAX_DER + 1, 0);
+        let big = crate::Certificate::from_der_cached(&padded).unwrap();
+        assert_eq!(
+            big.der(),
+            fresh.der(),
+            "trailing bytes are not the certificate"
+        );
         let mut broken = der.clone();
         broken.truncate(der.len() / 2);
         for _ in 0..2 {
