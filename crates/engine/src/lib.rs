@@ -7,6 +7,7 @@
 
 mod cache;
 mod error;
+mod memo;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +18,9 @@ use smime::incoming::{Context, Processed};
 use smime::options::{self, Candidate, Choice, SecurityOptions};
 use smime::trust::TrustStore;
 use smime::{Certificate, PrivateKey};
-use smimed_store::{SETTING_ENABLED, Store};
+use smimed_store::Store;
+
+use memo::{Memo, View};
 
 pub use error::{Error, Result};
 
@@ -66,6 +69,7 @@ pub struct Outgoing {
 pub struct Engine {
     store: Store,
     keys: cache::KeyCache,
+    memo: Memo,
 }
 
 /// What the store holds for one sender and recipient list.
@@ -82,6 +86,7 @@ impl Engine {
         Engine {
             store,
             keys: cache::KeyCache::new(key_cache_size),
+            memo: Memo::default(),
         }
     }
 
@@ -97,11 +102,12 @@ impl Engine {
         sender: &Sender,
         recipients: &[String],
     ) -> Result<SecurityOptions> {
-        let (email, ds, de) = self.resolve(sender).await?;
-        if !self.store.enabled().await? {
+        let view = self.view().await?;
+        let (email, ds, de) = resolve(&view, sender).await?;
+        if !view.enabled().await? {
             return Ok(options::disabled());
         }
-        Ok(self.plan(&email, ds, de, recipients).await?.options)
+        Ok(plan_for(&view, &email, ds, de, recipients).await?.options)
     }
 
     /// Signs and/or encrypts an outgoing message. Fails closed: when the
@@ -112,11 +118,10 @@ impl Engine {
         sender: &Sender,
         request: &OutgoingRequest,
     ) -> Result<Outgoing> {
-        let (email, ds, de) = self.resolve(sender).await?;
+        let view = self.view().await?;
+        let (email, ds, de) = resolve(&view, sender).await?;
         let recipients = recipients_of(raw)?;
-        // One query for the switch and the encryption settings.
-        let settings = self.store.settings().await?;
-        if settings.get(SETTING_ENABLED).map(String::as_str) != Some("true") {
+        if !view.enabled().await? {
             if request.sign == Some(true) || request.encrypt == Some(true) {
                 return Err(Error::Disabled);
             }
@@ -127,7 +132,7 @@ impl Engine {
                 notes: vec!["S/MIME is disabled: the message was passed through unchanged".into()],
             });
         }
-        let plan = self.plan(&email, ds, de, &recipients).await?;
+        let plan = plan_for(&view, &email, ds, de, &recipients).await?;
         let sign = decide("sign", request.sign, &plan.options.sign)?;
         let encrypt = decide("encrypt", request.encrypt, &plan.options.encryption)?;
         if !sign && !encrypt {
@@ -150,7 +155,7 @@ impl Engine {
             // The root is left out: receivers must hold it as a trust anchor
             // anyway, and each certificate sent costs every OpenSSL 3.0
             // receiver a slow key decode (RFC 8551 §2.4.2 allows omitting it).
-            let mut chain = self.store.issuer_chain(cert).await?;
+            let mut chain = view.issuer_chain(cert).await?.to_vec();
             chain.retain(|c| !c.info().self_signed);
             entity = smime::sign::sign(
                 &entity,
@@ -167,7 +172,7 @@ impl Engine {
                 to.push(own);
             }
             to.dedup_by(|a, b| a.fingerprint() == b.fingerprint());
-            let options = encrypt_options(request, &settings);
+            let options = encrypt_options(request, &*view.settings().await?);
             entity = smime::encrypt::encrypt(&entity, &to, options)?;
         }
         let mut message = split.outer;
@@ -184,7 +189,8 @@ impl Engine {
     /// certificates. Calling it again on the same raw message is the retry
     /// after a missing certificate or key was imported.
     pub async fn incoming(&self, raw: &[u8]) -> Result<Processed> {
-        if !self.store.enabled().await? {
+        let view = self.view().await?;
+        if !view.enabled().await? {
             smime::incoming::sender_addresses(raw)?;
             return Ok(Processed {
                 report: smime::incoming::disabled_report(raw),
@@ -193,20 +199,19 @@ impl Engine {
         }
         let senders = smime::incoming::sender_addresses(raw)?;
         let mut owned: Vec<(Certificate, Arc<PrivateKey>)> = Vec::new();
-        for cert in self.store.certificates_with_keys().await? {
+        for cert in view.certificates_with_keys().await?.iter() {
             let key = self.key(cert.fingerprint()).await?;
-            owned.push((cert, key));
+            owned.push((cert.clone(), key));
         }
         let keys: Vec<(&Certificate, &PrivateKey)> =
             owned.iter().map(|(c, k)| (c, k.as_ref())).collect();
-        let mut anchors = self.store.ca_certificates().await?;
+        let mut anchors = view.ca_certificates().await?.to_vec();
         for sender in &senders {
             anchors.extend(
-                self.store
-                    .candidates_for_email(sender)
+                view.candidates(sender)
                     .await?
-                    .into_iter()
-                    .map(|(c, _)| c),
+                    .iter()
+                    .map(|(c, _)| c.clone()),
             );
         }
         let trust = TrustStore::new(anchors.iter());
@@ -218,63 +223,9 @@ impl Engine {
         Ok(smime::incoming::process(raw, &ctx)?)
     }
 
-    async fn resolve(&self, sender: &Sender) -> Result<(String, Option<bool>, Option<bool>)> {
-        Ok(match sender {
-            Sender::Group(name) => {
-                let group = self.store.group(name).await?;
-                (group.email, group.default_sign, group.default_encrypt)
-            }
-            Sender::Address(addr) => (addr.trim().to_ascii_lowercase(), None, None),
-        })
-    }
-
-    async fn plan(
-        &self,
-        sender: &str,
-        default_sign: Option<bool>,
-        default_encrypt: Option<bool>,
-        recipients: &[String],
-    ) -> Result<Plan> {
-        let now = smime::now();
-        let own = self.store.candidates_for_email(sender).await?;
-        let own_candidates = candidates(&own);
-        let signing = options::signing_certificate(&own_candidates, now);
-        let sign = options::sign_choice(sender, &signing, default_sign);
-        let signer = signing.ok().cloned();
-        let own_encryption = options::encryption_certificate(&own_candidates, now)
-            .ok()
-            .cloned();
-
-        let mut lookups = Vec::new();
-        let mut unique: Vec<String> = Vec::new();
-        for r in recipients {
-            let r = r.trim().to_ascii_lowercase();
-            if !r.is_empty() && !unique.contains(&r) {
-                unique.push(r);
-            }
-        }
-        for addr in &unique {
-            lookups.push(self.store.candidates_for_email(addr).await?);
-        }
-        let selections: Vec<(String, std::result::Result<&Certificate, options::Lack>)> = unique
-            .iter()
-            .zip(&lookups)
-            .map(|(addr, found)| {
-                let c = candidates(found);
-                (addr.clone(), options::encryption_certificate(&c, now))
-            })
-            .collect();
-        let encryption = options::encryption_choice(&selections, default_encrypt);
-        let chosen: Vec<Certificate> = selections
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().ok().map(|c| (*c).clone()))
-            .collect();
-        Ok(Plan {
-            options: SecurityOptions { sign, encryption },
-            signer,
-            recipients: chosen,
-            own_encryption,
-        })
+    /// The store as a message starting now sees it.
+    async fn view(&self) -> Result<View<'_>> {
+        View::new(&self.store, &self.memo).await
     }
 
     async fn key(&self, fingerprint: &str) -> Result<Arc<PrivateKey>> {
@@ -290,6 +241,70 @@ impl Engine {
     pub fn cached_keys(&self) -> usize {
         self.keys.len()
     }
+
+    /// How many store lookups are remembered (for tests).
+    pub fn remembered_lookups(&self) -> usize {
+        self.memo.len()
+    }
+}
+
+async fn resolve(view: &View<'_>, sender: &Sender) -> Result<(String, Option<bool>, Option<bool>)> {
+    Ok(match sender {
+        Sender::Group(name) => {
+            let group = view.group(name).await?;
+            (group.email, group.default_sign, group.default_encrypt)
+        }
+        Sender::Address(addr) => (addr.trim().to_ascii_lowercase(), None, None),
+    })
+}
+
+async fn plan_for(
+    view: &View<'_>,
+    sender: &str,
+    default_sign: Option<bool>,
+    default_encrypt: Option<bool>,
+    recipients: &[String],
+) -> Result<Plan> {
+    let now = smime::now();
+    let own = view.candidates(sender).await?;
+    let own_candidates = candidates(&own);
+    let signing = options::signing_certificate(&own_candidates, now);
+    let sign = options::sign_choice(sender, &signing, default_sign);
+    let signer = signing.ok().cloned();
+    let own_encryption = options::encryption_certificate(&own_candidates, now)
+        .ok()
+        .cloned();
+
+    let mut lookups = Vec::new();
+    let mut unique: Vec<String> = Vec::new();
+    for r in recipients {
+        let r = r.trim().to_ascii_lowercase();
+        if !r.is_empty() && !unique.contains(&r) {
+            unique.push(r);
+        }
+    }
+    for addr in &unique {
+        lookups.push(view.candidates(addr).await?);
+    }
+    let selections: Vec<(String, std::result::Result<&Certificate, options::Lack>)> = unique
+        .iter()
+        .zip(&lookups)
+        .map(|(addr, found)| {
+            let c = candidates(found);
+            (addr.clone(), options::encryption_certificate(&c, now))
+        })
+        .collect();
+    let encryption = options::encryption_choice(&selections, default_encrypt);
+    let chosen: Vec<Certificate> = selections
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().map(|c| (*c).clone()))
+        .collect();
+    Ok(Plan {
+        options: SecurityOptions { sign, encryption },
+        signer,
+        recipients: chosen,
+        own_encryption,
+    })
 }
 
 /// The agent's choice of algorithms, or the admin's settings.

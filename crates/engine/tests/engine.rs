@@ -70,16 +70,7 @@ async fn group(
     sign: Option<bool>,
     encrypt: Option<bool>,
 ) {
-    engine
-        .store()
-        .set_group(&Group {
-            name: name.into(),
-            email: email.into(),
-            default_sign: sign,
-            default_encrypt: encrypt,
-        })
-        .await
-        .unwrap();
+    group_on(engine.store(), name, email, sign, encrypt).await;
 }
 
 fn message(from: &str, to: &str) -> Vec<u8> {
@@ -552,4 +543,81 @@ async fn nested_layers_are_all_reported() {
         Layer::Signed { result, .. } => result.success,
     }));
     assert!(String::from_utf8_lossy(&read.message).contains("solved"));
+}
+
+/// The engine remembers its store lookups per store generation; a change
+/// made through another handle to the same database (another instance)
+/// must count from the next message on, and fail closed where it should.
+#[tokio::test]
+async fn remembered_lookups_end_with_any_change_on_any_instance() {
+    let a = alice().await;
+    let url = format!("sqlite://{}?mode=rwc", a._dir.path().join("db").display());
+    let other = Store::open(&url, MasterKey::from_bytes([3; 32]))
+        .await
+        .unwrap();
+    let to_bob = message("alice@example.org", "bob@example.org");
+    let both = asked(Some(true), Some(true));
+    let out = a.engine.outgoing(&to_bob, &support(), &both).await.unwrap();
+    assert!(out.signed && out.encrypted);
+    let remembered = a.engine.remembered_lookups();
+    assert!(
+        remembered >= 4,
+        "group, settings, two addresses: {remembered}"
+    );
+    a.engine.outgoing(&to_bob, &support(), &both).await.unwrap();
+    assert_eq!(
+        a.engine.remembered_lookups(),
+        remembered,
+        "served from memory"
+    );
+
+    // Bob's certificate goes on the other instance: encryption is refused.
+    let bob = other.candidates_for_email("bob@example.org").await.unwrap();
+    other
+        .delete_certificate(bob[0].0.fingerprint())
+        .await
+        .unwrap();
+    match a.engine.outgoing(&to_bob, &support(), &both).await {
+        Err(Error::NotPossible { operation, message }) => {
+            assert_eq!(operation, "encrypt");
+            assert!(message.contains("bob@example.org"), "{message}");
+        }
+        other => panic!("must fail closed, got {:?}", other.map(|o| o.encrypted)),
+    }
+
+    // A group default changed there is the composer's preset here.
+    group_on(&other, "support", "alice@example.org", Some(false), None).await;
+    let options = a
+        .engine
+        .security_options(&support(), &["carol@example.org".into()])
+        .await
+        .unwrap();
+    assert!(options.sign.possible && !options.sign.default);
+
+    // S/MIME switched off there: nothing is signed here.
+    other.set_enabled(false).await.unwrap();
+    let out = a
+        .engine
+        .outgoing(&to_bob, &support(), &asked(None, None))
+        .await
+        .unwrap();
+    assert!(!out.signed && !out.encrypted && !out.notes.is_empty());
+}
+
+async fn group_on(
+    store: &Store,
+    name: &str,
+    email: &str,
+    sign: Option<bool>,
+    encrypt: Option<bool>,
+) {
+    store
+        .set_group(&Group {
+            name: name.into(),
+            email: email.into(),
+            default_sign: sign,
+            default_encrypt: encrypt,
+        })
+        .await
+        .unwrap();
 }

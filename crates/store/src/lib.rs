@@ -166,6 +166,17 @@ impl Store {
         )
     }
 
+    /// A number that changes with every change to certificates, keys,
+    /// settings or groups, on any instance (kept by triggers, migration
+    /// 0005): what a cache of those is valid for.
+    pub async fn generation(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM store_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// Every raw setting, in one query: for callers that need several.
     pub async fn settings(&self) -> Result<std::collections::HashMap<String, String>> {
         let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, value FROM settings")

@@ -588,3 +588,62 @@ async fn tokens_logs_and_kept_messages() {
         store.ping().await.unwrap();
     }
 }
+
+/// The engine's lookups are remembered under `Store::generation`: every
+/// change to what it reads must move the number on, on every handle to the
+/// database (another instance included), and reads must not.
+#[tokio::test]
+async fn every_change_the_engine_reads_moves_the_generation_on() {
+    for db in fresh_databases().await {
+        let store = &db.store;
+        let other = Store::open(&db.url, MasterKey::from_bytes(MASTER))
+            .await
+            .unwrap();
+        let last = std::cell::Cell::new(store.generation().await.unwrap());
+        let moved = |what: &str, now: i64| {
+            assert!(
+                now > last.get(),
+                "{what}: generation {now} after {}",
+                last.get()
+            );
+            last.set(now);
+        };
+        import(store, files::ALICE, None).await;
+        moved("certificate import", other.generation().await.unwrap());
+        import(store, files::ALICE_KEY_ENC, Some(ALICE_KEY_PASSPHRASE)).await;
+        moved("key import", store.generation().await.unwrap());
+        store.set_enabled(true).await.unwrap();
+        moved("setting", other.generation().await.unwrap());
+        let group = smimed_store::Group {
+            name: "support".into(),
+            email: "support@example.org".into(),
+            default_sign: None,
+            default_encrypt: Some(false),
+        };
+        store.set_group(&group).await.unwrap();
+        moved("group", store.generation().await.unwrap());
+
+        // Reads leave it alone.
+        store.list_certificates().await.unwrap();
+        store
+            .candidates_for_email("alice@example.org")
+            .await
+            .unwrap();
+        store.group("support").await.unwrap();
+        store.settings().await.unwrap();
+        assert_eq!(store.generation().await.unwrap(), last.get(), "reads");
+
+        let fp = store.certificates_with_keys().await.unwrap()[0]
+            .fingerprint()
+            .to_string();
+        other.delete_key(&fp).await.unwrap();
+        moved(
+            "key deletion on another handle",
+            store.generation().await.unwrap(),
+        );
+        other.delete_group("support").await.unwrap();
+        moved("group deletion", store.generation().await.unwrap());
+        other.delete_certificate(&fp).await.unwrap();
+        moved("certificate deletion", store.generation().await.unwrap());
+    }
+}

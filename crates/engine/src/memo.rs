@@ -1,0 +1,196 @@
+//! The engine's store lookups, remembered for as long as the store's
+//! generation stays the same. Every change to certificates, keys, settings
+//! or groups moves the generation on, on any instance (database triggers,
+//! store migration 0005), and the engine reads it once per message: a
+//! message sees exactly what a fresh set of queries would have shown when it
+//! started, for one query instead of about nine, and without parsing the
+//! certificates again.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use smime::Certificate;
+use smimed_store::Group;
+
+use crate::Result;
+
+/// How many lookups are kept for one generation; beyond, the memory starts
+/// over (a helpdesk writing to many new addresses between two changes).
+const MAX_ENTRIES: usize = 4096;
+
+/// What was looked up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    Group(String),
+    Settings,
+    /// Certificates for one address, with their key indicator.
+    Candidates(String),
+    /// The stored issuers of the certificate with this fingerprint.
+    Chain(String),
+    /// The CA certificates.
+    Anchors,
+    /// The certificates that have a private key.
+    Keyed,
+}
+
+/// What was found.
+#[derive(Clone)]
+pub(crate) enum Value {
+    Group(Group),
+    Settings(Arc<HashMap<String, String>>),
+    Candidates(Arc<Vec<(Certificate, bool)>>),
+    Certificates(Arc<Vec<Certificate>>),
+}
+
+/// A type that can be remembered as a [`Value`].
+pub(crate) trait Remembered: Clone {
+    fn into_value(self) -> Value;
+    fn from_value(value: Value) -> Option<Self>;
+}
+
+macro_rules! remembered {
+    ($type:ty, $variant:ident) => {
+        impl Remembered for $type {
+            fn into_value(self) -> Value {
+                Value::$variant(self)
+            }
+            fn from_value(value: Value) -> Option<Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+remembered!(Group, Group);
+remembered!(Arc<HashMap<String, String>>, Settings);
+remembered!(Arc<Vec<(Certificate, bool)>>, Candidates);
+remembered!(Arc<Vec<Certificate>>, Certificates);
+
+#[derive(Default)]
+pub(crate) struct Memo {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    generation: Option<i64>,
+    entries: HashMap<Key, Value>,
+}
+
+impl Memo {
+    /// The value of `key` at `generation`: remembered, or loaded and
+    /// remembered. A value loaded under another generation than the one
+    /// remembered replaces the whole memory (the generation only ever
+    /// moves on, except when a database is restored; either way what was
+    /// remembered is not valid for this message).
+    pub(crate) async fn remember<T: Remembered>(
+        &self,
+        generation: i64,
+        key: Key,
+        load: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        if let Some(value) = self.get(generation, &key).and_then(T::from_value) {
+            return Ok(value);
+        }
+        let value = load.await?;
+        self.put(generation, key, value.clone().into_value());
+        Ok(value)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, generation: i64, key: &Key) -> Option<Value> {
+        let inner = self.lock();
+        if inner.generation != Some(generation) {
+            return None;
+        }
+        inner.entries.get(key).cloned()
+    }
+
+    fn put(&self, generation: i64, key: Key, value: Value) {
+        let mut inner = self.lock();
+        if inner.generation != Some(generation) || inner.entries.len() >= MAX_ENTRIES {
+            inner.generation = Some(generation);
+            inner.entries.clear();
+        }
+        inner.entries.insert(key, value);
+    }
+
+    /// How many lookups are remembered (for tests).
+    pub(crate) fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+}
+
+/// The store as one message sees it: every lookup at the generation read
+/// when the message started.
+pub(crate) struct View<'a> {
+    store: &'a smimed_store::Store,
+    memo: &'a Memo,
+    generation: i64,
+}
+
+impl<'a> View<'a> {
+    /// Reads the generation: the one query every message makes.
+    pub(crate) async fn new(store: &'a smimed_store::Store, memo: &'a Memo) -> Result<View<'a>> {
+        Ok(View {
+            store,
+            memo,
+            generation: store.generation().await?,
+        })
+    }
+
+    pub(crate) async fn group(&self, name: &str) -> Result<Group> {
+        let load = async { Ok(self.store.group(name).await?) };
+        self.memo
+            .remember(self.generation, Key::Group(name.to_string()), load)
+            .await
+    }
+
+    pub(crate) async fn settings(&self) -> Result<Arc<HashMap<String, String>>> {
+        let load = async { Ok(Arc::new(self.store.settings().await?)) };
+        self.memo
+            .remember(self.generation, Key::Settings, load)
+            .await
+    }
+
+    /// Whether S/MIME processing is on.
+    pub(crate) async fn enabled(&self) -> Result<bool> {
+        let settings = self.settings().await?;
+        Ok(settings
+            .get(smimed_store::SETTING_ENABLED)
+            .map(String::as_str)
+            == Some("true"))
+    }
+
+    pub(crate) async fn candidates(&self, email: &str) -> Result<Arc<Vec<(Certificate, bool)>>> {
+        let load = async { Ok(Arc::new(self.store.candidates_for_email(email).await?)) };
+        self.memo
+            .remember(self.generation, Key::Candidates(email.to_string()), load)
+            .await
+    }
+
+    pub(crate) async fn issuer_chain(&self, cert: &Certificate) -> Result<Arc<Vec<Certificate>>> {
+        let load = async { Ok(Arc::new(self.store.issuer_chain(cert).await?)) };
+        let key = Key::Chain(cert.fingerprint().to_string());
+        self.memo.remember(self.generation, key, load).await
+    }
+
+    pub(crate) async fn ca_certificates(&self) -> Result<Arc<Vec<Certificate>>> {
+        let load = async { Ok(Arc::new(self.store.ca_certificates().await?)) };
+        self.memo
+            .remember(self.generation, Key::Anchors, load)
+            .await
+    }
+
+    pub(crate) async fn certificates_with_keys(&self) -> Result<Arc<Vec<Certificate>>> {
+        let load = async { Ok(Arc::new(self.store.certificates_with_keys().await?)) };
+        self.memo.remember(self.generation, Key::Keyed, load).await
+    }
+}
