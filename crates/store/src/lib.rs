@@ -108,8 +108,12 @@ impl Store {
             return Err(Error::UnsupportedDatabase(url.to_string()));
         };
         let options = match backend {
+            // 16: every HTTP request makes two or three short queries
+            // (token, generation, operation log), each a hand-off to the
+            // connection's worker thread; with 4 connections requests
+            // queued for one and the CPU idled (docs/benchmarks.md).
             Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(4)
+                .max_connections(16)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // Writers wait for each other instead of failing;
