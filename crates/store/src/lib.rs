@@ -112,19 +112,21 @@ impl Store {
             // (token, generation, operation log), each a hand-off to the
             // connection's worker thread; with 4 connections requests
             // queued for one and the CPU idled (docs/benchmarks.md).
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(16)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        // Writers wait for each other instead of failing;
-                        // WAL lets readers go on meanwhile.
-                        conn.execute("PRAGMA busy_timeout = 30000").await?;
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        Ok(())
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // Writers wait for each other instead of failing;
+                            // WAL lets readers go on meanwhile.
+                            conn.execute("PRAGMA busy_timeout = 30000").await?;
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
                     })
-                }),
+            }
             Backend::Postgres => AnyPoolOptions::new().max_connections(8),
         };
         let pool = options.connect(url).await?;
