@@ -59,6 +59,9 @@ pub fn encrypt(
     recipients: &[&Certificate],
     options: EncryptOptions,
 ) -> Result<Vec<u8>> {
+    if recipients.is_empty() {
+        return Err(Error::NoRecipients);
+    }
     let rsa_only = recipients
         .iter()
         .all(|c| c.public_key().is_ok_and(|k| k.id() == Id::RSA));
@@ -177,6 +180,18 @@ fn enveloped_data(content: &[u8], recipients: &[&Certificate], oaep: bool) -> Re
 mod tests {
     use super::*;
     use crate::der::tests::oid;
+
+    #[test]
+    fn no_recipients_is_an_error_not_an_unreadable_message() {
+        for cipher in [ContentCipher::Aes256Cbc, ContentCipher::Aes256Gcm] {
+            let options = EncryptOptions {
+                cipher,
+                rsa_oaep: false,
+            };
+            let result = encrypt(b"Content-Type: text/plain\r\n\r\nx\r\n", &[], options);
+            assert!(matches!(result, Err(Error::NoRecipients)), "{cipher:?}");
+        }
+    }
 
     #[test]
     fn object_identifiers_are_the_named_ones() {

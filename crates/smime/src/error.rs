@@ -36,6 +36,9 @@ pub enum Error {
     /// A key uses an algorithm smimed does not support.
     #[error("unsupported key: {0}")]
     UnsupportedKey(String),
+    /// Encryption was asked for with no recipient certificate: nobody could read it.
+    #[error("encryption needs at least one recipient certificate")]
+    NoRecipients,
     /// An error from OpenSSL that has no better description.
     #[error("OpenSSL: {0}")]
     OpenSsl(openssl::error::ErrorStack),
