@@ -4,34 +4,16 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::Value;
 use testpki::{P12_PASSWORD, files};
 use tower::ServiceExt;
 
 mod common;
 
-struct Api {
-    app: axum::Router,
-    admin: String,
-    agent: String,
-    _dir: tempfile::TempDir,
-}
+type Api = common::Service;
 
 async fn api() -> Api {
-    let common::Service {
-        app,
-        admin,
-        agent,
-        dir,
-        ..
-    } = common::service().await;
-    Api {
-        app,
-        admin,
-        agent,
-        _dir: dir,
-    }
+    common::service().await
 }
 
 impl Api {
@@ -43,28 +25,7 @@ impl Api {
         content_type: &str,
         body: Vec<u8>,
     ) -> (StatusCode, Vec<u8>) {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        if !content_type.is_empty() {
-            req = req.header("content-type", content_type);
-        }
-        let resp = self
-            .app
-            .clone()
-            .oneshot(req.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        (status, bytes)
+        self.request(method, path, token, content_type, body).await
     }
 
     async fn json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {

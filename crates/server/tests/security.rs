@@ -26,13 +26,7 @@ mod common;
 // ---------------------------------------------------------------------------
 // The service
 
-struct Svc {
-    app: axum::Router,
-    admin: String,
-    agent: String,
-    url: String,
-    _dir: tempfile::TempDir,
-}
+type Svc = common::Service;
 
 /// What the store holds, counted row by row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,21 +53,7 @@ fn certificate(name: &str) -> smime::Certificate {
 /// keys, Dave (RSA) and Carol (EC) without theirs, and a group sending as
 /// Bob.
 async fn svc() -> Svc {
-    let common::Service {
-        app,
-        admin,
-        agent,
-        url,
-        dir,
-        ..
-    } = common::service().await;
-    let s = Svc {
-        app,
-        admin,
-        agent,
-        url,
-        _dir: dir,
-    };
+    let s = common::service().await;
     for name in [
         files::CHAIN,
         files::ALICE,
@@ -121,21 +101,9 @@ impl Svc {
         content_type: &str,
         body: Vec<u8>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {token}"));
-        if !content_type.is_empty() {
-            req = req.header("content-type", content_type);
-        }
-        let resp = self
-            .app
-            .clone()
-            .oneshot(req.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let (status, bytes) = self
+            .request(method, path, Some(token), content_type, body)
+            .await;
         (
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),

@@ -4,9 +4,13 @@
 
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
 use smimed_engine::Engine;
 use smimed_server::{AppState, Config, router};
 use smimed_store::{MasterKey, Role, Store};
+use tower::ServiceExt;
 
 /// The router over a new store with an admin token (`root`) and an agent
 /// token (`desk`).
@@ -36,5 +40,35 @@ pub async fn service() -> Service {
         agent,
         url,
         dir,
+    }
+}
+
+impl Service {
+    /// One request through the router, with `token` as a bearer token and
+    /// `content_type` unless empty: the status and the body.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if !content_type.is_empty() {
+            req = req.header("content-type", content_type);
+        }
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, bytes.to_vec())
     }
 }
