@@ -16,6 +16,8 @@ use smime::trust::TrustStore;
 use smime::verify::{SignCode, verify};
 use testpki::files;
 
+mod common;
+
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
 unsafe extern "C" {
@@ -69,36 +71,13 @@ unsafe extern "C" fn counting_free(p: *mut c_void, _: *const c_char, _: c_int) {
 /// names a digest OpenSSL does not know, while the SignerInfo keeps
 /// SHA-256: the signed attributes verify, then the digest set-up fails.
 fn signature_with_unknown_digest() -> (Vec<u8>, Vec<u8>) {
-    let read = |n: &str| std::fs::read(testpki::Pki::committed().path(n)).unwrap();
-    let cert = smime::bundle::parse(&read(files::ALICE), None)
-        .unwrap()
-        .certificates
-        .remove(0);
-    let key = smime::bundle::parse(&read(files::ALICE_KEY), None)
-        .unwrap()
-        .keys
-        .remove(0);
     let entity = b"Content-Type: text/plain\r\n\r\nhello\r\n".to_vec();
-    let signed = smime::sign::sign(
+    let mut der = common::detached_signature(
         &entity,
-        &smime::sign::Signer {
-            certificate: &cert,
-            key: &key,
-            chain: &[],
-        },
-    )
-    .unwrap();
-    let text = String::from_utf8(signed).unwrap();
-    let b64: String = text
-        .split("S/MIME Cryptographic Signature\r\n\r\n")
-        .nth(1)
-        .unwrap()
-        .split("\r\n--")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let mut der = openssl::base64::decode_block(&b64).unwrap();
+        &common::certificate(files::ALICE),
+        &common::key(files::ALICE_KEY),
+        &[],
+    );
     // id-sha256 (2.16.840.1.101.3.4.2.1): the first one is in digestAlgorithms.
     let sha256 = [
         0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,

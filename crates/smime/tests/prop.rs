@@ -50,6 +50,8 @@ fn config() -> Config {
 // The test PKI.
 // ---------------------------------------------------------------------------
 
+mod common;
+
 fn pki(name: &str) -> PathBuf {
     testpki::Pki::committed().path(name)
 }
@@ -64,20 +66,13 @@ struct Keys {
     trust: TrustStore,
 }
 
-static KEYS: LazyLock<Keys> = LazyLock::new(|| {
-    let parse = |name: &str| {
-        smime::bundle::parse(&std::fs::read(pki(name)).unwrap(), None)
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
-    };
-    let anchors = parse(files::CHAIN).certificates;
-    Keys {
-        alice: parse(files::ALICE).certificates.remove(0),
-        alice_key: parse(files::ALICE_KEY).keys.remove(0),
-        bob: parse(files::BOB).certificates.remove(0),
-        bob_key: parse(files::BOB_KEY).keys.remove(0),
-        chain: parse(files::INTERMEDIATE).certificates,
-        trust: TrustStore::new(anchors.iter()),
-    }
+static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
+    alice: common::certificate(files::ALICE),
+    alice_key: common::key(files::ALICE_KEY),
+    bob: common::certificate(files::BOB),
+    bob_key: common::key(files::BOB_KEY),
+    chain: common::certificates(files::INTERMEDIATE),
+    trust: TrustStore::new(common::certificates(files::CHAIN).iter()),
 });
 
 // ---------------------------------------------------------------------------

@@ -8,29 +8,20 @@ use smime::verify::SignCode;
 use smime::{Certificate, PrivateKey};
 use testpki::files;
 
-fn read(name: &str) -> Vec<u8> {
-    std::fs::read(testpki::Pki::committed().path(name)).unwrap()
-}
+mod common;
 
 fn alice() -> (Certificate, PrivateKey) {
-    let cert = smime::bundle::parse(&read(files::ALICE), None)
-        .unwrap()
-        .certificates
-        .remove(0);
-    let key = smime::bundle::parse(&read(files::ALICE_KEY), None)
-        .unwrap()
-        .keys
-        .remove(0);
-    (cert, key)
+    (
+        common::certificate(files::ALICE),
+        common::key(files::ALICE_KEY),
+    )
 }
 
 /// What the engine does for a signed message: split, sign the entity, put
 /// the outer fields back on; then what the receiving side reads of it.
 fn sign_and_receive(raw: &[u8]) -> (smime::mime::Split, Vec<u8>, Processed) {
     let (cert, key) = alice();
-    let chain = smime::bundle::parse(&read(files::CHAIN), None)
-        .unwrap()
-        .certificates;
+    let chain = common::certificates(files::CHAIN);
     let split = smime::mime::split_message(raw).unwrap();
     let signed = smime::sign::sign(
         &split.entity,

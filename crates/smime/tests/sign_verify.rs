@@ -7,41 +7,22 @@ use smime::verify::{SignCode, verify};
 use smime::{Certificate, PrivateKey};
 use testpki::files;
 
+mod common;
+use common::{certificate, certificates};
+
 fn load(cert: &str, key: &str) -> (Certificate, PrivateKey) {
-    let pem = std::fs::read(testpki::Pki::committed().path(key)).unwrap();
-    let k = smime::bundle::parse(&pem, None).unwrap().keys.remove(0);
-    (load_certificate(cert), k)
+    (certificate(cert), common::key(key))
 }
 
 fn chain() -> Vec<Certificate> {
-    let pem = std::fs::read(testpki::Pki::committed().path(files::CHAIN)).unwrap();
-    smime::bundle::parse(&pem, None).unwrap().certificates
+    certificates(files::CHAIN)
 }
 
-/// Signs and returns (signed entity, detached content, DER signature).
+/// Signs and returns (signed entity, DER signature).
 fn sign(cert: &Certificate, key: &PrivateKey) -> (Vec<u8>, Vec<u8>) {
     let entity = b"Content-Type: text/plain\r\n\r\nhello\r\n".to_vec();
-    let chain = chain();
-    let signed = smime::sign::sign(
-        &entity,
-        &smime::sign::Signer {
-            certificate: cert,
-            key,
-            chain: &chain,
-        },
-    )
-    .unwrap();
-    let text = String::from_utf8(signed.clone()).unwrap();
-    let b64: String = text
-        .split("Content-Description: S/MIME Cryptographic Signature\r\n\r\n")
-        .nth(1)
-        .unwrap()
-        .split("\r\n--")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    (entity, openssl::base64::decode_block(&b64).unwrap())
+    let signature = common::detached_signature(&entity, cert, key, &chain());
+    (entity, signature)
 }
 
 #[test]
@@ -140,7 +121,7 @@ fn a_remembered_path_is_not_trusted_under_other_anchors_or_without_its_intermedi
     let trusted = TrustStore::new(chain.iter());
     let (first, _) = verify(&sig, Some(&entity), &trusted, Some(&senders), now);
     assert_eq!(first.code, SignCode::Verified, "{first:?}");
-    let other_ca = load_certificate(files::OTHER_CA);
+    let other_ca = certificate(files::OTHER_CA);
     for trust in [TrustStore::new([]), TrustStore::new([&other_ca])] {
         let (result, _) = verify(&sig, Some(&entity), &trust, Some(&senders), now);
         assert_eq!(result.code, SignCode::UnknownSigner, "{result:?}");
@@ -150,12 +131,4 @@ fn a_remembered_path_is_not_trusted_under_other_anchors_or_without_its_intermedi
     let root_only = TrustStore::new(chain.iter().skip(1));
     let without = root_only.validate(alice.x509(), &untrusted, now).unwrap();
     assert_ne!(without, openssl::x509::X509VerifyResult::OK);
-}
-
-fn load_certificate(name: &str) -> Certificate {
-    let pem = std::fs::read(testpki::Pki::committed().path(name)).unwrap();
-    smime::bundle::parse(&pem, None)
-        .unwrap()
-        .certificates
-        .remove(0)
 }
