@@ -79,13 +79,10 @@ pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<Exi
             if !changes.is_empty() {
                 store.set_settings(&changes).await?;
             }
-            let cipher = store
-                .setting(SETTING_CIPHER)
-                .await?
-                .and_then(|s| ContentCipher::parse(&s))
-                .unwrap_or_default();
-            let oaep = store.setting(SETTING_RSA_OAEP).await?.as_deref() == Some("true");
-            let enabled = store.enabled().await?;
+            let settings = store.settings().await?;
+            let encryption = smimed_engine::encryption_settings(&settings);
+            let (cipher, oaep) = (encryption.cipher, encryption.rsa_oaep);
+            let enabled = smimed_store::enabled_in(&settings);
             if json {
                 println!(
                     "{}",

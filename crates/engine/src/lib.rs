@@ -307,20 +307,27 @@ async fn plan_for(
     })
 }
 
+/// The admin's choice of algorithms in these settings (from
+/// `Store::settings`): what outgoing mail uses unless the agent chose.
+pub fn encryption_settings(settings: &HashMap<String, String>) -> EncryptOptions {
+    let setting = |name| settings.get(name).map(String::as_str);
+    EncryptOptions {
+        cipher: setting(SETTING_CIPHER)
+            .and_then(ContentCipher::parse)
+            .unwrap_or_default(),
+        rsa_oaep: setting(SETTING_RSA_OAEP) == Some("true"),
+    }
+}
+
 /// The agent's choice of algorithms, or the admin's settings.
 fn encrypt_options(
     request: &OutgoingRequest,
     settings: &HashMap<String, String>,
 ) -> EncryptOptions {
-    let setting = |name| settings.get(name).map(String::as_str);
+    let admin = encryption_settings(settings);
     EncryptOptions {
-        cipher: request
-            .cipher
-            .or_else(|| setting(SETTING_CIPHER).and_then(ContentCipher::parse))
-            .unwrap_or_default(),
-        rsa_oaep: request
-            .rsa_oaep
-            .unwrap_or_else(|| setting(SETTING_RSA_OAEP) == Some("true")),
+        cipher: request.cipher.unwrap_or(admin.cipher),
+        rsa_oaep: request.rsa_oaep.unwrap_or(admin.rsa_oaep),
     }
 }
 

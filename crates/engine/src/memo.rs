@@ -162,11 +162,7 @@ impl<'a> View<'a> {
 
     /// Whether S/MIME processing is on.
     pub(crate) async fn enabled(&self) -> Result<bool> {
-        let settings = self.settings().await?;
-        Ok(settings
-            .get(smimed_store::SETTING_ENABLED)
-            .map(String::as_str)
-            == Some("true"))
+        Ok(smimed_store::enabled_in(&*self.settings().await?))
     }
 
     pub(crate) async fn candidates(&self, email: &str) -> Result<Arc<Vec<(Certificate, bool)>>> {

@@ -31,20 +31,16 @@ impl std::fmt::Debug for Secret {
 
 async fn settings_json(state: &AppState) -> ApiResult<serde_json::Value> {
     let store = state.engine.store();
-    let cipher = store
-        .setting(SETTING_CIPHER)
-        .await?
-        .and_then(|s| ContentCipher::parse(&s))
-        .unwrap_or_default();
-    let retention = store
-        .setting(SETTING_RETENTION)
-        .await?
+    let settings = store.settings().await?;
+    let encryption = smimed_engine::encryption_settings(&settings);
+    let retention = settings
+        .get(SETTING_RETENTION)
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_RETENTION_DAYS);
     Ok(serde_json::json!({
-        "enabled": store.enabled().await?,
-        "cipher": cipher.as_str(),
-        "rsa_oaep": store.setting(SETTING_RSA_OAEP).await?.as_deref() == Some("true"),
+        "enabled": smimed_store::enabled_in(&settings),
+        "cipher": encryption.cipher.as_str(),
+        "rsa_oaep": encryption.rsa_oaep,
         "log_retention_days": retention,
     }))
 }

@@ -27,13 +27,6 @@ pub struct Signer<'a> {
     pub chain: &'a [Certificate],
 }
 
-/// The digest for a key, never below SHA-256 and rising with its strength:
-/// P-384 and RSA > 3072 use SHA-384, P-521 and RSA > 7680 SHA-512.
-pub fn digest_for(key: &PrivateKey) -> (MessageDigest, &'static str) {
-    let d = Digest::for_key(key);
-    (d.md(), d.micalg())
-}
-
 /// SHA-256, SHA-384 or SHA-512.
 #[derive(Clone, Copy)]
 enum Digest {
@@ -43,6 +36,9 @@ enum Digest {
 }
 
 impl Digest {
+    /// The digest for a key, never below SHA-256 and rising with its
+    /// strength: P-384 and RSA > 3072 use SHA-384, P-521 and RSA > 7680
+    /// SHA-512.
     fn for_key(key: &PrivateKey) -> Digest {
         let pkey = key.pkey();
         match pkey.id() {

@@ -69,6 +69,11 @@ pub struct Status {
 /// The setting that switches S/MIME processing on ("true") or off.
 pub const SETTING_ENABLED: &str = "enabled";
 
+/// Whether these settings (from [`Store::settings`]) switch S/MIME on.
+pub fn enabled_in(settings: &std::collections::HashMap<String, String>) -> bool {
+    settings.get(SETTING_ENABLED).map(String::as_str) == Some("true")
+}
+
 /// The certificate and key store.
 pub struct Store {
     pool: AnyPool,
@@ -153,7 +158,7 @@ impl Store {
 
     /// Whether S/MIME processing is on. Off until an admin enables it.
     pub async fn enabled(&self) -> Result<bool> {
-        Ok(self.setting(SETTING_ENABLED).await?.as_deref() == Some("true"))
+        Ok(enabled_in(&self.settings().await?))
     }
 
     /// Switches S/MIME processing on or off.
