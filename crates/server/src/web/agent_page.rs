@@ -357,6 +357,33 @@ struct IncomingResult {
     attachments: Vec<String>,
 }
 
+/// The banner of one kind of layer: its outcome (success, code, comment),
+/// or that the message has no such layer.
+fn banner(
+    outcome: Option<(bool, String, &str)>,
+    done: &str,
+    not_done: &str,
+    absent: &str,
+) -> Banner {
+    match outcome {
+        Some((true, _, comment)) => Banner {
+            class: "ok",
+            title: done.into(),
+            text: comment.into(),
+        },
+        Some((false, code, comment)) => Banner {
+            class: "bad",
+            title: format!("{not_done} ({code})"),
+            text: comment.into(),
+        },
+        None => Banner {
+            class: "info",
+            title: absent.into(),
+            text: String::new(),
+        },
+    }
+}
+
 fn code_name(code: impl serde::Serialize) -> String {
     serde_json::to_value(code)
         .ok()
@@ -366,46 +393,26 @@ fn code_name(code: impl serde::Serialize) -> String {
 
 fn incoming_result(id: String, p: &Processed) -> Html<String> {
     let r = &p.report;
-    let mut banners = Vec::new();
-    let mut failed = false;
-    match &r.encryption {
-        Some(e) => {
-            failed |= !e.success;
-            banners.push(Banner {
-                class: if e.success { "ok" } else { "bad" },
-                title: if e.success {
-                    "Decrypted".into()
-                } else {
-                    format!("Not decrypted ({})", code_name(e.code))
-                },
-                text: e.comment.clone(),
-            });
-        }
-        None => banners.push(Banner {
-            class: "info",
-            title: "Not encrypted".into(),
-            text: String::new(),
-        }),
-    }
-    match &r.sign {
-        Some(sg) => {
-            failed |= !sg.success;
-            banners.push(Banner {
-                class: if sg.success { "ok" } else { "bad" },
-                title: if sg.success {
-                    "Signature verified".into()
-                } else {
-                    format!("Signature not verified ({})", code_name(sg.code))
-                },
-                text: sg.comment.clone(),
-            });
-        }
-        None => banners.push(Banner {
-            class: "info",
-            title: "Not signed".into(),
-            text: String::new(),
-        }),
-    }
+    let encryption = r
+        .encryption
+        .as_ref()
+        .map(|e| (e.success, code_name(e.code), e.comment.as_str()));
+    let sign = r
+        .sign
+        .as_ref()
+        .map(|s| (s.success, code_name(s.code), s.comment.as_str()));
+    let failed = [&encryption, &sign]
+        .iter()
+        .any(|o| o.as_ref().is_some_and(|(ok, _, _)| !ok));
+    let banners = vec![
+        banner(encryption, "Decrypted", "Not decrypted", "Not encrypted"),
+        banner(
+            sign,
+            "Signature verified",
+            "Signature not verified",
+            "Not signed",
+        ),
+    ];
     let layers = r
         .layers
         .iter()
