@@ -17,20 +17,9 @@ async fn api() -> Api {
 }
 
 impl Api {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> (StatusCode, Vec<u8>) {
-        self.request(method, path, token, content_type, body).await
-    }
-
     async fn json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
         let (s, b) = self
-            .call(
+            .request(
                 method,
                 path,
                 Some(&self.admin.clone()),
@@ -49,7 +38,7 @@ fn fixture(name: &str) -> Vec<u8> {
 #[tokio::test]
 async fn every_route_checks_the_role() {
     let a = api().await;
-    a.call(
+    a.request(
         Method::POST,
         "/api/v1/certificates",
         Some(&a.admin),
@@ -59,7 +48,7 @@ async fn every_route_checks_the_role() {
     .await;
     let fp = {
         let (_, b) = a
-            .call(
+            .request(
                 Method::GET,
                 "/api/v1/certificates",
                 Some(&a.admin),
@@ -102,7 +91,7 @@ async fn every_route_checks_the_role() {
         (Method::POST, "/api/v1/incoming/0000/retry".to_string()),
     ];
     for (method, path) in admin_only.iter().chain(agent_routes.iter()) {
-        let (s, body) = a.call(method.clone(), path, None, "", vec![]).await;
+        let (s, body) = a.request(method.clone(), path, None, "", vec![]).await;
         assert_eq!(
             s,
             StatusCode::UNAUTHORIZED,
@@ -111,7 +100,7 @@ async fn every_route_checks_the_role() {
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["error"]["code"], "unauthorized");
         let (s, _) = a
-            .call(method.clone(), path, Some("smimed_forged"), "", vec![])
+            .request(method.clone(), path, Some("smimed_forged"), "", vec![])
             .await;
         assert_eq!(
             s,
@@ -121,13 +110,15 @@ async fn every_route_checks_the_role() {
     }
     for (method, path) in &admin_only {
         let (s, _) = a
-            .call(method.clone(), path, Some(&a.agent), "", vec![])
+            .request(method.clone(), path, Some(&a.agent), "", vec![])
             .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path} as agent");
     }
     for (method, path) in &agent_routes {
         for token in [&a.agent, &a.admin] {
-            let (s, _) = a.call(method.clone(), path, Some(token), "", vec![]).await;
+            let (s, _) = a
+                .request(method.clone(), path, Some(token), "", vec![])
+                .await;
             assert!(
                 s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN && !s.is_server_error(),
                 "{method} {path}: {s}"
@@ -137,7 +128,7 @@ async fn every_route_checks_the_role() {
     // Admin reaches every admin route (bad or empty input is 4xx, never 5xx).
     for (method, path) in admin_only.iter().rev() {
         let (s, _) = a
-            .call(method.clone(), path, Some(&a.admin), "", vec![])
+            .request(method.clone(), path, Some(&a.admin), "", vec![])
             .await;
         assert!(
             s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN && !s.is_server_error(),
@@ -146,11 +137,11 @@ async fn every_route_checks_the_role() {
     }
     // Unauthenticated routes.
     assert_eq!(
-        a.call(Method::GET, "/healthz", None, "", vec![]).await.0,
+        a.request(Method::GET, "/healthz", None, "", vec![]).await.0,
         StatusCode::OK
     );
     assert_eq!(
-        a.call(Method::GET, "/metrics", None, "", vec![]).await.0,
+        a.request(Method::GET, "/metrics", None, "", vec![]).await.0,
         StatusCode::OK
     );
 }
@@ -193,7 +184,7 @@ async fn import_send_receive_retry_and_audit() {
     form.extend(fixture(files::ALICE_P12));
     form.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
     let (s, b) = a
-        .call(
+        .request(
             Method::POST,
             "/api/v1/certificates",
             Some(&a.admin),
@@ -202,7 +193,7 @@ async fn import_send_receive_retry_and_audit() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
-    a.call(
+    a.request(
         Method::POST,
         "/api/v1/certificates",
         Some(&a.admin),
@@ -213,7 +204,7 @@ async fn import_send_receive_retry_and_audit() {
 
     // A rejected upload: 422 with the report naming the reason.
     let (s, b) = a
-        .call(
+        .request(
             Method::POST,
             "/api/v1/certificates",
             Some(&a.admin),
@@ -240,7 +231,7 @@ async fn import_send_receive_retry_and_audit() {
     let body =
         serde_json::json!({"message": openssl::base64::encode_block(msg), "group": "support"});
     let (s, b) = a
-        .call(
+        .request(
             Method::POST,
             "/api/v1/outgoing",
             Some(&a.agent),
@@ -260,7 +251,7 @@ async fn import_send_receive_retry_and_audit() {
     // Fail closed: 422 naming the address.
     let to_nobody = b"From: alice@example.org\r\nTo: nobody@example.org\r\n\r\nx\r\n".to_vec();
     let (s, b) = a
-        .call(
+        .request(
             Method::POST,
             "/api/v1/outgoing?group=support&encrypt=true",
             Some(&a.agent),
@@ -283,7 +274,7 @@ async fn import_send_receive_retry_and_audit() {
         .await;
     let signed = {
         let (_, b) = a
-            .call(
+            .request(
                 Method::POST,
                 "/api/v1/outgoing?group=support&encrypt=false",
                 Some(&a.agent),
@@ -294,7 +285,7 @@ async fn import_send_receive_retry_and_audit() {
         b
     };
     let (s, b) = b_api
-        .call(
+        .request(
             Method::POST,
             "/api/v1/incoming",
             Some(&b_api.agent),
@@ -307,7 +298,7 @@ async fn import_send_receive_retry_and_audit() {
     assert_eq!(v["report"]["sign"]["code"], "unknown_signer");
     let id = v["id"].as_str().unwrap().to_string();
     b_api
-        .call(
+        .request(
             Method::POST,
             "/api/v1/certificates",
             Some(&b_api.admin),
@@ -316,7 +307,7 @@ async fn import_send_receive_retry_and_audit() {
         )
         .await;
     let (s, b) = b_api
-        .call(
+        .request(
             Method::POST,
             &format!("/api/v1/incoming/{id}/retry"),
             Some(&b_api.agent),
@@ -328,7 +319,7 @@ async fn import_send_receive_retry_and_audit() {
     let v: Value = serde_json::from_slice(&b).unwrap();
     assert_eq!(v["report"]["sign"]["code"], "verified");
     let (_, b) = b_api
-        .call(
+        .request(
             Method::GET,
             &format!("/api/v1/incoming/{id}"),
             Some(&b_api.agent),
@@ -344,7 +335,7 @@ async fn import_send_receive_retry_and_audit() {
 
     // Key download: as uploaded (protected), audited; logs hold the operations.
     let (_, b) = a
-        .call(
+        .request(
             Method::GET,
             "/api/v1/certificates?has_key=true",
             Some(&a.admin),
@@ -356,7 +347,7 @@ async fn import_send_receive_retry_and_audit() {
     assert_eq!(v["total"], 1);
     let fp = v["items"][0]["fingerprint"].as_str().unwrap().to_string();
     let (s, key) = a
-        .call(
+        .request(
             Method::GET,
             &format!("/api/v1/certificates/{}/private-key/download", &fp[..12]),
             Some(&a.admin),
@@ -403,7 +394,7 @@ async fn import_send_receive_retry_and_audit() {
         ops.contains(&("sign".into(), "success".into(), "desk".into())),
         "{ops:?}"
     );
-    let (_, b) = a.call(Method::GET, "/metrics", None, "", vec![]).await;
+    let (_, b) = a.request(Method::GET, "/metrics", None, "", vec![]).await;
     assert!(
         String::from_utf8_lossy(&b)
             .contains("smimed_operations_total{operation=\"sign\",status=\"success\"} 2")
@@ -419,7 +410,7 @@ async fn size_limits_answer_413() {
     let a = api().await;
     let big = vec![b'a'; 6 * 1024 * 1024];
     let (s, _) = a
-        .call(
+        .request(
             Method::POST,
             "/api/v1/certificates",
             Some(&a.admin),
@@ -434,7 +425,7 @@ async fn size_limits_answer_413() {
 async fn openapi_document_lists_every_route() {
     let a = api().await;
     let (s, body) = a
-        .call(Method::GET, "/api/v1/openapi.json", None, "", vec![])
+        .request(Method::GET, "/api/v1/openapi.json", None, "", vec![])
         .await;
     assert_eq!(s, StatusCode::OK);
     let doc: Value = serde_json::from_slice(&body).unwrap();
@@ -476,7 +467,7 @@ async fn openapi_document_lists_every_route() {
         // And the route really exists: no 404 from the router.
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let real = path.replace("{id}", "00000000").replace("{name}", "g");
-        let (s, _) = a.call(m, &real, Some(&a.admin), "", vec![]).await;
+        let (s, _) = a.request(m, &real, Some(&a.admin), "", vec![]).await;
         assert!(s != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
     }
     assert_eq!(
