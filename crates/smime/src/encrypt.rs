@@ -3,7 +3,7 @@
 
 use openssl::encrypt::Encrypter;
 use openssl::hash::MessageDigest;
-use openssl::pkey::Id;
+use openssl::pkey::{Id, PKey, Public};
 use openssl::rand::rand_bytes;
 use openssl::rsa::Padding;
 use openssl::symm::{self, Cipher};
@@ -62,12 +62,14 @@ pub fn encrypt(
     if recipients.is_empty() {
         return Err(Error::NoRecipients);
     }
-    let rsa_only = recipients
+    let keys = recipients
         .iter()
-        .all(|c| c.public_key().is_ok_and(|k| k.id() == Id::RSA));
+        .map(|c| Ok((*c, c.public_key()?)))
+        .collect::<Result<Vec<_>>>()?;
+    let rsa_only = keys.iter().all(|(_, k)| k.id() == Id::RSA);
     let (der, smime_type) = match options.cipher {
         ContentCipher::Aes256Cbc if rsa_only => (
-            enveloped_data(entity, recipients, options.rsa_oaep)?,
+            enveloped_data(entity, &keys, options.rsa_oaep)?,
             "enveloped-data",
         ),
         // Key agreement (EC recipients) and AuthEnvelopedData are left to
@@ -102,7 +104,11 @@ const OID_SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01
 /// one key transport recipient info per certificate, named by issuer and
 /// serial number) and the encoder's ASN.1 templates cost several times the
 /// AES encryption of a 4 KiB message.
-fn enveloped_data(content: &[u8], recipients: &[&Certificate], oaep: bool) -> Result<Vec<u8>> {
+fn enveloped_data(
+    content: &[u8],
+    recipients: &[(&Certificate, PKey<Public>)],
+    oaep: bool,
+) -> Result<Vec<u8>> {
     let mut key = Zeroizing::new([0u8; 32]);
     let mut iv = [0u8; 16];
     rand_bytes(key.as_mut())?;
@@ -123,9 +129,8 @@ fn enveloped_data(content: &[u8], recipients: &[&Certificate], oaep: bool) -> Re
         der::rsa_encryption()
     };
     let mut infos = Vec::with_capacity(recipients.len());
-    for cert in recipients {
-        let public = cert.public_key()?;
-        let mut encrypter = Encrypter::new(&public)?;
+    for (cert, public) in recipients {
+        let mut encrypter = Encrypter::new(public)?;
         if oaep {
             encrypter.set_rsa_padding(Padding::PKCS1_OAEP)?;
             encrypter.set_rsa_oaep_md(MessageDigest::sha256())?;
