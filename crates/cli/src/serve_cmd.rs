@@ -29,10 +29,13 @@ pub(crate) async fn serve(store: Store, config: smimed_server::Config) -> anyhow
             Err(e) => return Err(e.into()),
         }
     }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
     let engine = Arc::new(smimed_engine::Engine::new(store, 256));
-    smimed_server::serve(engine, config).await?;
+    smimed_server::serve(engine, config, |addr| {
+        use std::io::Write;
+        println!("smimed is serving http://{addr}/ (stop with Ctrl-C or SIGTERM)");
+        let _ = std::io::stdout().flush();
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -149,11 +149,19 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Runs the service until SIGTERM or Ctrl-C, finishing in-flight requests.
-pub async fn serve(engine: Arc<Engine>, config: Config) -> std::io::Result<()> {
+/// `ready` gets the bound address (useful with port 0) once connections
+/// are accepted.
+pub async fn serve(
+    engine: Arc<Engine>,
+    config: Config,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> std::io::Result<()> {
     let state = AppState::new(engine.clone());
     let app = router(state, &config);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(listen = %listener.local_addr()?, "smimed is serving");
+    let local = listener.local_addr()?;
+    tracing::info!(listen = %local, "smimed is serving");
+    ready(local);
     tokio::spawn(retention(engine, config.retention_interval));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
