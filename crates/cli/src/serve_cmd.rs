@@ -31,9 +31,14 @@ pub(crate) async fn serve(store: Store, config: smimed_server::Config) -> anyhow
     }
     let engine = Arc::new(smimed_engine::Engine::new(store, 256));
     smimed_server::serve(engine, config, |addr| {
+        // Not println!: a closed standard output must not stop the service.
         use std::io::Write;
-        println!("smimed is serving http://{addr}/ (stop with Ctrl-C or SIGTERM)");
-        let _ = std::io::stdout().flush();
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
+            "smimed is serving http://{addr}/ (stop with Ctrl-C or SIGTERM)"
+        );
+        let _ = out.flush();
     })
     .await?;
     Ok(ExitCode::SUCCESS)
