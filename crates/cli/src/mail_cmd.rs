@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use smime::encrypt::ContentCipher;
 use smime::options::Choice;
-use smimed_engine::{Engine, OutgoingRequest, SETTING_CIPHER, SETTING_RSA_OAEP, Sender};
+use smimed_engine::{
+    Engine, OutgoingRequest, SETTING_CIPHER, SETTING_REJECT_SHA1, SETTING_RSA_OAEP, Sender,
+};
 use smimed_store::Group;
 
 use crate::{Command, GroupCommand, SenderArgs};
@@ -66,6 +68,7 @@ pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<Exi
         Command::Settings {
             cipher,
             rsa_oaep,
+            reject_sha1,
             json,
         } => {
             // Both or neither, even if the process dies halfway.
@@ -76,6 +79,9 @@ pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<Exi
             if let Some(on) = rsa_oaep {
                 changes.push((SETTING_RSA_OAEP, if on { "true" } else { "false" }));
             }
+            if let Some(on) = reject_sha1 {
+                changes.push((SETTING_REJECT_SHA1, if on { "true" } else { "false" }));
+            }
             if !changes.is_empty() {
                 store.set_settings(&changes).await?;
             }
@@ -83,15 +89,18 @@ pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<Exi
             let encryption = smimed_engine::encryption_settings(&settings);
             let (cipher, oaep) = (encryption.cipher, encryption.rsa_oaep);
             let enabled = smimed_store::enabled_in(&settings);
+            let sha1 = smimed_engine::policy(&settings, 0).reject_sha1;
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"enabled": enabled, "cipher": cipher.as_str(), "rsa_oaep": oaep})
+                    serde_json::json!({"enabled": enabled, "cipher": cipher.as_str(), "rsa_oaep": oaep, "reject_sha1": sha1})
                 );
             } else {
-                println!("enabled: {}", if enabled { "yes" } else { "no" });
+                let yes = |on| if on { "yes" } else { "no" };
+                println!("enabled: {}", yes(enabled));
                 println!("cipher:  {}", cipher.as_str());
-                println!("rsa-oaep: {}", if oaep { "yes" } else { "no" });
+                println!("rsa-oaep: {}", yes(oaep));
+                println!("reject-sha1: {}", yes(sha1));
             }
         }
         Command::Options {

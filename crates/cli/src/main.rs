@@ -70,7 +70,7 @@ enum Command {
     /// Manage helpdesk groups (sending address, composer defaults).
     #[command(subcommand)]
     Group(GroupCommand),
-    /// Show or change the outgoing encryption settings.
+    /// Show or change the encryption and verification settings.
     Settings {
         /// Content cipher for outgoing mail.
         #[arg(long, value_parser = ["aes-256-cbc", "aes-256-gcm"])]
@@ -78,6 +78,10 @@ enum Command {
         /// RSA-OAEP key transport for RSA recipients.
         #[arg(long, value_parser = parse_yes_no)]
         rsa_oaep: Option<bool>,
+        /// Refuse SHA-1 signatures on incoming mail (weak_signature) instead
+        /// of accepting them with a warning.
+        #[arg(long, value_parser = parse_yes_no)]
+        reject_sha1: Option<bool>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -245,6 +245,9 @@ fn print_report(report: &FileReport) {
         if let Some(reason) = &c.reason {
             println!("      {reason}");
         }
+        if !c.issues.is_empty() {
+            println!("      issues: {}", c.issues.join(", "));
+        }
     }
     for k in &report.private_keys {
         let owners: Vec<&str> = k.certificates.iter().map(|f| &f[..16]).collect();

@@ -307,18 +307,6 @@ fn bad_input_is_refused_clearly_and_nothing_is_stored() {
             "PEM block 2",
         ),
         (
-            vec!["cert".into(), "import".into(), pki(files::NOEMAIL)],
-            "no email address",
-        ),
-        (
-            vec!["cert".into(), "import".into(), pki(files::WRONG_EKU)],
-            "extendedKeyUsage",
-        ),
-        (
-            vec!["cert".into(), "import".into(), pki(files::WEAK)],
-            "1024 bits",
-        ),
-        (
             vec!["key".into(), "import".into(), pki(files::STRAY_KEY)],
             "import the certificate first",
         ),

@@ -19,6 +19,14 @@ pub enum Error {
     /// The input is not an RFC 5322 message.
     #[error("the input is not an RFC 5322 message")]
     NotAMessage,
+    /// A string given as an address is not one.
+    #[error("\"{0}\" is not an email address")]
+    InvalidAddress(String),
+    /// Mail can only be sent as a group's address; no group has this one.
+    #[error(
+        "{0} is not the address of any group: mail is signed and sent only as a group's address"
+    )]
+    NotAGroupAddress(String),
     /// From the store (unknown group, database, sealed key).
     #[error(transparent)]
     Store(#[from] smimed_store::Error),

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod address;
 mod cache;
 mod error;
 mod memo;
@@ -22,20 +23,23 @@ use smimed_store::Store;
 
 use memo::{Memo, View};
 
+pub use address::{parse_address, parse_list};
 pub use error::{Error, Result};
 
 /// Setting names for the outgoing defaults.
 pub const SETTING_CIPHER: &str = "cipher";
 /// RSA-OAEP on (`true`) or off.
 pub const SETTING_RSA_OAEP: &str = "rsa_oaep";
+/// SHA-1 signatures refused (`true`) or accepted with a warning.
+pub const SETTING_REJECT_SHA1: &str = "reject_sha1";
 
-/// Who sends: a group (its address and defaults) or a bare address
-/// (defaults unset, so on).
+/// Who sends: a group, by name or by its address. Mail is only ever sent
+/// (and signed) as a group's address, with the group's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sender {
     /// A group by name.
     Group(String),
-    /// An address.
+    /// A group by its address (`addr` or `Name <addr>`).
     Address(String),
 }
 
@@ -61,7 +65,8 @@ pub struct Outgoing {
     pub signed: bool,
     /// It was encrypted.
     pub encrypted: bool,
-    /// Things the caller should tell the agent (e.g. S/MIME is off).
+    /// Things the caller should tell the agent (S/MIME is off, a group
+    /// default that could not be honoured).
     pub notes: Vec<String>,
 }
 
@@ -104,10 +109,14 @@ impl Engine {
     ) -> Result<SecurityOptions> {
         let view = self.view().await?;
         let (email, ds, de) = resolve(&view, sender).await?;
+        let recipients = recipients
+            .iter()
+            .map(|r| parse_address(r))
+            .collect::<Result<Vec<_>>>()?;
         if !view.enabled().await? {
             return Ok(options::disabled());
         }
-        Ok(plan_for(&view, &email, ds, de, recipients).await?.options)
+        Ok(plan_for(&view, &email, ds, de, &recipients).await?.options)
     }
 
     /// Signs and/or encrypts an outgoing message. Fails closed: when the
@@ -135,12 +144,26 @@ impl Engine {
         let plan = plan_for(&view, &email, ds, de, &recipients).await?;
         let sign = decide("sign", request.sign, &plan.options.sign)?;
         let encrypt = decide("encrypt", request.encrypt, &plan.options.encryption)?;
+        // A default the group asks for but that is not possible now is not
+        // applied; say so, so the agent is never left to assume it was.
+        let mut notes = Vec::new();
+        for (asked, default, choice, what) in [
+            (request.sign, ds, &plan.options.sign, "sign"),
+            (request.encrypt, de, &plan.options.encryption, "encrypt"),
+        ] {
+            if asked.is_none() && default.unwrap_or(true) && !choice.possible {
+                notes.push(format!(
+                    "the group's default is to {what}, but the message was not {what}ed: {}",
+                    choice.message
+                ));
+            }
+        }
         if !sign && !encrypt {
             return Ok(Outgoing {
                 message: raw.to_vec(),
                 signed: false,
                 encrypted: false,
-                notes: Vec::new(),
+                notes,
             });
         }
 
@@ -181,7 +204,7 @@ impl Engine {
             message,
             signed: sign,
             encrypted: encrypt,
-            notes: Vec::new(),
+            notes,
         })
     }
 
@@ -191,13 +214,13 @@ impl Engine {
     pub async fn incoming(&self, raw: &[u8]) -> Result<Processed> {
         let view = self.view().await?;
         if !view.enabled().await? {
-            smime::incoming::sender_addresses(raw)?;
+            smime::incoming::senders(raw)?;
             return Ok(Processed {
                 report: smime::incoming::disabled_report(raw),
                 message: raw.to_vec(),
             });
         }
-        let senders = smime::incoming::sender_addresses(raw)?;
+        let senders = smime::incoming::senders(raw)?;
         let mut owned: Vec<(Certificate, Arc<PrivateKey>)> = Vec::new();
         for cert in view.certificates_with_keys().await?.iter() {
             let key = self.key(cert.fingerprint()).await?;
@@ -205,20 +228,24 @@ impl Engine {
         }
         let keys: Vec<(&Certificate, &PrivateKey)> =
             owned.iter().map(|(c, k)| (c, k.as_ref())).collect();
-        let mut anchors = view.ca_certificates().await?.to_vec();
-        for sender in &senders {
-            anchors.extend(
-                view.candidates(sender)
+        // The CAs vouch for what they issued; the author's own stored
+        // certificates are at hand for a signature that does not carry its
+        // signer's; every stored certificate is trusted as itself.
+        let mut stored = view.ca_certificates().await?.to_vec();
+        for address in senders.from.iter().chain(&senders.sender) {
+            stored.extend(
+                view.candidates(address)
                     .await?
                     .iter()
-                    .map(|(c, _)| c.clone()),
+                    .map(|c| c.certificate.clone()),
             );
         }
-        let trust = TrustStore::new(anchors.iter());
+        let trust = TrustStore::new(stored.iter()).with_stored(view.fingerprints().await?);
+        let policy = policy(&*view.settings().await?, smime::now());
         let ctx = Context {
             keys: &keys,
             trust: &trust,
-            now: smime::now(),
+            policy: &policy,
         };
         Ok(smime::incoming::process(raw, &ctx)?)
     }
@@ -248,14 +275,30 @@ impl Engine {
     }
 }
 
+/// The sending address and the group's defaults. An address must be a
+/// group's: nobody signs as an address the helpdesk does not send from.
 async fn resolve(view: &View<'_>, sender: &Sender) -> Result<(String, Option<bool>, Option<bool>)> {
-    Ok(match sender {
-        Sender::Group(name) => {
-            let group = view.group(name).await?;
-            (group.email, group.default_sign, group.default_encrypt)
+    let group = match sender {
+        Sender::Group(name) => view.group(name).await?,
+        Sender::Address(text) => {
+            let address = parse_address(text)?;
+            // Of several groups with one address, the first by name.
+            view.groups()
+                .await?
+                .iter()
+                .find(|g| g.email == address)
+                .cloned()
+                .ok_or(Error::NotAGroupAddress(address))?
         }
-        Sender::Address(addr) => (addr.trim().to_ascii_lowercase(), None, None),
-    })
+    };
+    Ok((group.email, group.default_sign, group.default_encrypt))
+}
+
+/// The rules for incoming mail at `now`, with the admin's settings.
+pub fn policy(settings: &HashMap<String, String>, now: i64) -> smime::Policy {
+    let mut policy = smime::Policy::at(now);
+    policy.reject_sha1 = settings.get(SETTING_REJECT_SHA1).map(String::as_str) == Some("true");
+    policy
 }
 
 async fn plan_for(
@@ -331,12 +374,13 @@ fn encrypt_options(
     }
 }
 
-fn candidates(stored: &[(Certificate, bool)]) -> Vec<Candidate<'_>> {
+fn candidates(stored: &[smimed_store::Candidate]) -> Vec<Candidate<'_>> {
     stored
         .iter()
-        .map(|(certificate, has_private_key)| Candidate {
-            certificate,
-            has_private_key: *has_private_key,
+        .map(|c| Candidate {
+            certificate: &c.certificate,
+            has_private_key: c.has_private_key,
+            issuer_known: c.issuer_known,
         })
         .collect()
 }

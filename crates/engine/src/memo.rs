@@ -11,7 +11,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use smime::Certificate;
-use smimed_store::Group;
+use smime::trust::Fingerprints;
+use smimed_store::{Candidate, Group};
 
 use crate::Result;
 
@@ -23,6 +24,10 @@ const MAX_ENTRIES: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Key {
     Group(String),
+    /// Every group.
+    Groups,
+    /// The fingerprints of every stored certificate.
+    Fingerprints,
     Settings,
     /// Certificates for one address, with their key indicator.
     Candidates(String),
@@ -38,9 +43,11 @@ pub(crate) enum Key {
 #[derive(Clone)]
 pub(crate) enum Value {
     Group(Group),
+    Groups(Arc<Vec<Group>>),
     Settings(Arc<HashMap<String, String>>),
-    Candidates(Arc<Vec<(Certificate, bool)>>),
+    Candidates(Arc<Vec<Candidate>>),
     Certificates(Arc<Vec<Certificate>>),
+    Fingerprints(Arc<Fingerprints>),
 }
 
 /// A type that can be remembered as a [`Value`].
@@ -66,9 +73,11 @@ macro_rules! remembered {
 }
 
 remembered!(Group, Group);
+remembered!(Arc<Vec<Group>>, Groups);
 remembered!(Arc<HashMap<String, String>>, Settings);
-remembered!(Arc<Vec<(Certificate, bool)>>, Candidates);
+remembered!(Arc<Vec<Candidate>>, Candidates);
 remembered!(Arc<Vec<Certificate>>, Certificates);
+remembered!(Arc<Fingerprints>, Fingerprints);
 
 #[derive(Default)]
 pub(crate) struct Memo {
@@ -153,6 +162,25 @@ impl<'a> View<'a> {
             .await
     }
 
+    pub(crate) async fn groups(&self) -> Result<Arc<Vec<Group>>> {
+        let load = async { Ok(Arc::new(self.store.groups().await?)) };
+        self.memo.remember(self.generation, Key::Groups, load).await
+    }
+
+    /// Every stored certificate's fingerprint: about 100 bytes each, read
+    /// once per store generation.
+    pub(crate) async fn fingerprints(&self) -> Result<Arc<Fingerprints>> {
+        let load = async {
+            let all = self.store.fingerprints().await?;
+            Ok(Arc::new(Fingerprints::from_hex(
+                all.iter().map(String::as_str),
+            )))
+        };
+        self.memo
+            .remember(self.generation, Key::Fingerprints, load)
+            .await
+    }
+
     pub(crate) async fn settings(&self) -> Result<Arc<HashMap<String, String>>> {
         let load = async { Ok(Arc::new(self.store.settings().await?)) };
         self.memo
@@ -165,7 +193,7 @@ impl<'a> View<'a> {
         Ok(smimed_store::enabled_in(&*self.settings().await?))
     }
 
-    pub(crate) async fn candidates(&self, email: &str) -> Result<Arc<Vec<(Certificate, bool)>>> {
+    pub(crate) async fn candidates(&self, email: &str) -> Result<Arc<Vec<Candidate>>> {
         let load = async { Ok(Arc::new(self.store.candidates_for_email(email).await?)) };
         self.memo
             .remember(self.generation, Key::Candidates(email.to_string()), load)

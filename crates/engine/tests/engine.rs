@@ -3,7 +3,7 @@
 //! code, including retry after the missing certificate or key arrives.
 
 use smime::encrypt::ContentCipher;
-use smime::incoming::{DecryptCode, Layer};
+use smime::incoming::DecryptCode;
 use smime::verify::SignCode;
 use smimed_engine::{Engine, Error, OutgoingRequest, Sender};
 use smimed_store::{Group, MasterKey, Store};
@@ -133,7 +133,33 @@ async fn options_follow_certificates_defaults_and_the_switch() {
     );
     assert!(!m.contains("bob@"), "{m}");
 
+    // Only a group's address sends; a group's address in any written form.
+    match e
+        .security_options(&Sender::Address("bob@example.org".into()), &[])
+        .await
+    {
+        Err(Error::NotAGroupAddress(a)) => assert_eq!(a, "bob@example.org"),
+        other => panic!("{other:?}"),
+    }
+    let named = e
+        .security_options(
+            &Sender::Address("Support <Alice@Example.org>".into()),
+            &["Bob <bob@example.org>".into()],
+        )
+        .await
+        .unwrap();
+    assert!(
+        named.sign.possible && named.encryption.possible,
+        "{named:?}"
+    );
+    assert!(matches!(
+        e.security_options(&support(), &["not an address".into()])
+            .await,
+        Err(Error::InvalidAddress(a)) if a == "not an address"
+    ));
+
     // A sender without a key cannot sign; a group can switch defaults off.
+    group(e, "bob-desk", "bob@example.org", None, None).await;
     let o = e
         .security_options(&Sender::Address("bob@example.org".into()), &[])
         .await
@@ -183,6 +209,8 @@ async fn expired_certificates_are_ignored_when_a_valid_one_exists() {
         .await
         .unwrap();
     import(&s.engine, files::ALICE, None).await;
+    import(&s.engine, files::CHAIN, None).await;
+    group(&s.engine, "x", "x@example.org", None, None).await;
     let o = s
         .engine
         .security_options(
@@ -288,6 +316,7 @@ async fn agents_override_and_fail_closed() {
         .unwrap();
     assert!(auto.signed && !auto.encrypted);
     // A sender that cannot sign, asked to sign: refused.
+    group(e, "carol-desk", "carol@example.org", None, None).await;
     let err = e
         .outgoing(
             &to_bob,
@@ -454,6 +483,7 @@ async fn incoming_codes_and_retry() {
     // failure for any cause. Damage to the CBC content: never "decrypted
     // and verified".
     // Encrypted to Bob alone (a sender without a certificate of its own).
+    group(&a.engine, "helpdesk", "helpdesk@example.org", None, None).await;
     let to_bob_only = a
         .engine
         .outgoing(
@@ -528,20 +558,9 @@ async fn nested_layers_are_all_reported() {
         .unwrap();
     let b = bob().await;
     let read = b.engine.incoming(&outer.message).await.unwrap();
-    let kinds: Vec<&str> = read
-        .report
-        .layers
-        .iter()
-        .map(|l| match l {
-            Layer::Encrypted(_) => "encrypted",
-            Layer::Signed { .. } => "signed",
-        })
-        .collect();
+    let kinds: Vec<&str> = read.report.layers.iter().map(|l| l.kind()).collect();
     assert_eq!(kinds, ["signed", "encrypted", "signed"]);
-    assert!(read.report.layers.iter().all(|l| match l {
-        Layer::Encrypted(r) => r.success,
-        Layer::Signed { result, .. } => result.success,
-    }));
+    assert!(read.report.layers.iter().all(|l| l.success()));
     assert!(String::from_utf8_lossy(&read.message).contains("solved"));
 }
 
@@ -574,7 +593,7 @@ async fn remembered_lookups_end_with_any_change_on_any_instance() {
     // Bob's certificate goes on the other instance: encryption is refused.
     let bob = other.candidates_for_email("bob@example.org").await.unwrap();
     other
-        .delete_certificate(bob[0].0.fingerprint())
+        .delete_certificate(bob[0].certificate.fingerprint())
         .await
         .unwrap();
     match a.engine.outgoing(&to_bob, &support(), &both).await {

@@ -1253,7 +1253,7 @@ async fn b_no_key_with_other_rsa_key_stored() {
 /// `alice.pem`. The fallback never runs: the empty OpenSSL error stack of
 /// the first attempt counts as "a recipient matched" (see above).
 #[tokio::test]
-async fn b_renewed_certificate_key_opens_mail_to_old_certificate() {
+async fn b_a_key_opens_only_mail_addressed_to_its_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ext = write(
@@ -1321,11 +1321,25 @@ async fn b_renewed_certificate_key_opens_mail_to_old_certificate() {
         .arg("-inkey")
         .arg(pki(files::ALICE_KEY)));
 
+    // The message names the old certificate by issuer and serial number:
+    // the renewed certificate's key is not tried on it (issue 12: a key is
+    // used only for the messages addressed to it).
     let p = incoming(&engine, &read(&msg), "to the old certificate").await;
-    assert_decrypted(
-        &p,
-        "mail to the old certificate, key stored with the renewed one",
+    let enc = p.report.encryption.as_ref().unwrap();
+    assert_eq!(enc.code, DecryptCode::NoKey, "{enc:?}");
+
+    // Named by subject key identifier, which the renewed certificate shares
+    // with the old one (same key): it opens.
+    let by_keyid = openssl_make(
+        d,
+        "keyid",
+        &openssl_entity(),
+        "-encrypt",
+        "alice@example.org",
+        &["-aes256", "-keyid", files::ALICE],
     );
+    let p = incoming(&engine, &read(&by_keyid), "by key identifier").await;
+    assert_decrypted(&p, "mail naming the key by subject key identifier");
     assert_readable(&p, "renewed");
 }
 

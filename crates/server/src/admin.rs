@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use smime::encrypt::ContentCipher;
-use smimed_engine::{SETTING_CIPHER, SETTING_RSA_OAEP};
+use smimed_engine::{SETTING_CIPHER, SETTING_REJECT_SHA1, SETTING_RSA_OAEP};
 use smimed_store::Group;
 use zeroize::Zeroizing;
 
@@ -41,6 +41,7 @@ async fn settings_json(state: &AppState) -> ApiResult<serde_json::Value> {
         "enabled": smimed_store::enabled_in(&settings),
         "cipher": encryption.cipher.as_str(),
         "rsa_oaep": encryption.rsa_oaep,
+        "reject_sha1": smimed_engine::policy(&settings, 0).reject_sha1,
         "log_retention_days": retention,
     }))
 }
@@ -60,6 +61,7 @@ pub(crate) struct SettingsPatch {
     enabled: Option<bool>,
     cipher: Option<String>,
     rsa_oaep: Option<bool>,
+    reject_sha1: Option<bool>,
     log_retention_days: Option<i64>,
 }
 
@@ -93,6 +95,9 @@ pub(crate) async fn put_settings(
     }
     if let Some(on) = patch.rsa_oaep {
         changes.push((SETTING_RSA_OAEP, on.to_string()));
+    }
+    if let Some(on) = patch.reject_sha1 {
+        changes.push((SETTING_REJECT_SHA1, on.to_string()));
     }
     if let Some(on) = patch.enabled {
         changes.push(("enabled", on.to_string()));

@@ -94,6 +94,16 @@ impl From<smimed_engine::Error> for ApiError {
             ),
             E::Disabled => ApiError::new(StatusCode::CONFLICT, "disabled", e.to_string()),
             E::NotAMessage => ApiError::bad_request(e.to_string()),
+            E::InvalidAddress(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_address",
+                e.to_string(),
+            ),
+            E::NotAGroupAddress(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not_a_group_address",
+                e.to_string(),
+            ),
             E::Store(s) => s.into(),
             E::Smime(s) => s.into(),
             other => ApiError::new(

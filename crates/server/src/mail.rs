@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use mail_parser::MessageParser;
 use serde::Deserialize;
 use smime::encrypt::ContentCipher;
-use smime::incoming::{Layer, Processed};
+use smime::incoming::Processed;
 use smimed_engine::{OutgoingRequest, Sender};
 use smimed_store::Operation;
 
@@ -297,10 +297,11 @@ async fn process(state: &AppState, caller: &Caller, raw: Vec<u8>) -> ApiResult<P
     state.metrics.latency("incoming", started.elapsed());
     let env = envelope(&raw);
     for layer in &processed.report.layers {
-        let (operation, success, detail) = match layer {
-            Layer::Encrypted(r) => ("decrypt", r.success, r.comment.clone()),
-            Layer::Signed { result, .. } => ("verify", result.success, result.comment.clone()),
-        };
+        let (operation, success, detail) = (
+            layer.operation(),
+            layer.success(),
+            layer.comment().to_string(),
+        );
         let status = if success { "success" } else { "failure" };
         state.metrics.operation(operation, status);
         state

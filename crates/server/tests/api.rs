@@ -202,7 +202,7 @@ async fn import_send_receive_retry_and_audit() {
     )
     .await;
 
-    // A rejected upload: 422 with the report naming the reason.
+    // A certificate that cannot serve S/MIME is stored with its issues.
     let (s, b) = a
         .request(
             Method::POST,
@@ -212,9 +212,13 @@ async fn import_send_receive_retry_and_audit() {
             fixture(files::NOEMAIL),
         )
         .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::OK);
     let v: Value = serde_json::from_slice(&b).unwrap();
-    assert_eq!(v["report"]["certificates"][0]["outcome"], "rejected");
+    assert_eq!(v["certificates"][0]["outcome"], "imported");
+    assert_eq!(
+        v["certificates"][0]["issues"],
+        serde_json::json!(["no_email_address"])
+    );
 
     let (s, _) = a
         .json(

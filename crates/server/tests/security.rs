@@ -416,7 +416,7 @@ fn a_bad_key_transport_blob_never_decrypts_to_garbage() {
     damaged[blob.contents + 100] ^= 0x5a;
     for _ in 0..1000 {
         assert_eq!(
-            smime::decrypt::decrypt(&damaged, &[(&alice, &key)]),
+            smime::decrypt::decrypt(&damaged, &[(&alice, &key)], &Default::default()),
             Err(smime::decrypt::DecryptFailure::Failed)
         );
     }

@@ -69,11 +69,13 @@ pub struct CertInfo {
     pub static_issues: Vec<Issue>,
 }
 
-/// Whether a certificate is a CA (basicConstraints CA:TRUE).
+/// Whether a certificate is a CA: basicConstraints CA:TRUE, or an X.509 v1
+/// self-signed root with no email address (legacy roots have no
+/// extensions; a certificate without an address can only serve as a root).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// basicConstraints CA:TRUE: trusting it trusts what it issued.
+    /// A CA: storing it trusts what it issued.
     Ca,
     /// Anything else.
     EndEntity,
@@ -133,6 +135,9 @@ pub enum Issue {
     Sha1Signature,
     /// Not self-signed, and no stored certificate issued it.
     IssuerNotInStore,
+    /// An X.509 v1 self-signed root (no extensions), trusted as a CA
+    /// because it was stored.
+    V1Root,
 }
 
 impl Issue {
@@ -147,6 +152,7 @@ impl Issue {
             Issue::WeakKey(_) => "weak_key",
             Issue::Sha1Signature => "sha1_signature",
             Issue::IssuerNotInStore => "issuer_not_in_store",
+            Issue::V1Root => "v1_root",
         }
     }
 }
@@ -168,6 +174,9 @@ impl std::fmt::Display for Issue {
             Issue::WeakKey(why) => write!(f, "weak key: {why}"),
             Issue::Sha1Signature => f.write_str("SHA-1 signature"),
             Issue::IssuerNotInStore => f.write_str("issuer not in the store"),
+            Issue::V1Root => f.write_str(
+                "X.509 v1 root without extensions: trusted as a CA because it is stored",
+            ),
         }
     }
 }
@@ -266,12 +275,12 @@ impl Certificate {
                 .unwrap_or(false)
     }
 
-    /// Why an end-entity certificate cannot serve S/MIME at all, if it cannot.
-    /// Such certificates are refused at import; CA certificates only for a
-    /// subject or issuer name over [`MAX_NAME_BYTES`].
+    /// Why a certificate is refused at import, if it is: only for a subject
+    /// or issuer name over [`MAX_NAME_BYTES`], which would bloat every list,
+    /// report and log line that shows it. Certificates that cannot serve
+    /// S/MIME (no address, a weak key, the wrong key usage) are stored with
+    /// their issues and never used for what they cannot do.
     pub fn rejection(&self) -> Option<String> {
-        // Oversized names, from CAs too: they would bloat every list,
-        // report and log line that shows them.
         for (what, name) in [
             ("subject", self.x509.subject_name()),
             ("issuer", self.x509.issuer_name()),
@@ -284,18 +293,17 @@ impl Certificate {
                 ));
             }
         }
-        if self.info.kind == Kind::Ca {
-            return None;
-        }
-        self.info.static_issues.iter().find_map(|issue| match issue {
-            Issue::NoEmailAddress => Some(
-                "it has no email address (neither a subjectAltName rfc822Name nor a subject emailAddress)"
-                    .to_string(),
-            ),
-            Issue::NotUsableForSmime(why) => Some(format!("it is not usable for S/MIME: {why}")),
-            Issue::WeakKey(why) => Some(format!("its key is not accepted: {why}")),
-            _ => None,
-        })
+        None
+    }
+
+    /// Why this certificate must not be used for S/MIME at all (not for
+    /// signing, not for encryption), if so: a weak key, or a key usage or
+    /// extended key usage that excludes S/MIME.
+    pub fn unusable(&self) -> Option<&Issue> {
+        self.info
+            .static_issues
+            .iter()
+            .find(|i| matches!(i, Issue::WeakKey(_) | Issue::NotUsableForSmime(_)))
     }
 }
 
@@ -336,12 +344,16 @@ impl CertInfo {
 fn classify(x509: &X509Ref, der: &[u8]) -> Result<CertInfo> {
     let fingerprint = hex(&openssl::hash::hash(MessageDigest::sha256(), der)?);
     let flags = ffi::extension_flags(x509);
-    let kind = if flags & sys::EXFLAG_CA != 0 {
+    let key = x509.public_key()?;
+    let self_signed =
+        x509.issued(x509) == X509VerifyResult::OK && x509.verify(&key).unwrap_or(false);
+    let email_addresses = emails(x509);
+    let v1_root = flags & sys::EXFLAG_V1 != 0 && self_signed && email_addresses.is_empty();
+    let kind = if flags & sys::EXFLAG_BCONS != 0 && flags & sys::EXFLAG_CA != 0 || v1_root {
         Kind::Ca
     } else {
         Kind::EndEntity
     };
-    let key = x509.public_key()?;
     let (key_algorithm, key_problem) = describe_key(&key);
     let is_rsa = key.id() == Id::RSA;
     let is_ec = key.id() == Id::EC;
@@ -359,8 +371,10 @@ fn classify(x509: &X509Ref, der: &[u8]) -> Result<CertInfo> {
         (false, false) => Usage::None,
     };
 
-    let email_addresses = emails(x509);
     let mut static_issues = Vec::new();
+    if v1_root {
+        static_issues.push(Issue::V1Root);
+    }
     if kind == Kind::EndEntity {
         if email_addresses.is_empty() {
             static_issues.push(Issue::NoEmailAddress);
@@ -392,9 +406,6 @@ fn classify(x509: &X509Ref, der: &[u8]) -> Result<CertInfo> {
     {
         static_issues.push(Issue::Sha1Signature);
     }
-
-    let self_signed =
-        x509.issued(x509) == X509VerifyResult::OK && x509.verify(&key).unwrap_or(false);
 
     Ok(CertInfo {
         fingerprint,
@@ -484,7 +495,7 @@ fn emails(x509: &X509Ref) -> Vec<String> {
 }
 
 /// `C=DE, O=Example, CN=Alice`, in the order the certificate lists them.
-fn name_to_string(name: &X509NameRef) -> String {
+pub(crate) fn name_to_string(name: &X509NameRef) -> String {
     name.entries()
         .map(|entry| {
             let key = entry.object().nid().short_name().unwrap_or("?");

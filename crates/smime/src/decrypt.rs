@@ -6,10 +6,12 @@
 use openssl::cms::CmsContentInfo;
 use openssl::nid::Nid;
 
+use crate::policy::CmsLimits;
 use crate::{Certificate, PrivateKey, ffi};
 
 /// Why a message could not be decrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecryptFailure {
     /// None of the stored keys belongs to a recipient.
     NoKey,
@@ -19,13 +21,16 @@ pub enum DecryptFailure {
     Malformed(String),
 }
 
-/// Decrypts `der` with the first key whose certificate is a recipient;
-/// failing that, tries every key against every recipient (a renewed
-/// certificate may keep its key under a new issuer and serial).
+/// Decrypts `der` with a key whose certificate a RecipientInfo names (by
+/// issuer and serial number, or by subject key identifier). No other key
+/// is tried: a key is used only for the messages addressed to it.
 pub fn decrypt(
     der: &[u8],
     keys: &[(&Certificate, &PrivateKey)],
+    limits: &CmsLimits,
 ) -> Result<Vec<u8>, DecryptFailure> {
+    // Count the recipients (and carried certificates) before OpenSSL parses.
+    crate::shape::enveloped(der, limits).map_err(DecryptFailure::Malformed)?;
     let cms = CmsContentInfo::from_der(der)
         .map_err(|e| DecryptFailure::Malformed(crate::cert::first_reason(&e)))?;
     let kind = ffi::content_type(&cms);
@@ -34,28 +39,16 @@ pub fn decrypt(
             "the S/MIME part is not an encrypted message".into(),
         ));
     }
-    // Keys whose certificate the message names: one try each, and any
-    // failure there is the one uniform failure. A damaged key transport
-    // block also gives OpenSSL's random content key (its defence against
-    // Bleichenbacher), so here too only a MIME entity counts: otherwise CBC
-    // padding passing by chance would answer "decrypted" with garbage.
+    // One try for each key the message names, and any failure there is the
+    // one uniform failure. A damaged key transport block also gives
+    // OpenSSL's random content key (its defence against Bleichenbacher), so
+    // only a MIME entity counts: otherwise CBC padding passing by chance
+    // (1 time in 256) would answer "decrypted" with garbage.
     let mut matched = false;
     for (cert, key) in keys {
         if ffi::is_recipient(&cms, cert.x509()) {
             matched = true;
             if let Ok(plain) = cms.decrypt(key.pkey(), &cert.x509().to_owned())
-                && looks_like_entity(&plain)
-            {
-                return Ok(plain);
-            }
-        }
-    }
-    if !matched {
-        for (_, key) in keys {
-            // Without a recipient match, PKCS#1 v1.5 failures turn into a
-            // random content key (against Bleichenbacher), and CBC padding
-            // then passes by chance 1 time in 256: only a MIME entity counts.
-            if let Ok(plain) = cms.decrypt_without_cert_check(key.pkey())
                 && looks_like_entity(&plain)
             {
                 return Ok(plain);

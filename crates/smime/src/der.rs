@@ -209,9 +209,18 @@ fn content_info(der: &[u8]) -> Option<(&[u8], Option<Tlv<'_>>)> {
     Some((oid.contents, content))
 }
 
-/// The content type OID of a CMS ContentInfo, without parsing the rest.
+/// The content type OID of a CMS ContentInfo, read from its first bytes
+/// without parsing the rest: also of a structure cut short after them.
 pub(crate) fn content_type(der: &[u8]) -> Option<&[u8]> {
-    content_info(der).map(|(oid, _)| oid)
+    if *der.first()? != 0x30 {
+        return None;
+    }
+    let header = match *der.get(1)? {
+        first if first <= 0x80 => 2,
+        first => 2 + usize::from(first & 0x7f),
+    };
+    let (oid, _) = read(der.get(header..)?, 1)?;
+    (oid.tag == 0x06).then_some(oid.contents)
 }
 
 /// A SignedData ContentInfo without its `certificates` field, and the

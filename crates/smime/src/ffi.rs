@@ -360,3 +360,34 @@ pub(crate) fn is_recipient(cms: &CmsContentInfoRef, cert: &X509Ref) -> bool {
         found
     }
 }
+
+/// An OpenSSL error by library and reason (`ERR_GET_LIB`, `ERR_GET_REASON`);
+/// `None` as the library matches any.
+pub(crate) type Reason = (Option<c_int>, c_int);
+
+const ERR_LIB_EVP: c_int = 6;
+const ERR_LIB_CMS: c_int = 46;
+/// `ERR_R_UNSUPPORTED`: a common reason, with `ERR_RFLAG_COMMON` set.
+const ERR_R_UNSUPPORTED: c_int = 268 | (0x2 << 18);
+
+/// The reasons that mean "OpenSSL cannot or will not use this algorithm".
+pub(crate) const UNSUPPORTED_ALGORITHM: &[Reason] = &[
+    (Some(ERR_LIB_CMS), 149), // CMS_R_UNKNOWN_DIGEST_ALGORITHM
+    (Some(ERR_LIB_CMS), 195), // CMS_R_UNSUPPORTED_SIGNATURE_ALGORITHM
+    (Some(ERR_LIB_CMS), 179), // CMS_R_UNSUPPORTED_KEY_ENCRYPTION_ALGORITHM
+    (Some(ERR_LIB_EVP), 156), // EVP_R_UNSUPPORTED_ALGORITHM
+    (Some(ERR_LIB_EVP), 118), // EVP_R_UNSUPPORTED_PRIVATE_KEY_ALGORITHM
+    (None, ERR_R_UNSUPPORTED),
+];
+
+/// `CMS_R_SIGNER_CERTIFICATE_NOT_FOUND`.
+pub(crate) const SIGNER_NOT_FOUND: &[Reason] = &[(Some(ERR_LIB_CMS), 138)];
+
+/// Whether any error of `e` has one of `reasons`.
+pub(crate) fn has_reason(e: &ErrorStack, reasons: &[Reason]) -> bool {
+    e.errors().iter().any(|err| {
+        reasons.iter().any(|&(lib, reason)| {
+            lib.is_none_or(|l| l == err.library_code()) && err.reason_code() == reason
+        })
+    })
+}

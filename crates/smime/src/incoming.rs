@@ -3,23 +3,30 @@
 //!
 //! The report sums up as Thunderbird shows it: `encryption` is the
 //! outermost encryption layer, `sign` the outermost signature layer, which
-//! alone must match the From (or Sender) address; inner signatures are
-//! checked for validity and trust, and every layer is listed in `layers`.
+//! alone must match the From address; inner signatures are checked for
+//! validity and trust, and every layer is listed in `layers`.
+//!
+//! The readable message is the outer header fields around the innermost
+//! entity's `Content-*` fields and body. Header fields inside a signed or
+//! encrypted part (From, Subject, ...) are never shown in place of the
+//! outer ones: anyone can sign content that claims another author. Where
+//! they differ, `header_mismatch` names them.
 
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::Serialize;
 
 use crate::decrypt::{DecryptFailure, NID_ID_SMIME_CT_AUTHENVELOPEDDATA, decrypt};
+use crate::policy::Policy;
 use crate::trust::TrustStore;
 use crate::verify::{SignCode, SignResult, verify};
 use crate::{Certificate, Error, PrivateKey, Result, mime};
 
-/// At most this many layers are peeled; deeper nesting is reported malformed.
-pub const MAX_LAYERS: usize = 16;
+pub use crate::verify::Senders;
 
 /// Result codes of a decryption. Stable API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DecryptCode {
     /// Decrypted.
     Decrypted,
@@ -31,6 +38,19 @@ pub enum DecryptCode {
     Malformed,
     /// S/MIME is switched off.
     Disabled,
+}
+
+impl DecryptCode {
+    /// The code as the report writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecryptCode::Decrypted => "decrypted",
+            DecryptCode::NoKey => "no_key",
+            DecryptCode::DecryptionFailed => "decryption_failed",
+            DecryptCode::Malformed => "malformed",
+            DecryptCode::Disabled => "disabled",
+        }
+    }
 }
 
 /// The outcome of one decryption.
@@ -57,6 +77,7 @@ impl DecryptResult {
 /// One peeled layer, outermost first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "layer", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Layer {
     /// An encryption layer.
     Encrypted(DecryptResult),
@@ -68,6 +89,49 @@ pub enum Layer {
         #[serde(flatten)]
         result: SignResult,
     },
+}
+
+impl Layer {
+    /// The operation the layer took: `decrypt` or `verify`.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Layer::Encrypted(_) => "decrypt",
+            Layer::Signed { .. } => "verify",
+        }
+    }
+
+    /// Whether it succeeded.
+    pub fn success(&self) -> bool {
+        match self {
+            Layer::Encrypted(r) => r.success,
+            Layer::Signed { result, .. } => result.success,
+        }
+    }
+
+    /// The result in words.
+    pub fn comment(&self) -> &str {
+        match self {
+            Layer::Encrypted(r) => &r.comment,
+            Layer::Signed { result, .. } => &result.comment,
+        }
+    }
+
+    /// The result code as the report writes it (`decrypted`, `verified`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Layer::Encrypted(r) => r.code.as_str(),
+            Layer::Signed { result, .. } => result.code.as_str(),
+        }
+    }
+
+    /// What kind of layer: `encrypted`, `signed` or `signed, opaque`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Layer::Encrypted(_) => "encrypted",
+            Layer::Signed { opaque: true, .. } => "signed, opaque",
+            Layer::Signed { .. } => "signed",
+        }
+    }
 }
 
 /// The incoming report (DESIGN §5), plus every layer.
@@ -86,16 +150,20 @@ pub struct Report {
     pub sign: Option<SignResult>,
     /// All layers, outermost first.
     pub layers: Vec<Layer>,
+    /// Header fields (lowercase names) that a signed or encrypted part
+    /// repeats with another value than the message's own, or adds: shown
+    /// from outside only.
+    pub header_mismatch: Vec<String>,
 }
 
-/// What the receiving side knows: its keys and what it trusts.
+/// What the receiving side knows: its keys, what it trusts, its rules.
 pub struct Context<'a> {
     /// Stored private keys with their certificates.
     pub keys: &'a [(&'a Certificate, &'a PrivateKey)],
-    /// Stored CA certificates and stored certificates of the senders.
+    /// Stored CA certificates and stored certificates.
     pub trust: &'a TrustStore,
-    /// Time of the check, Unix seconds.
-    pub now: i64,
+    /// The rules, the time of the check among them.
+    pub policy: &'a Policy,
 }
 
 /// A processed message: the report and the readable message (original
@@ -107,17 +175,19 @@ pub struct Processed {
     pub message: Vec<u8>,
 }
 
-/// The From and Sender addresses, lowercase: whom the signer must match.
-pub fn sender_addresses(raw: &[u8]) -> Result<Vec<String>> {
+/// The message's author as a signature must name it: the From addresses
+/// (and Sender's, shown only), lowercase; a message with two From or two
+/// Sender fields names no single author.
+pub fn senders(raw: &[u8]) -> Result<Senders> {
     if !starts_with_field(raw) {
         return Err(not_a_message());
     }
     let message = MessageParser::default()
         .parse_headers(raw)
         .ok_or_else(not_a_message)?;
-    let mut out = Vec::new();
-    for addr in [message.from(), message.sender()].into_iter().flatten() {
-        for a in addr.iter() {
+    let addresses = |field: Option<&mail_parser::Address<'_>>| {
+        let mut out: Vec<String> = Vec::new();
+        for a in field.into_iter().flat_map(|f| f.iter()) {
             if let Some(email) = a.address() {
                 let email = email.trim().to_ascii_lowercase();
                 if !out.contains(&email) {
@@ -125,8 +195,26 @@ pub fn sender_addresses(raw: &[u8]) -> Result<Vec<String>> {
                 }
             }
         }
-    }
-    Ok(out)
+        out
+    };
+    let (header, _) = mime::split_header_body(raw);
+    let fields = mime::fields(header);
+    let count = |name: &str| {
+        fields
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case(name))
+            .count()
+    };
+    let ambiguous = match (count("from"), count("sender")) {
+        (n, _) if n > 1 => Some(format!("the message has {n} From fields")),
+        (_, n) if n > 1 => Some(format!("the message has {n} Sender fields")),
+        _ => None,
+    };
+    Ok(Senders {
+        from: addresses(message.from()),
+        sender: addresses(message.sender()),
+        ambiguous,
+    })
 }
 
 /// RFC 5322: a message starts with a header field, `name:` where the name
@@ -266,11 +354,14 @@ pub fn is_smime(raw: &[u8]) -> bool {
 /// message at all; everything else is in the report.
 pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
     let raw = mime::to_crlf(raw);
-    let senders = sender_addresses(&raw)?;
+    let senders = senders(&raw)?;
     let (header, _) = mime::split_header_body(&raw);
-    let outer: Vec<u8> = mime::fields(header)
-        .iter()
+    let outer_fields: Vec<mime::Field<'_>> = mime::fields(header)
+        .into_iter()
         .filter(|f| !mime::is_content_field(f.name))
+        .collect();
+    let outer: Vec<u8> = outer_fields
+        .iter()
         .flat_map(|f| f.raw.iter().copied())
         .collect();
 
@@ -281,6 +372,7 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
         encryption: None,
         sign: None,
         layers: Vec::new(),
+        header_mismatch: Vec::new(),
     };
     let mut entity = raw.clone();
     let mut peeled = false;
@@ -295,8 +387,11 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
             Err(e) => return Err(e),
         };
         report.kind = Some("S/MIME");
-        if depth == MAX_LAYERS {
-            push_malformed(&mut report, format!("more than {MAX_LAYERS} S/MIME layers"));
+        if depth == ctx.policy.max_layers {
+            push_malformed(
+                &mut report,
+                format!("more than {} S/MIME layers", ctx.policy.max_layers),
+            );
             break;
         }
         let next = match kind {
@@ -306,27 +401,27 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
                     &signature,
                     Some(&content),
                     ctx.trust,
-                    check_sender.then_some(senders.as_slice()),
-                    ctx.now,
+                    check_sender.then_some(&senders),
+                    ctx.policy,
                 );
                 record_sign(&mut report, false, result);
                 Some(content)
             }
-            Kind::Pkcs7Mime(der, smime_type) => match cms_kind(&der) {
+            Kind::Pkcs7Mime(der, smime_type) => match cms_kind(&der, &smime_type) {
                 CmsKind::Signed => {
                     let check_sender = !report.signed;
                     let (result, content) = verify(
                         &der,
                         None,
                         ctx.trust,
-                        check_sender.then_some(senders.as_slice()),
-                        ctx.now,
+                        check_sender.then_some(&senders),
+                        ctx.policy,
                     );
                     record_sign(&mut report, true, result);
                     content.map(|c| mime::to_crlf(&c))
                 }
                 CmsKind::Enveloped => {
-                    let result = match decrypt(&der, ctx.keys) {
+                    let result = match decrypt(&der, ctx.keys, &ctx.policy.limits) {
                         Ok(plain) => Ok(plain),
                         Err(DecryptFailure::NoKey) => Err(DecryptResult::new(
                             DecryptCode::NoKey,
@@ -356,17 +451,6 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
                         }
                     }
                 }
-                CmsKind::Other(why) if smime_type.contains("enveloped") => {
-                    report.encrypted = true;
-                    record_decrypt(
-                        &mut report,
-                        DecryptResult::new(
-                            DecryptCode::Malformed,
-                            format!("the encrypted part is damaged: {why}"),
-                        ),
-                    );
-                    None
-                }
                 CmsKind::Other(why) => {
                     push_malformed(&mut report, why);
                     None
@@ -377,6 +461,7 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
             Some(inner) => {
                 entity = inner;
                 peeled = true;
+                compare_headers(&outer_fields, &entity, &mut report.header_mismatch);
             }
             None => break,
         }
@@ -384,9 +469,42 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
     let message = if peeled {
         mime::with_outer(&outer, &entity)
     } else {
-        raw
+        raw.clone()
     };
     Ok(Processed { report, message })
+}
+
+/// Fields that say who wrote a message, to whom, when and about what: an
+/// inner copy that differs from the outer one is reported.
+const COMPARED: [&str; 7] = ["from", "sender", "reply-to", "to", "cc", "subject", "date"];
+
+/// Adds to `mismatch` each [`COMPARED`] field that `entity`'s header has
+/// with another value than `outer` has (or that `outer` lacks).
+fn compare_headers(outer: &[mime::Field<'_>], entity: &[u8], mismatch: &mut Vec<String>) {
+    let (header, _) = mime::split_header_body(entity);
+    let values = |fields: &[mime::Field<'_>], name: &str| -> Vec<String> {
+        fields
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| {
+                let value = &f.raw[f.raw.iter().position(|&b| b == b':').map_or(0, |p| p + 1)..];
+                String::from_utf8_lossy(value)
+                    .split_ascii_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    let inner = mime::fields(header);
+    for name in COMPARED {
+        let theirs = values(&inner, name);
+        if !theirs.is_empty()
+            && theirs != values(outer, name)
+            && !mismatch.iter().any(|m| m == name)
+        {
+            mismatch.push(name.to_string());
+        }
+    }
 }
 
 /// A report for a message that is not processed because S/MIME is off.
@@ -400,6 +518,7 @@ pub fn disabled_report(raw: &[u8]) -> Report {
         encryption: smime.then(|| DecryptResult::new(DecryptCode::Disabled, comment)),
         sign: smime.then(|| SignResult::new(SignCode::Disabled, comment, None)),
         layers: Vec::new(),
+        header_mismatch: Vec::new(),
     }
 }
 
@@ -409,15 +528,21 @@ enum CmsKind {
     Other(String),
 }
 
-fn cms_kind(der: &[u8]) -> CmsKind {
-    // The content type is read from the DER; a full parse (which decodes
-    // every carried certificate) is left to the verb that needs it.
+/// What a `application/pkcs7-mime` part holds: the content type read from
+/// the start of the DER (enough even of a truncated structure, whose verb
+/// then reports it damaged), else what its `smime-type` says it is.
+fn cms_kind(der: &[u8], smime_type: &str) -> CmsKind {
+    // A full parse (which decodes every carried certificate) is left to the
+    // verb that needs it.
     match crate::der::content_type(der) {
         Some(crate::der::OID_SIGNED_DATA) => return CmsKind::Signed,
         Some(crate::der::OID_ENVELOPED_DATA | crate::der::OID_AUTH_ENVELOPED_DATA) => {
             return CmsKind::Enveloped;
         }
-        _ => {}
+        Some(_) => {}
+        None if smime_type == "signed-data" => return CmsKind::Signed,
+        None if smime_type.contains("enveloped") => return CmsKind::Enveloped,
+        None => {}
     }
     match openssl::cms::CmsContentInfo::from_der(der) {
         Ok(cms) => {

@@ -21,6 +21,8 @@ pub mod key;
 pub mod mime;
 pub mod options;
 mod pem;
+pub mod policy;
+mod shape;
 pub mod sign;
 pub mod trust;
 pub mod verify;
@@ -29,6 +31,7 @@ pub use bundle::Bundle;
 pub use cert::{CertInfo, Certificate, Issue, Kind, Usage};
 pub use error::{Error, Result};
 pub use key::PrivateKey;
+pub use policy::Policy;
 
 /// Makes OpenSSL's `legacy` provider available next to the default one, so
 /// that old PKCS#12 files (RC2-40, 3DES) open. Idempotent and cheap; every

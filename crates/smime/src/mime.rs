@@ -507,13 +507,25 @@ pub fn pkcs7_mime(outer: &[u8], smime_type: &str, der: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The header part of `entity` plus the message's outer fields: what a
-/// reader sees after a layer is removed.
+/// The message's outer fields around `entity`'s `Content-*` fields and
+/// body: what a reader sees after a layer is removed. Any other field of
+/// the entity (a From, a Subject) is left out: it is not the message's.
 pub fn with_outer(outer: &[u8], entity: &[u8]) -> Vec<u8> {
+    let entity = to_crlf(entity);
+    let (header, body) = split_header_body(&entity);
     let mut out = Vec::with_capacity(outer.len() + entity.len() + 20);
     out.extend_from_slice(outer);
     out.extend_from_slice(b"MIME-Version: 1.0\r\n");
-    out.extend_from_slice(&to_crlf(entity));
+    for field in fields(header) {
+        if is_content_field(field.name) && !field.name.eq_ignore_ascii_case("mime-version") {
+            out.extend_from_slice(field.raw);
+            if !field.raw.ends_with(b"\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
     out
 }
 

@@ -12,10 +12,13 @@ pub struct Candidate<'a> {
     pub certificate: &'a Certificate,
     /// A private key for it is stored.
     pub has_private_key: bool,
+    /// Its issuer is stored (or it is self-signed).
+    pub issuer_known: bool,
 }
 
 /// Why no certificate fits an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Lack {
     /// No certificate at all.
     NoCertificate,
@@ -27,6 +30,11 @@ pub enum Lack {
     OnlyNotYetValid,
     /// Certificates, but none usable for this operation.
     NotUsable,
+    /// Only certificates whose key is too weak; the text says why.
+    WeakKey(String),
+    /// Only certificates whose issuer is not stored (encryption only: a
+    /// certificate no stored CA vouches for is not used to encrypt).
+    IssuerMissing,
 }
 
 impl Lack {
@@ -37,6 +45,11 @@ impl Lack {
             Lack::OnlyExpired => "only expired certificates".into(),
             Lack::OnlyNotYetValid => "only certificates that are not valid yet".into(),
             Lack::NotUsable => format!("no certificate usable for {operation}"),
+            Lack::WeakKey(why) => format!("only a certificate with a weak key ({why})"),
+            Lack::IssuerMissing => {
+                "only certificates whose issuer is not in the store (import the CA certificate)"
+                    .into()
+            }
         }
     }
 }
@@ -50,8 +63,9 @@ pub fn signing_certificate<'a>(
     select(candidates, now, true)
 }
 
-/// The certificate to encrypt to: may encrypt, valid now; of several, the
-/// one valid longest. Expired ones are ignored when a valid one exists.
+/// The certificate to encrypt to: may encrypt, issued by a stored CA (or
+/// self-signed), valid now; of several, the one valid longest. Expired ones
+/// are ignored when a valid one exists.
 pub fn encryption_certificate<'a>(
     candidates: &[Candidate<'a>],
     now: i64,
@@ -71,7 +85,14 @@ fn select<'a>(
         .iter()
         .filter(|c| {
             let usage = c.certificate.info().usage;
+            let not_for_smime = c
+                .certificate
+                .info()
+                .static_issues
+                .iter()
+                .any(|i| matches!(i, crate::Issue::NotUsableForSmime(_)));
             c.certificate.info().kind == crate::Kind::EndEntity
+                && !not_for_smime
                 && if signing {
                     usage.can_sign()
                 } else {
@@ -82,14 +103,34 @@ fn select<'a>(
     if usable.is_empty() {
         return Err(Lack::NotUsable);
     }
-    let with_key: Vec<&Candidate<'a>> = if signing {
-        usable.into_iter().filter(|c| c.has_private_key).collect()
-    } else {
-        usable
-    };
-    if with_key.is_empty() {
-        return Err(Lack::NoPrivateKey);
+    let strong: Vec<&Candidate<'a>> = usable
+        .iter()
+        .copied()
+        .filter(|c| c.certificate.unusable().is_none())
+        .collect();
+    if strong.is_empty() {
+        let why = usable
+            .iter()
+            .find_map(|c| match c.certificate.unusable() {
+                Some(crate::Issue::WeakKey(why)) => Some(why.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        return Err(Lack::WeakKey(why));
     }
+    let with_key: Vec<&Candidate<'a>> = if signing {
+        let keyed: Vec<_> = strong.into_iter().filter(|c| c.has_private_key).collect();
+        if keyed.is_empty() {
+            return Err(Lack::NoPrivateKey);
+        }
+        keyed
+    } else {
+        let vouched: Vec<_> = strong.into_iter().filter(|c| c.issuer_known).collect();
+        if vouched.is_empty() {
+            return Err(Lack::IssuerMissing);
+        }
+        vouched
+    };
     let valid = with_key
         .iter()
         .filter(|c| c.certificate.info().is_valid_at(now))

@@ -1,102 +1,210 @@
-//! Path validation for signers: a signer is trusted when it chains, for the
-//! S/MIME signing purpose, to a stored CA certificate, or is itself stored.
+//! Path validation for signers. A signer is trusted in exactly two ways:
+//!
+//! - its certificate is stored, byte for byte: it is trusted as itself,
+//!   and never as an issuer of anything;
+//! - it chains, for the S/MIME signing purpose, to a stored CA: a
+//!   certificate with basicConstraints CA:TRUE, or an X.509 v1 self-signed
+//!   root stored as a CA ([`crate::Kind::Ca`]). Every issuer on the path
+//!   below the anchor must be a CA by basicConstraints too.
+//!
+//! OpenSSL alone would accept more: under partial-chain validation any
+//! stored certificate is an anchor, and its non-strict checks let a v1
+//! certificate or one whose keyUsage has keyCertSign issue. A stored
+//! contact could then mint a certificate for any address.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use openssl::sha::Sha256;
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
 use openssl::x509::{X509, X509PurposeId, X509Ref, X509StoreContext, X509VerifyResult};
+use openssl_sys as sys;
 
-use crate::{Certificate, Result};
+use crate::{Certificate, Kind, Result, ffi};
 
-/// The trust anchors of one check: stored CAs and stored senders' certificates.
+/// SHA-256 fingerprints of stored certificates, each trusted as itself.
+#[derive(Debug, Default, Clone)]
+pub struct Fingerprints(HashSet<[u8; 32]>);
+
+impl Fingerprints {
+    /// From lowercase or uppercase hex fingerprints; others are skipped.
+    pub fn from_hex<'a>(fingerprints: impl IntoIterator<Item = &'a str>) -> Self {
+        Fingerprints(fingerprints.into_iter().filter_map(unhex).collect())
+    }
+
+    /// Whether `cert` is one of them.
+    pub fn contains(&self, cert: &Certificate) -> bool {
+        unhex(cert.fingerprint()).is_some_and(|f| self.0.contains(&f))
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// None at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn unhex(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(hex.chunks(2)) {
+        let digit = |c: u8| (c as char).to_digit(16);
+        *o = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+    }
+    Some(out)
+}
+
+/// What the receiving side trusts for one check.
 pub struct TrustStore {
-    anchors: Vec<X509>,
-    /// SHA-256 over the anchors' fingerprints: which trust a cached
+    /// Stored CAs: the anchors.
+    anchors: Vec<Certificate>,
+    /// Stored certificates that may sign without a path: given ones.
+    stored: Fingerprints,
+    /// Every other stored certificate, by fingerprint (shared, can be large).
+    all_stored: Arc<Fingerprints>,
+    /// Certificates to find a signer that the message does not carry.
+    known: Vec<X509>,
+    /// SHA-256 over the anchors' fingerprints: which anchors a remembered
     /// validation was made under.
     id: [u8; 32],
 }
 
+/// The outcome of a signer's validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathCheck {
+    /// Trusted: through a CA, or as a stored certificate (`itself`).
+    Valid {
+        /// The signer is stored and trusted as itself.
+        itself: bool,
+    },
+    /// The signer's (or an issuer's) certificate has expired.
+    Expired(String),
+    /// The signer's (or an issuer's) certificate is not valid yet.
+    NotYetValid(String),
+    /// No trusted path; the text says why.
+    Untrusted(String),
+}
+
 impl TrustStore {
-    /// Trusts exactly these certificates (and what the CAs among them issued).
-    pub fn new<'a>(anchors: impl IntoIterator<Item = &'a Certificate>) -> Self {
+    /// Trusts these stored certificates: each as itself, and the CAs among
+    /// them also for what they issued. Every one can also be found as the
+    /// signer of a message that does not carry its signer's certificate.
+    pub fn new<'a>(stored: impl IntoIterator<Item = &'a Certificate>) -> Self {
         let mut id = Sha256::new();
-        let anchors = anchors
-            .into_iter()
-            .map(|c| {
+        let mut anchors = Vec::new();
+        let mut fingerprints = HashSet::new();
+        let mut known = Vec::new();
+        for c in stored {
+            if c.info().kind == Kind::Ca {
                 id.update(c.fingerprint().as_bytes());
-                c.x509().to_owned()
-            })
-            .collect();
+                anchors.push(c.clone());
+            }
+            if let Some(f) = unhex(c.fingerprint()) {
+                fingerprints.insert(f);
+            }
+            known.push(c.x509().to_owned());
+        }
         TrustStore {
             anchors,
+            stored: Fingerprints(fingerprints),
+            all_stored: Arc::default(),
+            known,
             id: id.finish(),
         }
     }
 
-    /// The anchors, for finding a signer whose certificate the message lacks.
-    pub fn certificates(&self) -> &[X509] {
-        &self.anchors
+    /// Also trusts every certificate in `all` as itself (the whole store,
+    /// so that a stored signer who is not the sender is named as such).
+    pub fn with_stored(mut self, all: Arc<Fingerprints>) -> Self {
+        self.all_stored = all;
+        self
     }
 
-    /// Validates `signer` at time `at` (Unix seconds), with `untrusted`
-    /// certificates (those the message carries) to build the path.
+    /// The certificates to look a signer up in.
+    pub fn certificates(&self) -> &[X509] {
+        &self.known
+    }
+
+    /// Whether `cert` is stored (trusted as itself).
+    pub fn is_stored(&self, cert: &Certificate) -> bool {
+        self.stored.contains(cert) || self.all_stored.contains(cert)
+    }
+
+    /// Validates `signer` at time `at` (Unix seconds), with the certificates
+    /// the message carries (`untrusted`) to build the path.
     ///
-    /// A path found valid is remembered for the process with the time span
-    /// in which all of its certificates are valid: the same signer, carried
-    /// certificates and anchors at a time inside that span give the same
-    /// answer (there are no revocation lists), without the two or three
-    /// signature checks of a fresh validation.
-    pub fn validate(
-        &self,
-        signer: &X509Ref,
-        untrusted: &[X509],
-        at: i64,
-    ) -> Result<X509VerifyResult> {
-        let key = self.cache_key(signer, untrusted)?;
+    /// A path through a CA found valid is remembered for the process with
+    /// the time span in which all of its certificates are valid: the same
+    /// signer, carried certificates and anchors at a time inside that span
+    /// give the same answer (there are no revocation lists), without the
+    /// two or three signature checks of a fresh validation.
+    pub fn validate(&self, signer: &Certificate, untrusted: &[X509], at: i64) -> Result<PathCheck> {
+        if self.is_stored(signer) {
+            // Alone in its store: nothing is issued, only time and purpose
+            // are checked.
+            let (result, _) = verify(std::slice::from_ref(signer), signer.x509(), &[], at)?;
+            return Ok(match classify(result) {
+                None => PathCheck::Valid { itself: true },
+                Some(failure) => failure,
+            });
+        }
+        let key = self.cache_key(signer.x509(), untrusted)?;
         if valid_paths()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
             .is_some_and(|&(from, until)| (from..=until).contains(&at))
         {
-            return Ok(X509VerifyResult::OK);
+            return Ok(PathCheck::Valid { itself: false });
         }
-        let mut builder = X509StoreBuilder::new()?;
-        for anchor in &self.anchors {
-            // Duplicates are harmless; OpenSSL reports them as errors.
-            let _ = builder.add_cert(anchor.clone());
+        let (result, chain) = verify(&self.anchors, signer.x509(), untrusted, at)?;
+        if let Some(failure) = classify(result) {
+            return Ok(failure);
         }
-        let mut param = X509VerifyParam::new()?;
-        param.set_purpose(X509PurposeId::SMIME_SIGN)?;
-        // A stored end-entity or intermediate certificate is an anchor on its own.
-        param.set_flags(X509VerifyFlags::PARTIAL_CHAIN)?;
-        param.set_time(at as _);
-        builder.set_param(&param)?;
-        let store = builder.build();
-        let mut chain = Stack::new()?;
-        for cert in untrusted {
-            chain.push(cert.clone())?;
+        if let Some(why) = self.issuer_not_a_ca(&chain) {
+            return Ok(PathCheck::Untrusted(why));
         }
-        let mut ctx = X509StoreContext::new()?;
-        let (result, span) = ctx.init(&store, signer, &chain, |c| {
-            c.verify_cert()?;
-            let span = c.chain().and_then(|path| validity_span(path.iter()));
-            Ok((c.error(), span))
-        })?;
-        // verify_cert leaves errors on the queue for failed paths.
-        let _ = openssl::error::ErrorStack::get();
-        if let (X509VerifyResult::OK, Some(span)) = (result, span) {
+        if let Some(span) = validity_span(chain.iter().map(|c| &**c)) {
             let mut paths = valid_paths().lock().unwrap_or_else(|e| e.into_inner());
             if paths.len() >= VALID_PATHS {
                 paths.clear();
             }
             paths.insert(key, span);
         }
-        Ok(result)
+        Ok(PathCheck::Valid { itself: false })
+    }
+
+    /// Every certificate that issues on `chain` (all but the first) must be
+    /// a CA by basicConstraints; the anchor at the end may instead be a
+    /// stored v1 root.
+    fn issuer_not_a_ca(&self, chain: &[X509]) -> Option<String> {
+        for (i, cert) in chain.iter().enumerate().skip(1) {
+            let flags = ffi::extension_flags(cert);
+            let by_constraints = flags & sys::EXFLAG_BCONS != 0 && flags & sys::EXFLAG_CA != 0;
+            let stored_root = i + 1 == chain.len()
+                && cert.to_der().is_ok_and(|der| {
+                    self.anchors
+                        .iter()
+                        .any(|a| a.der() == der && a.info().self_signed)
+                });
+            if !by_constraints && !stored_root {
+                return Some(format!(
+                    "{} issued a certificate on the path but is not a CA (no basicConstraints CA:TRUE)",
+                    crate::cert::name_to_string(cert.subject_name())
+                ));
+            }
+        }
+        None
     }
 
     /// What a validation depends on besides the time: the anchors, the
@@ -110,6 +218,58 @@ impl TrustStore {
             key.update(&der);
         }
         Ok(key.finish())
+    }
+}
+
+/// OpenSSL's validation of `signer` for S/MIME signing at `at`, with
+/// `anchors` trusted (partial chains allowed, so a stored intermediate CA
+/// is an anchor): the result and the path it built.
+fn verify(
+    anchors: &[Certificate],
+    signer: &X509Ref,
+    untrusted: &[X509],
+    at: i64,
+) -> Result<(X509VerifyResult, Vec<X509>)> {
+    let mut builder = X509StoreBuilder::new()?;
+    for anchor in anchors {
+        // Duplicates are harmless; OpenSSL reports them as errors.
+        let _ = builder.add_cert(anchor.x509().to_owned());
+    }
+    let mut param = X509VerifyParam::new()?;
+    param.set_purpose(X509PurposeId::SMIME_SIGN)?;
+    param.set_flags(X509VerifyFlags::PARTIAL_CHAIN)?;
+    param.set_time(at as _);
+    builder.set_param(&param)?;
+    let store = builder.build();
+    let mut chain = Stack::new()?;
+    for cert in untrusted {
+        chain.push(cert.clone())?;
+    }
+    let mut ctx = X509StoreContext::new()?;
+    let out = ctx.init(&store, signer, &chain, |c| {
+        c.verify_cert()?;
+        let path = c
+            .chain()
+            .map(|p| p.iter().map(|x| x.to_owned()).collect())
+            .unwrap_or_default();
+        Ok((c.error(), path))
+    })?;
+    // verify_cert leaves errors on the queue for failed paths.
+    let _ = openssl::error::ErrorStack::get();
+    Ok(out)
+}
+
+/// `None` for success, else the failure.
+fn classify(result: X509VerifyResult) -> Option<PathCheck> {
+    match result.as_raw() {
+        sys::X509_V_OK => None,
+        sys::X509_V_ERR_CERT_HAS_EXPIRED => {
+            Some(PathCheck::Expired(result.error_string().to_string()))
+        }
+        sys::X509_V_ERR_CERT_NOT_YET_VALID => {
+            Some(PathCheck::NotYetValid(result.error_string().to_string()))
+        }
+        _ => Some(PathCheck::Untrusted(result.error_string().to_string())),
     }
 }
 

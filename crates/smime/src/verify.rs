@@ -1,20 +1,25 @@
 //! Verification of detached (`multipart/signed`) and opaque (signed-data)
-//! signatures: the mathematics, then the signer's path to a stored CA, then
-//! the signer's address against the sender. Each failure has its own code.
+//! signatures: the structure's bounds, the mathematics, the algorithms,
+//! the signer's path to a stored CA (or the signer stored as itself), and
+//! the signer's address against From. Each failure has its own code.
 
 use std::borrow::Cow;
 
 use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::error::ErrorStack;
 use openssl::nid::Nid;
-use openssl::x509::{X509, X509VerifyResult};
+use openssl::pkey::Id;
+use openssl::x509::X509;
 use serde::Serialize;
 
-use crate::trust::TrustStore;
-use crate::{Certificate, ffi};
+use crate::policy::Policy;
+use crate::trust::{PathCheck, TrustStore};
+use crate::{Certificate, ffi, shape};
 
 /// Result codes of a signature check. Stable API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SignCode {
     /// Valid, trusted, and from the sender.
     Verified,
@@ -22,16 +27,36 @@ pub enum SignCode {
     BadSignature,
     /// The signer does not chain to a stored CA and is not stored itself.
     UnknownSigner,
-    /// The signer's certificate does not carry the From (or Sender) address.
+    /// The signer's certificate does not carry the From address, or the
+    /// message does not name one author.
     SignerNotSender,
-    /// The signer's certificate was not valid when it signed.
+    /// The signer's certificate is not valid now (expired or not yet valid).
     ExpiredSigner,
+    /// MD5, SHA-1 when refused, or a signer key below the minimum.
+    WeakSignature,
     /// An algorithm OpenSSL cannot or will not use here.
     UnsupportedAlgorithm,
-    /// The signature part cannot be parsed.
+    /// The signature part cannot be parsed, or passes a bound.
     Malformed,
     /// S/MIME is switched off.
     Disabled,
+}
+
+impl SignCode {
+    /// The code as the report writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignCode::Verified => "verified",
+            SignCode::BadSignature => "bad_signature",
+            SignCode::UnknownSigner => "unknown_signer",
+            SignCode::SignerNotSender => "signer_not_sender",
+            SignCode::ExpiredSigner => "expired_signer",
+            SignCode::WeakSignature => "weak_signature",
+            SignCode::UnsupportedAlgorithm => "unsupported_algorithm",
+            SignCode::Malformed => "malformed",
+            SignCode::Disabled => "disabled",
+        }
+    }
 }
 
 /// Who signed.
@@ -73,18 +98,57 @@ impl SignResult {
     }
 }
 
+/// The author a signature must name: the From field, one of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Senders {
+    /// The From addresses, lowercase: the signer's certificate must carry
+    /// every one.
+    pub from: Vec<String>,
+    /// The Sender addresses, lowercase: shown, never enough to verify.
+    pub sender: Vec<String>,
+    /// Why the message names no single author (two From fields, two Sender
+    /// fields), if so: then no signature verifies.
+    pub ambiguous: Option<String>,
+}
+
 /// Checks one signature. `detached` is the signed entity of a
-/// `multipart/signed` (already CRLF), `None` for signed-data. `senders` are
-/// the From/Sender addresses the signer must match; `None` skips that check
-/// (inner layers). Returns the result and the signed content.
+/// `multipart/signed` (already CRLF), `None` for signed-data. `senders`
+/// is whom the signer must be; `None` skips that check (inner layers).
+/// Returns the result and the signed content, also when the signature
+/// fails (marked unverified by the result).
 pub fn verify(
     der: &[u8],
     detached: Option<&[u8]>,
     trust: &TrustStore,
-    senders: Option<&[String]>,
-    now: i64,
+    senders: Option<&Senders>,
+    policy: &Policy,
 ) -> (SignResult, Option<Vec<u8>>) {
-    let malformed = |why: String| (SignResult::new(SignCode::Malformed, why, None), None);
+    // 0. Count before OpenSSL parses: it works through every listed
+    // digest, signer and certificate, some of them recursively.
+    let shape = match shape::signed(der, &policy.limits) {
+        Ok(shape) => shape,
+        Err(why) => {
+            return (
+                SignResult::new(
+                    SignCode::Malformed,
+                    format!("the signature is malformed: {why}"),
+                    None,
+                ),
+                detached.map(<[u8]>::to_vec),
+            );
+        }
+    };
+    let content_of_shape = || {
+        detached
+            .map(<[u8]>::to_vec)
+            .or_else(|| shape.content.as_deref().map(<[u8]>::to_vec))
+    };
+    let malformed = |why: String| {
+        (
+            SignResult::new(SignCode::Malformed, why, None),
+            content_of_shape(),
+        )
+    };
     // The carried certificates come from the cache when seen before; OpenSSL
     // then parses only the rest (see `der`).
     let (der, carried) = match crate::der::take_certificates(der) {
@@ -103,7 +167,7 @@ pub fn verify(
         None => (Cow::Borrowed(der), None),
     };
     let Ok(mut cms) = CmsContentInfo::from_der(&der) else {
-        let _ = openssl::error::ErrorStack::get();
+        let _ = ErrorStack::get();
         return malformed("the signature cannot be parsed as CMS".into());
     };
     if ffi::content_type(&cms) != Nid::PKCS7_SIGNED {
@@ -114,7 +178,7 @@ pub fn verify(
     // OpenSSL cannot set up is refused before `CMS_verify` sees detached
     // content (see `ffi::digests_available`).
     if detached.is_some() && !ffi::digests_available(&cms) {
-        let e = openssl::error::ErrorStack::get();
+        let e = ErrorStack::get();
         return (
             SignResult::new(
                 SignCode::UnsupportedAlgorithm,
@@ -124,7 +188,7 @@ pub fn verify(
                 ),
                 None,
             ),
-            detached.map(<[u8]>::to_vec),
+            content_of_shape(),
         );
     }
     let mut content = Vec::new();
@@ -139,43 +203,32 @@ pub fn verify(
     }
     let known = stored.as_deref();
     let mut math = cms.verify(known, None, detached, Some(&mut content), flags);
-    let mut note = String::new();
+    let mut notes = Vec::new();
     if let (Err(_), Some(d)) = (&math, detached) {
         // Some signers hash the text with bare LF line endings (not
         // canonical, RFC 8551 §3.1.1); the bytes differ only there.
         let lf = lf_only(d);
         if lf != d && cms.verify(known, None, Some(&lf), None, flags).is_ok() {
             math = Ok(());
-            note = " (the signer hashed the text with LF line endings)".into();
+            notes.push("the signer hashed the text with LF line endings".to_string());
         }
     }
-    // A failed check still tells who claims to have signed, and the
-    // content of an opaque signature: read both without the checks.
-    let loose = flags | CMSOptions::NOSIGS | CMSOptions::NO_CONTENT_VERIFY;
     let content = match detached {
         Some(d) => Some(d.to_vec()),
         None if math.is_ok() => Some(content),
-        None => {
-            let mut c = Vec::new();
-            cms.verify(known, None, None, Some(&mut c), loose)
-                .ok()
-                .map(|()| c)
-        }
+        None => content_of_shape(),
     };
     if let Err(e) = math {
-        if detached.is_some() {
-            let _ = cms.verify(known, None, detached, None, loose);
-        }
+        // A failed check still tells who claims to have signed: read the
+        // signers without the checks.
+        let loose = flags | CMSOptions::NOSIGS | CMSOptions::NO_CONTENT_VERIFY;
+        let _ = cms.verify(known, None, detached, None, loose);
         let claimed = ffi::signers(&cms)
             .first()
             .and_then(|x| Certificate::from_x509(x.clone()).ok())
             .map(|c| signer_info(&c));
-        let _ = openssl::error::ErrorStack::get();
-        let text = e.to_string().to_ascii_lowercase();
-        let result = if text.contains("unsupported")
-            || text.contains("unknown digest")
-            || text.contains("unknown message digest")
-        {
+        let _ = ErrorStack::get();
+        let result = if ffi::has_reason(&e, ffi::UNSUPPORTED_ALGORITHM) {
             SignResult::new(
                 SignCode::UnsupportedAlgorithm,
                 format!(
@@ -184,10 +237,11 @@ pub fn verify(
                 ),
                 claimed,
             )
-        } else if text.contains("signer certificate not found") {
+        } else if ffi::has_reason(&e, ffi::SIGNER_NOT_FOUND) {
             SignResult::new(
                 SignCode::UnknownSigner,
-                "the signer's certificate is neither in the message nor in the store",
+                "the signer's certificate is neither in the message nor in the store; \
+                 the content is shown unverified",
                 None,
             )
         } else {
@@ -199,9 +253,9 @@ pub fn verify(
         };
         return (result, content);
     }
-    let _ = openssl::error::ErrorStack::get();
+    let _ = ErrorStack::get();
 
-    // 2. The signer's path to a trusted certificate.
+    // 2. Who signed, and with what.
     let signers = ffi::signers(&cms);
     let times = ffi::signing_times(&cms);
     let Some(signer_x509) = signers.first() else {
@@ -238,91 +292,187 @@ pub fn verify(
         .first()
         .cloned()
         .unwrap_or_else(|| info.subject.clone());
-    match trust.validate(signer.x509(), &carried, now) {
-        Ok(r) if r == X509VerifyResult::OK => {}
-        Ok(r)
-            if r.as_raw() == openssl_sys::X509_V_ERR_CERT_HAS_EXPIRED
-                || r.as_raw() == openssl_sys::X509_V_ERR_CERT_NOT_YET_VALID =>
-        {
-            // Valid when it signed is still a good signature (RFC 5652 signingTime).
-            let at_signing = times.first().copied().flatten();
-            let ok_then = at_signing
-                .and_then(|t| trust.validate(signer.x509(), &carried, t).ok())
-                .is_some_and(|r| r == X509VerifyResult::OK);
-            if !ok_then {
-                return (
-                    SignResult::new(
-                        SignCode::ExpiredSigner,
-                        format!(
-                            "the certificate of {who} was not valid when the message was signed ({})",
-                            r.error_string()
-                        ),
-                        Some(info),
-                    ),
-                    content,
-                );
-            }
-            note.push_str(&format!(
-                " (its certificate is no longer valid now: {})",
-                r.error_string()
-            ));
-        }
-        Ok(r) => {
+    match weakness(&shape, &signer, policy) {
+        Weakness::Refused(why) => {
             return (
                 SignResult::new(
-                    SignCode::UnknownSigner,
-                    format!(
-                        "the signer {who} is not trusted: {}; import the signer's CA certificate or its own certificate",
-                        r.error_string()
-                    ),
+                    SignCode::WeakSignature,
+                    format!("signed by {who}, but {why}; such a signature is never accepted"),
                     Some(info),
                 ),
                 content,
             );
         }
-        Err(e) => {
-            return (
-                SignResult::new(
-                    SignCode::UnknownSigner,
-                    format!("the signer {who} could not be checked: {e}"),
-                    Some(info),
+        Weakness::Accepted(note) => notes.push(note),
+        Weakness::None => {}
+    }
+
+    // 3. The signer's path to a trusted certificate.
+    let fail = |code, comment: String| {
+        (
+            SignResult::new(code, comment, Some(info.clone())),
+            content.clone(),
+        )
+    };
+    let claimed_time = || match times.first().copied().flatten() {
+        Some(t) => format!(
+            "; it claims to have signed on {}, which cannot be checked",
+            crate::rfc3339(t)
+        ),
+        None => String::new(),
+    };
+    match trust.validate(&signer, &carried, policy.now) {
+        Ok(PathCheck::Valid { .. }) => {}
+        Ok(PathCheck::Expired(e)) => {
+            // Whatever signingTime says: the signer sets it, and an expired
+            // key (perhaps no longer kept safe) can claim any time.
+            return fail(
+                SignCode::ExpiredSigner,
+                format!(
+                    "the certificate of {who} is not valid now ({e}){}",
+                    claimed_time()
                 ),
-                content,
+            );
+        }
+        Ok(PathCheck::NotYetValid(e)) => {
+            return fail(
+                SignCode::ExpiredSigner,
+                format!(
+                    "the certificate of {who} is not valid yet ({e}){}",
+                    claimed_time()
+                ),
+            );
+        }
+        Ok(PathCheck::Untrusted(e)) => {
+            return fail(
+                SignCode::UnknownSigner,
+                format!(
+                    "the signer {who} is not trusted: {e}; import the signer's CA certificate or its own certificate"
+                ),
+            );
+        }
+        Err(e) => {
+            return fail(
+                SignCode::UnknownSigner,
+                format!("the signer {who} could not be checked: {e}"),
             );
         }
     }
 
-    // 3. The signer is the sender.
-    if let Some(senders) = senders {
-        let matches = signer
-            .info()
-            .email_addresses
-            .iter()
-            .any(|e| senders.contains(e));
-        if !matches {
-            let from = if senders.is_empty() {
-                "no sender address".to_string()
-            } else {
-                senders.join(", ")
-            };
-            return (
-                SignResult::new(
-                    SignCode::SignerNotSender,
-                    format!("signed by {who}, but the message is from {from}"),
-                    Some(info),
-                ),
-                content,
-            );
-        }
+    // 4. The signer is the author.
+    if let Some(senders) = senders
+        && let Some(why) = not_the_author(&signer, senders)
+    {
+        return fail(
+            SignCode::SignerNotSender,
+            format!("signed by {who}, but {why}"),
+        );
     }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
+    };
     (
         SignResult::new(
             SignCode::Verified,
-            format!("signed by {who}, signature valid{note}"),
+            format!("signed by {who}, signature valid{notes}"),
             Some(info),
         ),
         content,
     )
+}
+
+/// Why `signer` does not vouch for the message's author, if it does not.
+fn not_the_author(signer: &Certificate, senders: &Senders) -> Option<String> {
+    if let Some(why) = &senders.ambiguous {
+        return Some(format!("{why}, so a signature cannot vouch for its sender"));
+    }
+    if senders.from.is_empty() {
+        return Some("the message has no From address".into());
+    }
+    let carries = |a: &String| signer.info().email_addresses.contains(a);
+    if senders.from.iter().all(carries) {
+        return None;
+    }
+    let from = senders.from.join(", ");
+    Some(if senders.sender.iter().any(carries) {
+        format!(
+            "the message is from {from}; the signer is only named in its Sender field, which does not count"
+        )
+    } else {
+        format!("the message is from {from}")
+    })
+}
+
+enum Weakness {
+    None,
+    /// Accepted, with a note for the comment.
+    Accepted(String),
+    /// Refused: the reason.
+    Refused(String),
+}
+
+/// `md5`, `md2`, `md4` and RSA over them (OID content octets).
+const BROKEN: &[&[u8]] = &[
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05],
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x02],
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x04],
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x04],
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x02],
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x03],
+];
+/// `sha1`, `sha1WithRSAEncryption`, `ecdsa-with-SHA1`, `dsa-with-sha1`.
+const SHA1: &[&[u8]] = &[
+    &[0x2b, 0x0e, 0x03, 0x02, 0x1a],
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05],
+    &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01],
+    &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x03],
+];
+
+fn weakness(shape: &shape::Signed<'_>, signer: &Certificate, policy: &Policy) -> Weakness {
+    let uses = |list: &[&[u8]]| {
+        shape
+            .signers
+            .iter()
+            .flat_map(|s| [s.digest, s.signature])
+            .any(|oid| list.contains(&oid))
+    };
+    if uses(BROKEN) {
+        return Weakness::Refused("the signature uses MD5 (or MD2, MD4), which is broken".into());
+    }
+    let key = signer.public_key().ok();
+    if let Some(key) = &key
+        && key.id() == Id::RSA
+        && key.bits() < policy.min_rsa_bits
+    {
+        return Weakness::Refused(format!(
+            "the signer's RSA key has {} bits, fewer than the {} required",
+            key.bits(),
+            policy.min_rsa_bits
+        ));
+    }
+    if key.is_some_and(|k| k.id() != Id::RSA)
+        && let Some(crate::Issue::WeakKey(why)) = signer
+            .info()
+            .static_issues
+            .iter()
+            .find(|i| matches!(i, crate::Issue::WeakKey(_)))
+    {
+        return Weakness::Refused(format!("the signer's key is not accepted: {why}"));
+    }
+    if uses(SHA1) {
+        if policy.reject_sha1 {
+            return Weakness::Refused(
+                "the signature uses SHA-1, which this service is set to refuse (reject_sha1)"
+                    .into(),
+            );
+        }
+        return Weakness::Accepted(
+            "SHA-1: a weak digest, still accepted because mail clients use it".into(),
+        );
+    }
+    Weakness::None
 }
 
 fn lf_only(data: &[u8]) -> Vec<u8> {
@@ -340,5 +490,30 @@ fn signer_info(cert: &Certificate) -> SignerInfo {
         fingerprint: cert.fingerprint().to_string(),
         subject: cert.info().subject.clone(),
         email_addresses: cert.info().email_addresses.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn weak_algorithm_identifiers_are_the_named_ones() {
+        let oid = crate::der::tests::oid;
+        let broken = [
+            "1.2.840.113549.2.5",
+            "1.2.840.113549.2.2",
+            "1.2.840.113549.2.4",
+            "1.2.840.113549.1.1.4",
+            "1.2.840.113549.1.1.2",
+            "1.2.840.113549.1.1.3",
+        ];
+        let sha1 = [
+            "1.3.14.3.2.26",
+            "1.2.840.113549.1.1.5",
+            "1.2.840.10045.4.1",
+            "1.2.840.10040.4.3",
+        ];
+        let have = |list: &[&[u8]]| list.iter().map(|o| o.to_vec()).collect::<Vec<_>>();
+        assert_eq!(have(super::BROKEN), broken.map(oid));
+        assert_eq!(have(super::SHA1), sha1.map(oid));
     }
 }

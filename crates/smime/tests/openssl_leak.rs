@@ -97,7 +97,8 @@ fn unknown_digest_in_detached_signature_leaks_nothing() {
 
     let (entity, der) = signature_with_unknown_digest();
     let trust = TrustStore::new([]);
-    let check = || verify(&der, Some(&entity), &trust, None, smime::now()).0;
+    let policy = smime::Policy::now();
+    let check = || verify(&der, Some(&entity), &trust, None, &policy).0;
     let first = check();
     assert_eq!(first.code, SignCode::UnsupportedAlgorithm, "{first:?}");
 

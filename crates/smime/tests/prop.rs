@@ -482,13 +482,16 @@ proptest! {
         prop_assert_eq!(parts.len(), 2);
         prop_assert_eq!(parts[0], &split.entity[..]);
         let signature = unbase64(body_of(parts[1]));
-        let senders = ["alice@example.org".to_string()];
+        let senders = smime::verify::Senders {
+            from: vec!["alice@example.org".to_string()],
+            ..Default::default()
+        };
         let (result, content) = smime::verify::verify(
             &signature,
             Some(parts[0]),
             &KEYS.trust,
             Some(&senders),
-            smime::now(),
+            &smime::Policy::now(),
         );
         prop_assert_eq!(result.code, SignCode::Verified, "{:?}", result);
         same_content("sign→verify", &raw, &content.expect("content"))?;
@@ -503,7 +506,8 @@ proptest! {
         let entity = encrypted(&split.entity, options);
         let der = unbase64(body_of(&entity));
         for keys in [[(&k.alice, &k.alice_key)], [(&k.bob, &k.bob_key)]] {
-            let plain = smime::decrypt::decrypt(&der, &keys).expect("decrypt");
+            let limits = smime::policy::CmsLimits::default();
+            let plain = smime::decrypt::decrypt(&der, &keys, &limits).expect("decrypt");
             prop_assert_eq!(&plain, &split.entity);
             same_content("encrypt→decrypt", &raw, &plain)?;
         }
@@ -519,7 +523,8 @@ proptest! {
         let mut message = split.outer.clone();
         message.extend_from_slice(&encrypted(&signed(&split.entity), options));
         let keys = [(&k.bob, &k.bob_key)];
-        let ctx = Context { keys: &keys, trust: &k.trust, now: smime::now() };
+        let policy = smime::Policy::now();
+        let ctx = Context { keys: &keys, trust: &k.trust, policy: &policy };
         let processed = smime::incoming::process(&message, &ctx).expect("incoming");
         let report = &processed.report;
         prop_assert_eq!(report.layers.len(), 2, "{:?}", report);

@@ -38,7 +38,7 @@ fn sign_and_receive(raw: &[u8]) -> (smime::mime::Split, Vec<u8>, Processed) {
     let ctx = Context {
         keys: &[],
         trust: &trust,
-        now: smime::now(),
+        policy: &smime::Policy::now(),
     };
     let processed = process(&message, &ctx)
         .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&message)));

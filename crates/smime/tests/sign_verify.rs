@@ -1,10 +1,10 @@
 //! Signing and verification rules that need a clock: a signer whose
-//! certificate expired after signing still verifies (with a note); one that
-//! was already expired when it signed does not. And the digest follows the key.
+//! certificate is not valid at the time of the check is `expired_signer`,
+//! whatever its signingTime claims. And the digest follows the key.
 
-use smime::trust::TrustStore;
-use smime::verify::{SignCode, verify};
-use smime::{Certificate, PrivateKey};
+use smime::trust::{PathCheck, TrustStore};
+use smime::verify::{Senders, SignCode, verify};
+use smime::{Certificate, Policy, PrivateKey};
 use testpki::files;
 
 mod common;
@@ -25,20 +25,32 @@ fn sign(cert: &Certificate, key: &PrivateKey) -> (Vec<u8>, Vec<u8>) {
     (entity, signature)
 }
 
+fn from(address: &str) -> Senders {
+    Senders {
+        from: vec![address.to_string()],
+        ..Senders::default()
+    }
+}
+
 #[test]
-fn expired_since_signing_still_verifies_with_a_note() {
+fn a_signer_expired_at_the_check_fails_whenever_it_signed() {
     let (alice, key) = load(files::ALICE, files::ALICE_KEY);
     let (entity, sig) = sign(&alice, &key);
     let chain = chain();
     let trust = TrustStore::new(chain.iter());
-    let senders = ["alice@example.org".to_string()];
-    let now = smime::now();
-    let (today, _) = verify(&sig, Some(&entity), &trust, Some(&senders), now);
+    let senders = from("alice@example.org");
+    let (today, _) = verify(&sig, Some(&entity), &trust, Some(&senders), &Policy::now());
     assert_eq!(today.code, SignCode::Verified, "{today:?}");
-    let later = alice.info().not_after + 86_400;
-    let (then, _) = verify(&sig, Some(&entity), &trust, Some(&senders), later);
-    assert_eq!(then.code, SignCode::Verified, "{then:?}");
-    assert!(then.comment.contains("no longer valid"), "{}", then.comment);
+    // Signed while valid (the signingTime is now), checked after expiry.
+    let later = Policy::at(alice.info().not_after + 86_400);
+    let (then, _) = verify(&sig, Some(&entity), &trust, Some(&senders), &later);
+    assert_eq!(then.code, SignCode::ExpiredSigner, "{then:?}");
+    assert!(
+        then.comment.contains("claims to have signed on")
+            && then.comment.contains("cannot be checked"),
+        "{}",
+        then.comment
+    );
 }
 
 #[test]
@@ -47,8 +59,8 @@ fn signed_with_an_expired_certificate_fails() {
     let (entity, sig) = sign(&expired, &key);
     let chain = chain();
     let trust = TrustStore::new(chain.iter());
-    let senders = ["expired@example.org".to_string()];
-    let (result, _) = verify(&sig, Some(&entity), &trust, Some(&senders), smime::now());
+    let senders = from("expired@example.org");
+    let (result, _) = verify(&sig, Some(&entity), &trust, Some(&senders), &Policy::now());
     assert_eq!(result.code, SignCode::ExpiredSigner, "{result:?}");
     assert_eq!(
         result.signer.unwrap().email_addresses,
@@ -82,12 +94,12 @@ fn digest_follows_the_key() {
 /// answer exactly as a fresh validation would.
 #[test]
 fn a_remembered_path_holds_only_inside_its_validity() {
-    use openssl::x509::X509VerifyResult;
     let (alice, _) = load(files::ALICE, files::ALICE_KEY);
     let chain = chain();
     let untrusted: Vec<_> = chain.iter().map(|c| c.x509().to_owned()).collect();
     let trust = TrustStore::new(chain.iter().skip(1)); // the root only
-    let validate = |at| trust.validate(alice.x509(), &untrusted, at).unwrap();
+    let validate = |at| trust.validate(&alice, &untrusted, at).unwrap();
+    let valid = PathCheck::Valid { itself: false };
     let start = chain
         .iter()
         .map(|c| c.info().not_before)
@@ -97,17 +109,11 @@ fn a_remembered_path_holds_only_inside_its_validity() {
     let end = alice.info().not_after;
     for _ in 0..2 {
         // The first round fills the memory, the second reads it.
-        assert_eq!(validate(smime::now()), X509VerifyResult::OK);
-        assert_eq!(validate(start), X509VerifyResult::OK);
-        assert_eq!(validate(end), X509VerifyResult::OK);
-        assert_eq!(
-            validate(end + 1).as_raw(),
-            openssl_sys::X509_V_ERR_CERT_HAS_EXPIRED
-        );
-        assert_eq!(
-            validate(start - 1).as_raw(),
-            openssl_sys::X509_V_ERR_CERT_NOT_YET_VALID
-        );
+        assert_eq!(validate(smime::now()), valid);
+        assert_eq!(validate(start), valid);
+        assert_eq!(validate(end), valid);
+        assert!(matches!(validate(end + 1), PathCheck::Expired(_)));
+        assert!(matches!(validate(start - 1), PathCheck::NotYetValid(_)));
     }
 }
 
@@ -116,19 +122,19 @@ fn a_remembered_path_is_not_trusted_under_other_anchors_or_without_its_intermedi
     let (alice, key) = load(files::ALICE, files::ALICE_KEY);
     let (entity, sig) = sign(&alice, &key);
     let chain = chain();
-    let senders = ["alice@example.org".to_string()];
-    let now = smime::now();
+    let senders = from("alice@example.org");
+    let now = Policy::now();
     let trusted = TrustStore::new(chain.iter());
-    let (first, _) = verify(&sig, Some(&entity), &trusted, Some(&senders), now);
+    let (first, _) = verify(&sig, Some(&entity), &trusted, Some(&senders), &now);
     assert_eq!(first.code, SignCode::Verified, "{first:?}");
     let other_ca = certificate(files::OTHER_CA);
     for trust in [TrustStore::new([]), TrustStore::new([&other_ca])] {
-        let (result, _) = verify(&sig, Some(&entity), &trust, Some(&senders), now);
+        let (result, _) = verify(&sig, Some(&entity), &trust, Some(&senders), &now);
         assert_eq!(result.code, SignCode::UnknownSigner, "{result:?}");
     }
     // The same signer and anchors, but the intermediate no longer offered.
     let untrusted = [alice.x509().to_owned()];
     let root_only = TrustStore::new(chain.iter().skip(1));
-    let without = root_only.validate(alice.x509(), &untrusted, now).unwrap();
-    assert_ne!(without, openssl::x509::X509VerifyResult::OK);
+    let without = root_only.validate(&alice, &untrusted, now.now).unwrap();
+    assert!(matches!(without, PathCheck::Untrusted(_)), "{without:?}");
 }

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use smime::incoming::{Context, DecryptCode, Layer, process};
+use smime::incoming::{Context, DecryptCode, process};
 use smime::trust::TrustStore;
 use smime::verify::SignCode;
 
@@ -34,7 +34,7 @@ fn every_message_gives_the_result_its_name_says() {
     let ctx = Context {
         keys: &keys,
         trust: &trust,
-        now: smime::now(),
+        policy: &smime::Policy::now(),
     };
 
     let mut names: Vec<String> = std::fs::read_dir(corpus())
@@ -91,11 +91,7 @@ fn every_message_gives_the_result_its_name_says() {
         // Every layer of a good message verifies or decrypts.
         if !must_fail {
             for layer in &report.layers {
-                let ok = match layer {
-                    Layer::Encrypted(r) => r.success,
-                    Layer::Signed { result, .. } => result.success,
-                };
-                if !ok {
+                if !layer.success() {
                     problems.push(format!("layer failed: {layer:?}"));
                 }
             }

@@ -63,6 +63,17 @@ impl Serialize for StoredCertificate {
     }
 }
 
+/// A stored certificate for an address, as the engine selects among them.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The certificate.
+    pub certificate: Certificate,
+    /// A private key for it is stored.
+    pub has_private_key: bool,
+    /// It is self-signed, or a stored certificate issued it.
+    pub issuer_known: bool,
+}
+
 /// What happened to one item of an imported file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,6 +102,10 @@ pub struct CertOutcome {
     /// Why, when rejected or not imported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Its problems (codes as in the certificate list), apart from a
+    /// missing issuer: a certificate that cannot serve S/MIME is stored with
+    /// them and never used for what it cannot do.
+    pub issues: Vec<&'static str>,
 }
 
 /// One private key of an import.
@@ -136,6 +151,7 @@ impl Store {
             .collect();
         let mut report = ImportReport::default();
         let mut rejected = false;
+        let now = smime::now();
         for cert in &certs {
             let reason = cert.rejection();
             rejected |= reason.is_some();
@@ -149,6 +165,12 @@ impl Store {
                     Outcome::Imported
                 },
                 reason,
+                issues: cert
+                    .info()
+                    .issues(now, true)
+                    .iter()
+                    .map(Issue::code)
+                    .collect(),
             });
         }
 
@@ -207,7 +229,6 @@ impl Store {
             return Ok(report);
         }
 
-        let now = smime::now();
         let mut tx = self.begin_write().await?;
         let mut inserted = HashSet::new();
         let mut done = 0;
@@ -354,15 +375,38 @@ impl Store {
     /// Certificates that carry `email` (compared case-insensitively).
     pub async fn certificates_for_email(&self, email: &str) -> Result<Vec<StoredCertificate>> {
         let mut out = Vec::new();
-        for (certificate, has_private_key) in self.candidates_for_email(email).await? {
+        for (certificate, has_private_key) in self.keyed_for_email(email).await? {
             out.push(self.stored(certificate, has_private_key).await?);
         }
         Ok(out)
     }
 
-    /// Certificates for `email` with their key indicator, without the
-    /// issues (no issuer lookups): what the engine needs for each message.
-    pub async fn candidates_for_email(&self, email: &str) -> Result<Vec<(Certificate, bool)>> {
+    /// Certificates for `email` with their key indicator and whether their
+    /// issuer is stored: what the engine selects from.
+    pub async fn candidates_for_email(&self, email: &str) -> Result<Vec<Candidate>> {
+        let mut out = Vec::new();
+        for (certificate, has_private_key) in self.keyed_for_email(email).await? {
+            let issuer_known =
+                certificate.info().self_signed || self.issuer_known(&certificate).await?;
+            out.push(Candidate {
+                certificate,
+                has_private_key,
+                issuer_known,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The SHA-256 fingerprints of every stored certificate: each is trusted
+    /// as itself when it signs.
+    pub async fn fingerprints(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT fingerprint FROM certificates")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Certificates for `email` with their key indicator.
+    async fn keyed_for_email(&self, email: &str) -> Result<Vec<(Certificate, bool)>> {
         let rows = sqlx::query(
             "SELECT c.der, k.fingerprint FROM certificate_emails e \
              JOIN certificates c ON c.fingerprint = e.fingerprint \

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
-pub use certificates::{CertOutcome, ImportReport, KeyOutcome, Outcome, StoredCertificate};
+pub use certificates::{
+    Candidate, CertOutcome, ImportReport, KeyOutcome, Outcome, StoredCertificate,
+};
 pub use error::{Error, Result};
 pub use groups::Group;
 pub use keys::UnsealedKey;

@@ -91,22 +91,16 @@ async fn import(store: &Store, name: &str, pass: Option<&str>) -> smimed_store::
 async fn a_file_is_stored_whole_or_not_at_all() {
     for db in fresh_databases().await {
         let store = &db.store;
-        // alice is fine, noemail is not: nothing of the two is stored.
+        // alice is fine, and a key without its certificate in the same
+        // file: nothing of the two is stored.
         let mut bundle = parse(&fixture(files::ALICE), None).unwrap();
         bundle
-            .certificates
-            .extend(parse(&fixture(files::NOEMAIL), None).unwrap().certificates);
+            .keys
+            .extend(parse(&fixture(files::STRAY_KEY), None).unwrap().keys);
         let report = store.import(bundle, None, &|_| {}).await.unwrap();
         assert!(!report.stored);
         assert_eq!(report.certificates[0].outcome, Outcome::NotImported);
-        assert_eq!(report.certificates[1].outcome, Outcome::Rejected);
-        assert!(
-            report.certificates[1]
-                .reason
-                .as_deref()
-                .unwrap()
-                .contains("no email")
-        );
+        assert_eq!(report.private_keys[0].outcome, Outcome::Rejected);
         assert!(store.list_certificates().await.unwrap().is_empty());
 
         // A key without its certificate rejects the whole file.
@@ -296,15 +290,18 @@ async fn lookup_by_email_ignores_case() {
             .await
             .unwrap();
         assert_eq!(light.len(), 1);
-        assert_eq!(light[0].0.fingerprint(), carol[0].certificate.fingerprint());
-        assert!(!light[0].1, "no key yet");
+        assert_eq!(
+            light[0].certificate.fingerprint(),
+            carol[0].certificate.fingerprint()
+        );
+        assert!(!light[0].has_private_key, "no key yet");
         import(store, files::CAROL_KEY, None).await;
         assert!(
             store
                 .candidates_for_email("carol@example.org")
                 .await
                 .unwrap()[0]
-                .1
+                .has_private_key
         );
         let with_keys = store.certificates_with_keys().await.unwrap();
         assert_eq!(with_keys.len(), 1);

@@ -37,6 +37,9 @@ use openssl::x509::extension::{
 };
 use openssl::x509::{X509, X509Builder, X509Extension, X509Name, X509NameRef, X509Ref};
 
+pub mod der;
+pub mod hostile;
+
 /// Passphrase of `alice.key.enc.pem` and `alice.key.legacy.pem`.
 pub const ALICE_KEY_PASSPHRASE: &str = "alice-secret";
 /// Passphrase of `bob.key.enc.pem`.
