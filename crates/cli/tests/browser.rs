@@ -465,15 +465,139 @@ async fn admin_and_agent_flow_in_chromium() {
     assert!(signed_text.contains("multipart/signed"), "{signed_text}");
     assert!(signed_text.contains("To: nobody@example.net"));
     // Asking for encryption where it is impossible is refused: fail closed.
-    // (The toggle is disabled, so force it on as a tampered form would.)
+    // (The toggle is disabled, so force it on as a tampered form would, and
+    // post the form past the page's own check.)
     c.execute(
-        "const e = document.getElementById('encrypt'); e.disabled = false; e.checked = true;",
+        "const e = document.getElementById('encrypt'); e.disabled = false; e.checked = true; \
+         document.getElementById('compose-form').submit();",
         vec![],
     )
     .await
     .unwrap();
-    click(&c, "#create-message").await;
     wait_text(&c, "#compose-error", "nobody@example.net").await;
+
+    // 7b. The agent's own choice survives a change of recipients. In a group
+    // that does not encrypt by default, the agent switches Encrypt on, then
+    // adds a Cc without a certificate: the switch stays on and says why it
+    // cannot be done, and "Create message" makes nothing (in the page, and on
+    // the server for a form posted past the page's check). Without that Cc,
+    // the message is made encrypted.
+    let (status, _) = common::http(
+        port,
+        "PUT",
+        "/api/v1/groups/Tickets",
+        Some(&token),
+        "application/json",
+        br#"{"email":"alice@example.org","default_sign":true,"default_encrypt":false}"#,
+    );
+    assert_eq!(status, 200);
+    c.goto(&format!("{base}/compose")).await.unwrap();
+    c.find(Locator::Css("#group"))
+        .await
+        .unwrap()
+        .select_by_value("Tickets")
+        .await
+        .unwrap();
+    type_into(&c, "#to", "Bob <bob@example.org>").await;
+    type_into(&c, "#subject", "Your records").await;
+    type_into(&c, "#body", "Only for Bob.").await;
+    wait_text(&c, "#encrypt-hint", "can encrypt to bob@example.org").await;
+    let enc = c.find(Locator::Css("#encrypt")).await.unwrap();
+    assert!(enc.is_enabled().await.unwrap());
+    assert!(
+        !enc.is_selected().await.unwrap(),
+        "Tickets does not encrypt by default"
+    );
+    click(&c, "#encrypt").await;
+    wait_js(
+        &c,
+        "return document.getElementById('encrypt').checked \
+           && document.getElementById('encrypt_choice').value === 'on';",
+        "Encrypt to be switched on by hand",
+    )
+    .await;
+    type_into(&c, "#cc", "nobody@example.net").await;
+    let hint = wait_text(&c, "#encrypt-hint", "nobody@example.net has no certificate").await;
+    assert!(
+        hint.attr("class").await.unwrap().unwrap().contains("alert"),
+        "the reason is a warning"
+    );
+    let enc = c.find(Locator::Css("#encrypt")).await.unwrap();
+    assert!(enc.is_selected().await.unwrap(), "Encrypt is still on");
+    assert!(enc.is_enabled().await.unwrap());
+    c.execute(
+        "document.getElementById('toggles').scrollIntoView({block: 'center'});",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "06b-composer-choice-kept").await;
+    click(&c, "#create-message").await;
+    wait_text(
+        &c,
+        "#compose-blocked",
+        "nobody@example.net has no certificate",
+    )
+    .await;
+    // Nothing was posted: the page and its fields are as they were.
+    let to = c.find(Locator::Css("#to")).await.unwrap();
+    assert_eq!(
+        to.prop("value").await.unwrap().as_deref(),
+        Some("Bob <bob@example.org>")
+    );
+    // The server refuses the same form: the page comes back with the reason,
+    // the fields and the switch as they were.
+    c.execute("document.getElementById('compose-form').submit();", vec![])
+        .await
+        .unwrap();
+    wait_text(
+        &c,
+        "#compose-error",
+        "nobody@example.net has no certificate",
+    )
+    .await;
+    for (id, value) in [
+        ("#to", "Bob <bob@example.org>"),
+        ("#cc", "nobody@example.net"),
+        ("#subject", "Your records"),
+        ("#body", "Only for Bob."),
+    ] {
+        let field = c.find(Locator::Css(id)).await.unwrap();
+        assert_eq!(
+            field.prop("value").await.unwrap().as_deref(),
+            Some(value),
+            "{id}"
+        );
+    }
+    let enc = c.find(Locator::Css("#encrypt")).await.unwrap();
+    assert!(
+        enc.is_selected().await.unwrap(),
+        "Encrypt is still on after the refusal"
+    );
+    wait_text(&c, "#encrypt-hint", "nobody@example.net has no certificate").await;
+    let downloaded: Vec<_> = std::fs::read_dir(&downloads)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        downloaded.is_empty(),
+        "nothing was downloaded: {downloaded:?}"
+    );
+    // Without the Cc, the switch is still on and the message is encrypted.
+    paste(&c, "#cc", "").await;
+    wait_text(&c, "#encrypt-hint", "can encrypt to bob@example.org").await;
+    let enc = c.find(Locator::Css("#encrypt")).await.unwrap();
+    assert!(
+        enc.is_selected().await.unwrap(),
+        "Encrypt is still on without the Cc"
+    );
+    click(&c, "#create-message").await;
+    let encrypted = wait_download(&downloads, "message.eml").await;
+    let encrypted = String::from_utf8_lossy(&encrypted).to_string();
+    assert!(encrypted.contains("application/pkcs7-mime"), "{encrypted}");
+    assert!(encrypted.contains("enveloped-data"), "{encrypted}");
+    assert!(!encrypted.contains("Only for Bob."), "{encrypted}");
 
     // 8. Download Alice's certificate and key; the key is still encrypted.
     c.goto(&format!("{base}/smime")).await.unwrap();

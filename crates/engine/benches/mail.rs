@@ -514,13 +514,15 @@ fn breakdown(
     drop((parsed_signed, parsed_env));
 
     let keys = [(&id.cert, &id.key)];
-    let now = smime::now();
+    let policy = smime::Policy::now();
+    let now = policy.now;
     let ctx = Context {
         keys: &keys,
         trust,
-        now,
+        policy: &policy,
     };
-    let plain = smime::decrypt::decrypt(&env_der, &keys).expect("decrypt");
+    let limits = policy.limits;
+    let plain = smime::decrypt::decrypt(&env_der, &keys, &limits).expect("decrypt");
     let plain = smime::mime::to_crlf(&plain);
     let (content, sig2) = {
         let m = MessageParser::default().parse(&plain).expect("plain");
@@ -532,7 +534,7 @@ fn breakdown(
         )
     };
     assert_eq!(sig2, sig_der);
-    let senders = smime::incoming::sender_addresses(&sent).expect("senders");
+    let senders = smime::incoming::senders(&sent).expect("senders");
 
     let t_split = per_call(|| {
         black_box(smime::mime::split_message(black_box(&raw)).unwrap());
@@ -577,14 +579,14 @@ fn breakdown(
         black_box(smime::mime::to_crlf(black_box(&sent)));
     });
     let t_senders = per_call(|| {
-        black_box(smime::incoming::sender_addresses(black_box(&sent)).unwrap());
+        black_box(smime::incoming::senders(black_box(&sent)).unwrap());
     });
     let t_parse1 = per_call(|| {
         let m = MessageParser::default().parse(black_box(&sent)).unwrap();
         black_box(m.parts[0].contents().to_vec());
     });
     let t_decrypt = per_call(|| {
-        black_box(smime::decrypt::decrypt(black_box(&env_der), &keys).unwrap());
+        black_box(smime::decrypt::decrypt(black_box(&env_der), &keys, &limits).unwrap());
     });
     let t_crlf2 = per_call(|| {
         black_box(smime::mime::to_crlf(black_box(&plain)));
@@ -602,13 +604,13 @@ fn breakdown(
             Some(&content),
             trust,
             Some(&senders),
-            now,
+            &policy,
         ));
     });
     // After the first call the path comes from `TrustStore`'s memory of
     // valid paths: this is what a known correspondent costs.
     let t_validate = per_call(|| {
-        black_box(trust.validate(id.cert.x509(), &[], now).unwrap());
+        black_box(trust.validate(&id.cert, &[], now).unwrap());
     });
     // What the certificates a signature carries cost to parse: the same
     // signature with fewer of them, one certificate alone, and a CMS
@@ -636,7 +638,7 @@ fn breakdown(
             Some(&content),
             trust,
             Some(&senders),
-            now,
+            &policy,
         );
         assert_eq!(r.code, SignCode::Verified);
     });
@@ -646,7 +648,7 @@ fn breakdown(
             Some(&content),
             trust,
             Some(&senders),
-            now,
+            &policy,
         );
         assert_eq!(r.code, SignCode::Verified);
     });
@@ -659,7 +661,7 @@ fn breakdown(
             None,
             trust,
             None,
-            now,
+            &policy,
         ));
     });
     let t_parse3 = per_call(|| {
@@ -728,7 +730,7 @@ fn breakdown(
         us(t_crlf1)
     );
     eprintln!(
-        "      sender_addresses (header parse)         {}",
+        "      senders (header parse)                  {}",
         us(t_senders)
     );
     eprintln!(
@@ -1316,6 +1318,7 @@ fn main() {
         .expect("chain")
         .certificates;
     let trust = TrustStore::new(chain.iter());
+    let policy = smime::Policy::now();
     let ids = [&alice, &bob];
 
     let load_start = loadavg();
@@ -1363,7 +1366,7 @@ fn main() {
             let ctx = Context {
                 keys: &keys,
                 trust: &trust,
-                now: smime::now(),
+                policy: &policy,
             };
             let read = smime::incoming::process(&sent, &ctx).expect("process");
             assert_read(&read, id.label);
@@ -1396,7 +1399,7 @@ fn main() {
             let ctx = Context {
                 keys: &keys,
                 trust: &trust,
-                now: smime::now(),
+                policy: &policy,
             };
             if case.size == Size::M1 {
                 group.sample_size(10);
@@ -1560,7 +1563,7 @@ fn main() {
                 let ctx = Context {
                     keys: &keys,
                     trust: &trust,
-                    now: smime::now(),
+                    policy: &policy,
                 };
                 let cli = &clis
                     .iter()

@@ -28,3 +28,41 @@ document.addEventListener("htmx:afterRequest", (event) => {
     }
   }
 });
+// The composer's switches: a click records the agent's own choice in the
+// hidden `<id>_choice` input, so that the options fragment, re-fetched
+// whenever the group or the recipients change, renders the switch as the
+// agent set it rather than from the group default. Capture phase: the
+// choice is recorded before htmx (listening on the switch) re-fetches.
+document.addEventListener("change", (event) => {
+  const toggle = event.target;
+  if (toggle.matches && toggle.matches("input[type=checkbox][data-choice]")) {
+    const choice = document.getElementById(toggle.dataset.choice);
+    if (choice) {
+      choice.value = toggle.checked ? "on" : "off";
+    }
+  }
+}, true);
+// "Create message" with a switch that is on but not possible makes nothing:
+// the reason is shown instead (the server refuses such a form as well).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.matches || !form.matches("#compose-form")) {
+    return;
+  }
+  const blocked = document.getElementById("compose-blocked");
+  const reasons = [...form.querySelectorAll("input[data-choice][data-possible=false]:checked")]
+    .map((toggle) => {
+      const hint = document.getElementById(toggle.id + "-hint");
+      return hint ? hint.textContent.trim() : toggle.title;
+    });
+  if (reasons.length > 0) {
+    event.preventDefault();
+    if (blocked) {
+      blocked.textContent = "No message was created. " + reasons.join(" ");
+      blocked.hidden = false;
+      blocked.focus();
+    }
+  } else if (blocked) {
+    blocked.hidden = true;
+  }
+});

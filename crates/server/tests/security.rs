@@ -93,56 +93,6 @@ async fn svc() -> Svc {
 }
 
 impl Svc {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> (StatusCode, Value) {
-        let (status, bytes) = self
-            .request(method, path, Some(token), content_type, body)
-            .await;
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    async fn admin(
-        &self,
-        method: Method,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> (StatusCode, Value) {
-        self.call(method, path, &self.admin, content_type, body)
-            .await
-    }
-
-    async fn incoming(&self, message: Vec<u8>) -> (StatusCode, Value) {
-        self.call(
-            Method::POST,
-            "/api/v1/incoming",
-            &self.agent,
-            "message/rfc822",
-            message,
-        )
-        .await
-    }
-
-    async fn outgoing(&self, query: &str, message: Vec<u8>) -> (StatusCode, Value) {
-        self.call(
-            Method::POST,
-            &format!("/api/v1/outgoing?{query}"),
-            &self.agent,
-            "message/rfc822",
-            message,
-        )
-        .await
-    }
-
     async fn counts(&self) -> Counts {
         sqlx::any::install_default_drivers();
         let mut conn = AnyConnection::connect(&self.url).await.unwrap();

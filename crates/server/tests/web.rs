@@ -621,3 +621,369 @@ async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
     assert_eq!(some.body.matches("<tr id=\"cert-").count(), 11);
     assert!(some.body.contains("user209@many.example"));
 }
+
+// --- the composer: the agent's own choice, fail closed, addresses ---------------
+
+/// S/MIME on; the CA chain, Alice's and Bob's certificates (no private
+/// key: nothing can be signed); "Quiet" with both defaults off and
+/// "Support" with both defaults on (never set).
+async fn composer_store(w: &Web) {
+    w.store().set_enabled(true).await.unwrap();
+    for file in ["pki/chain.pem", "pki/alice.pem", "pki/bob.pem"] {
+        let bundle = smime::bundle::parse(&repo_file(file), None).unwrap();
+        let report = w.store().import(bundle, None, &|_| {}).await.unwrap();
+        assert!(report.stored, "{file}");
+    }
+    for (name, default) in [("Quiet", Some(false)), ("Support", None)] {
+        w.store()
+            .set_group(&smimed_store::Group {
+                name: name.into(),
+                email: "alice@example.org".into(),
+                default_sign: default,
+                default_encrypt: default,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// The options fragment for these query pairs (values are URL-encoded here).
+async fn options(w: &Web, b: &Browser, pairs: &[(&str, &str)]) -> String {
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            let v: String = v
+                .bytes()
+                .map(|c| match c {
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => {
+                        (c as char).to_string()
+                    }
+                    _ => format!("%{c:02X}"),
+                })
+                .collect();
+            format!("{k}={v}")
+        })
+        .collect();
+    let r = w
+        .get(&format!("/ui/compose/options?{}", query.join("&")), Some(b))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+}
+
+/// The `<input …>` tag whose id is `id`.
+fn input_tag<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {html}"));
+    let start = html[..at].rfind("<input").unwrap();
+    &html[start..at + html[at..].find('>').unwrap() + 1]
+}
+
+/// The text of the `<p id="{id}" …>` element (its HTML, escaped as sent).
+fn element_text<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {html}"));
+    let open = at + html[at..].find('>').unwrap() + 1;
+    &html[open..open + html[open..].find('<').unwrap()]
+}
+
+fn hint_tag<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html.find(&format!("id=\"{id}\"")).unwrap();
+    let start = html[..at].rfind("<p").unwrap();
+    &html[start..at + html[at..].find('>').unwrap() + 1]
+}
+
+#[tokio::test]
+async fn an_encrypt_switched_on_by_hand_stays_on_and_warns_when_a_recipient_has_no_certificate() {
+    let w = web().await;
+    composer_store(&w).await;
+    let b = w.sign_in(&w.agent).await;
+
+    // Quiet encrypts only when asked: off by default, possible for Bob.
+    let html = options(&w, &b, &[("group", "Quiet"), ("to", "bob@example.org")]).await;
+    assert!(!input_tag(&html, "encrypt").contains(" checked"), "{html}");
+    assert!(input_tag(&html, "encrypt_choice").contains("value=\"default\""));
+
+    // Switched on by hand, then a Cc without a certificate: still on, not
+    // disabled, the reason in a warning, and the choice carried on.
+    let html = options(
+        &w,
+        &b,
+        &[
+            ("group", "Quiet"),
+            ("to", "bob@example.org"),
+            ("cc", "nobody@example.net"),
+            ("encrypt_choice", "on"),
+        ],
+    )
+    .await;
+    let switch = input_tag(&html, "encrypt");
+    assert!(switch.contains(" checked"), "{switch}");
+    assert!(!switch.contains(" disabled"), "{switch}");
+    assert!(switch.contains("data-possible=\"false\""), "{switch}");
+    assert!(switch.contains("aria-invalid=\"true\""), "{switch}");
+    let hint = hint_tag(&html, "encrypt-hint");
+    assert!(hint.contains("alert error"), "{hint}");
+    assert!(hint.contains("role=\"alert\""), "{hint}");
+    let text = element_text(&html, "encrypt-hint");
+    assert!(
+        text.contains("cannot encrypt: nobody@example.net has no certificate"),
+        "{text}"
+    );
+    assert!(text.contains("refused"), "{text}");
+    assert!(input_tag(&html, "encrypt_choice").contains("value=\"on\""));
+
+    // Without a choice of the agent, the same recipients leave it off and
+    // disabled, with the reason but no warning.
+    let html = options(
+        &w,
+        &b,
+        &[
+            ("group", "Quiet"),
+            ("to", "bob@example.org"),
+            ("cc", "nobody@example.net"),
+            ("encrypt_choice", "default"),
+        ],
+    )
+    .await;
+    let switch = input_tag(&html, "encrypt");
+    assert!(!switch.contains(" checked") && switch.contains(" disabled"));
+    assert!(!hint_tag(&html, "encrypt-hint").contains("alert"));
+    assert!(element_text(&html, "encrypt-hint").contains("nobody@example.net has no certificate"));
+
+    // Switched off by hand where the group encrypts by default: stays off.
+    let html = options(
+        &w,
+        &b,
+        &[
+            ("group", "Support"),
+            ("to", "bob@example.org"),
+            ("encrypt_choice", "off"),
+        ],
+    )
+    .await;
+    let switch = input_tag(&html, "encrypt");
+    assert!(!switch.contains(" checked") && !switch.contains(" disabled"));
+    assert!(input_tag(&html, "encrypt_choice").contains("value=\"off\""));
+
+    // A group default that cannot be honoured is said so next to the switch.
+    let html = options(
+        &w,
+        &b,
+        &[("group", "Support"), ("to", "nobody@example.net")],
+    )
+    .await;
+    assert!(!input_tag(&html, "encrypt").contains(" checked"));
+    assert!(
+        element_text(&html, "encrypt-hint").contains(
+            "The group encrypts by default, but: cannot encrypt: nobody@example.net has no certificate"
+        ),
+        "{html}"
+    );
+    assert!(
+        element_text(&html, "sign-hint").contains("The group signs by default, but: cannot sign"),
+        "{html}"
+    );
+}
+
+/// "Create message" as the page posts it: multipart with the CSRF field.
+async fn create(w: &Web, b: &Browser, fields: &[(&str, &str)]) -> Reply {
+    let mut body = format!(
+        "--B\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n",
+        b.csrf
+    );
+    for (k, v) in fields {
+        body.push_str(&format!(
+            "--B\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        ));
+    }
+    body.push_str("--B--\r\n");
+    let req = Web::request(Method::POST, "/ui/compose", Some(b))
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(Body::from(body))
+        .unwrap();
+    w.send(req).await
+}
+
+#[tokio::test]
+async fn create_refuses_an_explicit_encrypt_that_is_not_possible_and_keeps_the_fields() {
+    let w = web().await;
+    composer_store(&w).await;
+    let b = w.sign_in(&w.agent).await;
+    let fields = [
+        ("group", "Quiet"),
+        ("to", "Bob <bob@example.org>"),
+        ("cc", "nobody@example.net"),
+        ("subject", "Ticket 4711"),
+        ("body", "Your secret reply"),
+        ("sign_choice", "default"),
+        ("encrypt_choice", "on"),
+    ];
+    // The choice alone is enough (a switch not submitted does not turn it off),
+    // and so is the checked switch.
+    for extra in [None, Some(("encrypt", "on"))] {
+        let mut f = fields.to_vec();
+        f.extend(extra);
+        let r = create(&w, &b, &f).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(r.headers.get("content-disposition").is_none());
+        assert!(!r.body.contains("Your secret reply\r\n"), "{}", r.body);
+        assert!(!r.body.contains("quoted-printable"), "{}", r.body);
+        assert!(
+            element_text(&r.body, "compose-error")
+                .contains("nobody@example.net has no certificate"),
+            "{}",
+            r.body
+        );
+        // The fields, the choice and the switch are kept.
+        let to = input_tag(&r.body, "to");
+        assert!(
+            to.contains("value=\"Bob &#60;bob@example.org&#62;\""),
+            "{to}"
+        );
+        assert!(input_tag(&r.body, "cc").contains("value=\"nobody@example.net\""));
+        assert!(input_tag(&r.body, "subject").contains("value=\"Ticket 4711\""));
+        assert!(r.body.contains(">Your secret reply</textarea>"));
+        assert!(input_tag(&r.body, "encrypt").contains(" checked"));
+        assert!(input_tag(&r.body, "encrypt_choice").contains("value=\"on\""));
+    }
+    let failures = w.store().operations(10, 0).await.unwrap();
+    assert!(
+        failures
+            .iter()
+            .any(|o| o.operation == "encrypt" && o.status == "failure"),
+        "the refusal is logged"
+    );
+
+    // An untouched switch the page showed on is not dropped either (the
+    // certificates may have changed since the page was shown).
+    let r = create(
+        &w,
+        &b,
+        &[
+            ("group", "Support"),
+            ("to", "nobody@example.net"),
+            ("encrypt", "on"),
+            ("encrypt_choice", "default"),
+            ("sign_choice", "off"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        element_text(&r.body, "compose-error").contains("nobody@example.net has no certificate")
+    );
+
+    // Without the Cc the same choice makes an encrypted message.
+    let mut f = fields.to_vec();
+    f.retain(|(k, _)| *k != "cc");
+    let r = create(&w, &b, &f).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers["content-type"], "message/rfc822");
+    assert!(r.body.contains("application/pkcs7-mime"), "{}", r.body);
+    assert!(!r.body.contains("Your secret reply"));
+    assert!(r.body.contains("To: bob@example.org"), "{}", r.body);
+
+    // Untouched and shown off: the group default decides. Support cannot
+    // encrypt to nobody@ nor sign (no key), so the message is plain, as the
+    // page said next to each switch.
+    let r = create(
+        &w,
+        &b,
+        &[
+            ("group", "Support"),
+            ("to", "nobody@example.net"),
+            ("body", "plain"),
+            ("sign_choice", "default"),
+            ("encrypt_choice", "default"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(!r.body.contains("application/pkcs7-mime"));
+}
+
+#[tokio::test]
+async fn names_in_to_and_cc_are_understood_and_a_non_address_is_named() {
+    let w = web().await;
+    composer_store(&w).await;
+    let b = w.sign_in(&w.agent).await;
+    let html = options(
+        &w,
+        &b,
+        &[
+            ("group", "Quiet"),
+            ("to", "Alice <alice@example.org>"),
+            ("cc", "\"Doe, Bob\" <Bob@Example.org>; "),
+        ],
+    )
+    .await;
+    assert!(
+        element_text(&html, "encrypt-hint")
+            .contains("can encrypt to alice@example.org, bob@example.org"),
+        "{html}"
+    );
+    assert!(!input_tag(&html, "encrypt").contains(" disabled"));
+
+    // Not an address: the hint names it, the fragment is no error page.
+    let html = options(
+        &w,
+        &b,
+        &[
+            ("group", "Quiet"),
+            ("to", "not an address"),
+            ("encrypt_choice", "on"),
+        ],
+    )
+    .await;
+    let text = element_text(&html, "encrypt-hint");
+    assert!(
+        text.contains("not an address") && text.contains("is not an email address"),
+        "{html}"
+    );
+    assert!(input_tag(&html, "encrypt").contains(" checked"));
+    assert!(hint_tag(&html, "encrypt-hint").contains("alert error"));
+
+    // "Create message" says the same and makes nothing.
+    let r = create(
+        &w,
+        &b,
+        &[
+            ("group", "Quiet"),
+            ("to", "alice@example.org"),
+            ("cc", "not an address"),
+        ],
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.body);
+    let error = element_text(&r.body, "compose-error");
+    assert!(
+        error.contains("not an address") && error.contains("is not an email address"),
+        "{error}"
+    );
+    // With names, the message is made to the plain addresses.
+    let r = create(
+        &w,
+        &b,
+        &[
+            ("group", "Quiet"),
+            ("to", "Alice <alice@example.org>"),
+            ("cc", "\"Doe, Bob\" <bob@example.org>"),
+            ("sign_choice", "off"),
+            ("encrypt_choice", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("To: alice@example.org"), "{}", r.body);
+    assert!(r.body.contains("Cc: bob@example.org"), "{}", r.body);
+    assert!(r.body.contains("application/pkcs7-mime"));
+}

@@ -9,7 +9,10 @@ use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, PKeyRef, Private};
-use openssl::x509::extension::{ExtendedKeyUsage, KeyUsage, SubjectAlternativeName};
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
+};
 use openssl::x509::{X509, X509Builder, X509Name, X509Ref};
 
 use crate::{DAY, YEAR, unix_now};
@@ -97,22 +100,39 @@ fn user_with(
     let mut name = X509Name::builder()?;
     name.append_entry_by_nid(Nid::COMMONNAME, email)?;
     let name = name.build();
+    let mut b = X509Builder::new()?;
+    b.set_version(2)?;
+    let mut serial = BigNum::new()?;
+    serial.rand(64, MsbOption::ONE, false)?;
+    let serial = serial.to_asn1_integer()?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&name)?;
+    b.set_issuer_name(issuer.map_or(&*name, |(ca, _)| ca.subject_name()))?;
+    b.set_pubkey(key)?;
+    let now = unix_now();
+    let (not_before, not_after) = (
+        Asn1Time::from_unix(now - DAY)?,
+        Asn1Time::from_unix(now + 10 * YEAR)?,
+    );
+    b.set_not_before(&not_before)?;
+    b.set_not_after(&not_after)?;
     let mut san = SubjectAlternativeName::new();
     san.email(email);
-    let exts = vec![
-        ku,
-        ExtendedKeyUsage::new().email_protection().build()?,
-        san.build(&X509Builder::new()?.x509v3_context(None, None))?,
-    ];
-    let now = unix_now();
-    crate::cert(
-        key,
-        &name,
-        issuer,
-        (now - DAY, now + 10 * YEAR),
-        MessageDigest::sha256(),
-        exts,
-    )
+    let san = san.build(&b.x509v3_context(None, None))?;
+    b.append_extension(ku)?;
+    b.append_extension(ExtendedKeyUsage::new().email_protection().build()?)?;
+    b.append_extension(san)?;
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
+    b.append_extension(ski)?;
+    // An issuer without a key identifier (a v1 root) gets none named.
+    if let Some((ca, _)) = issuer.filter(|(ca, _)| ca.subject_key_id().is_some()) {
+        let aki = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&b.x509v3_context(Some(ca), None))?;
+        b.append_extension(aki)?;
+    }
+    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())?;
+    Ok(b.build())
 }
 
 /// A SignedData written field by field, so that a test can choose what

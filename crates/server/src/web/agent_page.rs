@@ -9,8 +9,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::Deserialize;
-use smime::incoming::{Layer, Processed};
-use smime::options::{Choice, SecurityOptions};
+use smime::incoming::Processed;
+use smime::options::Choice;
 use smimed_engine::{OutgoingRequest, Sender};
 use smimed_store::Group;
 
@@ -20,11 +20,120 @@ use crate::{AppState, mail};
 
 // --- composer ---------------------------------------------------------------------
 
+/// The agent's hand on a switch: untouched (the group default applies), or
+/// switched on or off by hand. Carried in the hidden inputs `sign_choice`
+/// and `encrypt_choice` (app.js sets them on a click), so that a change of
+/// recipients or group never overrides it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Hand {
+    #[default]
+    Default,
+    On,
+    Off,
+}
+
+impl Hand {
+    fn parse(text: &str) -> Hand {
+        match text {
+            "on" => Hand::On,
+            "off" => Hand::Off,
+            _ => Hand::Default,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Hand::Default => "default",
+            Hand::On => "on",
+            Hand::Off => "off",
+        }
+    }
+
+    /// What to ask `/outgoing` for, given also whether the switch was
+    /// submitted checked. A switch the agent saw on means on (refused when
+    /// not possible): an untouched switch shown on is asked for explicitly,
+    /// so a change between showing and creating cannot silently drop it.
+    /// An untouched switch shown off leaves the group default to the engine.
+    fn request(self, checked: bool) -> Option<bool> {
+        match self {
+            Hand::On => Some(true),
+            _ if checked => Some(true),
+            Hand::Off => Some(false),
+            Hand::Default => None,
+        }
+    }
+}
+
+/// One switch as the page shows it.
+struct Switch {
+    /// `sign` or `encrypt`: the checkbox's id and name.
+    id: &'static str,
+    label: &'static str,
+    /// `default`, `on` or `off`, for the hidden `{id}_choice` input.
+    choice: &'static str,
+    checked: bool,
+    /// Possible now (for the script: a checked switch that is not possible
+    /// blocks "Create message").
+    possible: bool,
+    /// Off and not possible: nothing to switch. Never set while checked, so
+    /// an explicit choice is never dropped by a disabled input.
+    disabled: bool,
+    /// The options' message (tooltip).
+    message: String,
+    /// The words under the switch.
+    hint: String,
+    /// Switched on by hand but not possible: a warning, and no message is made.
+    conflict: bool,
+}
+
+impl Switch {
+    /// The switch for `choice` (the options' answer) and the agent's `hand`.
+    /// The first argument is (id, label, verb for "The group … by default");
+    /// `group_default` is the group's raw default (unset means on);
+    /// `note_default` says whether a default that cannot be honoured is worth
+    /// saying (not while S/MIME is off or before any recipient is given).
+    fn new(
+        (id, label, verb): (&'static str, &'static str, &'static str),
+        choice: &Choice,
+        hand: Hand,
+        group_default: bool,
+        note_default: bool,
+    ) -> Switch {
+        let checked = match hand {
+            Hand::On => true,
+            Hand::Off => false,
+            Hand::Default => choice.default,
+        };
+        let conflict = checked && !choice.possible;
+        let hint = if conflict {
+            format!(
+                "You switched {label} on, but {}. “Create message” is refused until that \
+                 changes or you switch {label} off.",
+                choice.message
+            )
+        } else if hand == Hand::Default && group_default && !choice.possible && note_default {
+            format!("The group {verb} by default, but: {}", choice.message)
+        } else {
+            choice.message.clone()
+        };
+        Switch {
+            id,
+            label,
+            choice: hand.as_str(),
+            checked,
+            possible: choice.possible,
+            disabled: !choice.possible && !checked,
+            message: choice.message.clone(),
+            hint,
+            conflict,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "toggles.html")]
 struct Toggles {
-    sign: Choice,
-    encryption: Choice,
+    switches: [Switch; 2],
 }
 
 #[derive(Template)]
@@ -50,35 +159,81 @@ pub(crate) struct ComposeForm {
     subject: String,
     #[serde(default)]
     body: String,
+    #[serde(default)]
+    sign_choice: String,
+    #[serde(default)]
+    encrypt_choice: String,
 }
 
-/// `a@x, b@y; c@z` as a list.
-fn addresses(field: &str) -> Vec<String> {
-    field
-        .split([',', ';'])
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_string)
-        .collect()
+/// To and Cc as addresses (`a@x`, `Name <a@x>`, `"Doe, Jane" <j@x>`,
+/// separated by commas or semicolons), or the first string that is none.
+fn recipients(form: &ComposeForm) -> Result<(Vec<String>, Vec<String>), smimed_engine::Error> {
+    Ok((
+        smimed_engine::parse_list(&form.to)?,
+        smimed_engine::parse_list(&form.cc)?,
+    ))
 }
 
 async fn toggles(state: &AppState, form: &ComposeForm) -> UiResult<String> {
-    let opts: SecurityOptions = if form.group.is_empty() {
-        smime::options::disabled()
+    let disabled = smime::options::disabled();
+    let (opts, defaults, any_recipient) = if form.group.is_empty() {
+        (disabled.clone(), (false, false), true)
     } else {
-        let recipients: Vec<String> = addresses(&form.to)
-            .into_iter()
-            .chain(addresses(&form.cc))
-            .collect();
-        state
-            .engine
-            .security_options(&Sender::Group(form.group.clone()), &recipients)
-            .await
-            .map_err(ApiError::from)?
+        let group = state.engine.store().group(&form.group).await?;
+        let defaults = (
+            group.default_sign.unwrap_or(true),
+            group.default_encrypt.unwrap_or(true),
+        );
+        let sender = Sender::Group(form.group.clone());
+        match recipients(form) {
+            Ok((to, cc)) => {
+                let all: Vec<String> = to.into_iter().chain(cc).collect();
+                let opts = state
+                    .engine
+                    .security_options(&sender, &all)
+                    .await
+                    .map_err(ApiError::from)?;
+                (opts, defaults, !all.is_empty())
+            }
+            // Not an address: the hint says which; signing does not depend
+            // on the recipients.
+            Err(e) => {
+                let mut opts = state
+                    .engine
+                    .security_options(&sender, &[])
+                    .await
+                    .map_err(ApiError::from)?;
+                if opts != disabled {
+                    opts.encryption = Choice {
+                        possible: false,
+                        default: false,
+                        message: e.to_string(),
+                    };
+                }
+                (opts, defaults, true)
+            }
+        }
     };
+    // While S/MIME is off, or before any recipient is given, there is no
+    // group default to report as not honoured.
+    let enabled = opts != disabled;
     Ok(render(&Toggles {
-        sign: opts.sign,
-        encryption: opts.encryption,
+        switches: [
+            Switch::new(
+                ("sign", "Sign", "signs"),
+                &opts.sign,
+                Hand::parse(&form.sign_choice),
+                defaults.0,
+                enabled,
+            ),
+            Switch::new(
+                ("encrypt", "Encrypt", "encrypts"),
+                &opts.encryption,
+                Hand::parse(&form.encrypt_choice),
+                defaults.1,
+                enabled && any_recipient,
+            ),
+        ],
     })
     .0)
 }
@@ -160,13 +315,21 @@ pub(crate) async fn create(
             "cc" => form.cc = text,
             "subject" => form.subject = text,
             "body" => form.body = text,
+            "sign_choice" => form.sign_choice = text,
+            "encrypt_choice" => form.encrypt_choice = text,
             "sign" => sign = true,
             "encrypt" => encrypt = true,
             _ => {}
         }
     }
     s.csrf_ok(csrf.as_deref())?;
-    let result = make_message(&state, &s, &form, attachment, sign, encrypt).await;
+    let request = OutgoingRequest {
+        sign: Hand::parse(&form.sign_choice).request(sign),
+        encrypt: Hand::parse(&form.encrypt_choice).request(encrypt),
+        cipher: None,
+        rsa_oaep: None,
+    };
+    let result = make_message(&state, &s, &form, attachment, request).await;
     match result {
         Ok(eml) => Ok((
             [
@@ -200,21 +363,12 @@ async fn make_message(
     s: &Session,
     form: &ComposeForm,
     attachment: Option<Attachment>,
-    sign: bool,
-    encrypt: bool,
+    request: OutgoingRequest,
 ) -> Result<Vec<u8>, ApiError> {
     let group = state.engine.store().group(&form.group).await?;
-    let to = addresses(&form.to);
-    let cc = addresses(&form.cc);
+    let (to, cc) = recipients(form)?;
     if to.is_empty() {
         return Err(ApiError::bad_request("give at least one address in To"));
-    }
-    for a in to.iter().chain(&cc) {
-        if !a.contains('@') || a.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(ApiError::bad_request(format!(
-                "\"{a}\" is not an email address"
-            )));
-        }
     }
     let raw = rfc5322(
         &group.email,
@@ -224,12 +378,6 @@ async fn make_message(
         &form.body,
         attachment,
     )?;
-    let request = OutgoingRequest {
-        sign: Some(sign),
-        encrypt: Some(encrypt),
-        cipher: None,
-        rsa_oaep: None,
-    };
     let who = Sender::Group(group.name);
     Ok(mail::run_outgoing(state, &s.caller, raw, who, request)
         .await?
@@ -416,15 +564,7 @@ fn incoming_result(id: String, p: &Processed) -> Html<String> {
     let layers = r
         .layers
         .iter()
-        .map(|l| match l {
-            Layer::Encrypted(e) => format!("encrypted: {} ({})", e.comment, code_name(e.code)),
-            Layer::Signed { opaque, result } => format!(
-                "signed{}: {} ({})",
-                if *opaque { ", opaque" } else { "" },
-                result.comment,
-                code_name(result.code)
-            ),
-        })
+        .map(|l| format!("{}: {} ({})", l.kind(), l.comment(), l.code()))
         .collect();
     let (mut headers, mut body, mut attachments) = (Vec::new(), String::new(), Vec::new());
     if let Some(m) = MessageParser::default().parse(&p.message) {

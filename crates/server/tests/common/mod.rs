@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
+use serde_json::Value;
 use smimed_engine::Engine;
 use smimed_server::{AppState, Config, router};
 use smimed_store::{MasterKey, Role, Store};
@@ -70,5 +71,59 @@ impl Service {
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         (status, bytes.to_vec())
+    }
+
+    /// A request with `token`; the status and the JSON body (null if none).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let (status, bytes) = self
+            .request(method, path, Some(token), content_type, body)
+            .await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// [`Service::call`] with the admin token.
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, &self.admin, content_type, body)
+            .await
+    }
+
+    /// `POST /api/v1/incoming` as the agent.
+    pub async fn incoming(&self, message: Vec<u8>) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            "/api/v1/incoming",
+            &self.agent,
+            "message/rfc822",
+            message,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/outgoing?{query}` as the agent.
+    pub async fn outgoing(&self, query: &str, message: Vec<u8>) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/outgoing?{query}"),
+            &self.agent,
+            "message/rfc822",
+            message,
+        )
+        .await
     }
 }
