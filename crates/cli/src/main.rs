@@ -279,10 +279,17 @@ enum KeyCommand {
     },
 }
 
+/// Stack size of the runtime's threads.
+const STACK_BYTES: usize = 8 << 20;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Crypto work runs on these threads (and the blocking pool's): 8 MiB
+    // stacks hold what OpenSSL recurses through on bounded input with room
+    // to spare (the CMS element counts are checked before it parses).
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_stack_size(STACK_BYTES)
         .build()
     {
         Ok(rt) => rt,

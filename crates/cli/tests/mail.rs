@@ -243,3 +243,57 @@ fn outgoing_then_incoming_with_reports() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an RFC 5322 message"));
 }
+
+/// A signature that repeats its digestAlgorithms entry 15,000 times (about
+/// 270 KB) once overflowed OpenSSL's stack and killed the process. Now it
+/// is counted first: the report says malformed and names the field, for the
+/// detached and the opaque form alike.
+#[test]
+fn fifteen_thousand_digest_algorithms_are_reported_not_fatal() {
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::x509::X509;
+    use testpki::der;
+
+    let d = Dir::new();
+    d.ok(
+        "bob",
+        &["cert", "import", &pki(files::CHAIN), &pki(files::ALICE)],
+    );
+    d.ok("bob", &["enable"]);
+    let alice = X509::from_pem(&std::fs::read(pki(files::ALICE)).unwrap()).unwrap();
+    let key = PKey::private_key_from_pem(&std::fs::read(pki(files::ALICE_KEY)).unwrap()).unwrap();
+    let entity = b"Content-Type: text/plain\r\n\r\nhello\r\n";
+    let header = b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: x\r\n";
+    for detached in [true, false] {
+        let der = testpki::hostile::SignedData {
+            content: entity,
+            detached,
+            signer: (&alice, &key),
+            digest: MessageDigest::sha256(),
+            signing_time: None,
+            certificates: vec![&alice],
+        }
+        .to_der()
+        .unwrap();
+        let hostile = der::repeat_first_child(&der, der::cms::DIGEST_ALGORITHMS, 15_000);
+        let message = if detached {
+            smime::mime::multipart_signed(header, entity, &hostile, "sha-256")
+        } else {
+            smime::mime::pkcs7_mime(header, "signed-data", &hostile)
+        };
+        assert!(message.len() > 260_000, "{}", message.len());
+        std::fs::write(d.path("in.eml"), &message).unwrap();
+        let input = d.path("in.eml").display().to_string();
+        let report = d.path("report.json").display().to_string();
+        let out = d.path("out.eml").display().to_string();
+        d.ok(
+            "bob",
+            &["incoming", "-i", &input, "-o", &out, "--report", &report],
+        );
+        let v: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        assert_eq!(v["sign"]["code"], "malformed", "{v}");
+        let comment = v["sign"]["comment"].as_str().unwrap();
+        assert!(comment.contains("digestAlgorithms"), "{comment}");
+    }
+}

@@ -40,33 +40,16 @@ fn key(name: &str) -> PKey<Private> {
 /// Weak; the group `support` sends as Alice.
 async fn svc() -> Svc {
     let s = common::service().await;
-    for name in [
+    s.import_fixtures(&[
         files::CHAIN,
         files::ALICE,
         files::ALICE_KEY,
         files::BOB,
         files::EXPIRED,
         files::WEAK,
-    ] {
-        let path = if name.contains("key") {
-            "/api/v1/private-keys"
-        } else {
-            "/api/v1/certificates"
-        };
-        let (status, body) = s.admin(Method::POST, path, "", fixture(name)).await;
-        assert_eq!(status, StatusCode::OK, "{name}: {body}");
-    }
-    settings(&s, json!({"enabled": true})).await;
-    let group = json!({"email": "alice@example.org"}).to_string();
-    let (status, _) = s
-        .admin(
-            Method::PUT,
-            "/api/v1/groups/support",
-            "application/json",
-            group.into_bytes(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    ])
+    .await;
+    s.enable_with_group("support", "alice@example.org").await;
     s
 }
 

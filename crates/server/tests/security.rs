@@ -18,6 +18,7 @@ use openssl::x509::{X509, X509Builder, X509Name};
 use serde_json::Value;
 use smime::encrypt::{ContentCipher, EncryptOptions};
 use sqlx::{AnyConnection, Connection};
+use testpki::der::{Tlv, at_path, children, cms};
 use testpki::files;
 use tower::ServiceExt;
 
@@ -54,7 +55,7 @@ fn certificate(name: &str) -> smime::Certificate {
 /// Bob.
 async fn svc() -> Svc {
     let s = common::service().await;
-    for name in [
+    s.import_fixtures(&[
         files::CHAIN,
         files::ALICE,
         files::ALICE_KEY,
@@ -62,33 +63,9 @@ async fn svc() -> Svc {
         files::BOB_KEY,
         files::DAVE_DN,
         files::CAROL,
-    ] {
-        let path = if name.contains("key") {
-            "/api/v1/private-keys"
-        } else {
-            "/api/v1/certificates"
-        };
-        let (status, body) = s.admin(Method::POST, path, "", fixture(name)).await;
-        assert_eq!(status, StatusCode::OK, "{name}: {body}");
-    }
-    let (status, _) = s
-        .admin(
-            Method::PUT,
-            "/api/v1/settings",
-            "application/json",
-            br#"{"enabled": true}"#.to_vec(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = s
-        .admin(
-            Method::PUT,
-            "/api/v1/groups/support",
-            "application/json",
-            br#"{"email": "bob@example.org"}"#.to_vec(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    ])
+    .await;
+    s.enable_with_group("support", "bob@example.org").await;
     s
 }
 
@@ -146,50 +123,9 @@ fn encrypt(to: &smime::Certificate, options: EncryptOptions) -> (Vec<u8>, &'stat
     (openssl::base64::decode_block(&body).unwrap(), smime_type)
 }
 
-/// One DER element: where it starts, where its contents start, its end.
-#[derive(Debug, Clone, Copy)]
-struct Tlv {
-    tag: u8,
-    contents: usize,
-    end: usize,
-}
-
-fn tlv(der: &[u8], at: usize) -> Tlv {
-    let tag = der[at];
-    let first = der[at + 1] as usize;
-    let (len, header) = if first < 0x80 {
-        (first, 2)
-    } else {
-        let n = first & 0x7f;
-        let len = der[at + 2..at + 2 + n]
-            .iter()
-            .fold(0usize, |l, &b| (l << 8) | b as usize);
-        (len, 2 + n)
-    };
-    Tlv {
-        tag,
-        contents: at + header,
-        end: at + header + len,
-    }
-}
-
-fn children(der: &[u8], parent: Tlv) -> Vec<Tlv> {
-    let mut out = Vec::new();
-    let mut at = parent.contents;
-    while at < parent.end {
-        let t = tlv(der, at);
-        at = t.end;
-        out.push(t);
-    }
-    out
-}
-
 /// The (Auth)EnvelopedData's fields.
 fn enveloped_fields(der: &[u8]) -> Vec<Tlv> {
-    let content_info = tlv(der, 0);
-    let explicit = children(der, content_info)[1];
-    let enveloped = tlv(der, explicit.contents);
-    children(der, enveloped)
+    children(der, at_path(der, cms::CONTENT))
 }
 
 /// Where the encrypted content key of the first recipient lies: RSA key

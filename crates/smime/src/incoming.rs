@@ -592,3 +592,38 @@ fn push_malformed(report: &mut Report, why: String) {
         result,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_read_as_the_report_writes_them() {
+        for code in [
+            SignCode::Verified,
+            SignCode::BadSignature,
+            SignCode::UnknownSigner,
+            SignCode::SignerNotSender,
+            SignCode::ExpiredSigner,
+            SignCode::WeakSignature,
+            SignCode::UnsupportedAlgorithm,
+            SignCode::Malformed,
+            SignCode::Disabled,
+        ] {
+            assert_eq!(json(&code), code.as_str());
+        }
+        for code in [
+            DecryptCode::Decrypted,
+            DecryptCode::NoKey,
+            DecryptCode::DecryptionFailed,
+            DecryptCode::Malformed,
+            DecryptCode::Disabled,
+        ] {
+            assert_eq!(json(&code), code.as_str());
+        }
+    }
+
+    fn json(code: &impl serde::Serialize) -> String {
+        serde_json::to_value(code).unwrap().as_str().unwrap().to_string()
+    }
+}

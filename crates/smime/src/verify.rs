@@ -323,22 +323,13 @@ pub fn verify(
     };
     match trust.validate(&signer, &carried, policy.now) {
         Ok(PathCheck::Valid { .. }) => {}
-        Ok(PathCheck::Expired(e)) => {
-            // Whatever signingTime says: the signer sets it, and an expired
-            // key (perhaps no longer kept safe) can claim any time.
+        // Whatever signingTime says: the signer sets it, and an expired key
+        // (perhaps no longer kept safe) can claim any time.
+        Ok(PathCheck::Expired(e) | PathCheck::NotYetValid(e)) => {
             return fail(
                 SignCode::ExpiredSigner,
                 format!(
                     "the certificate of {who} is not valid now ({e}){}",
-                    claimed_time()
-                ),
-            );
-        }
-        Ok(PathCheck::NotYetValid(e)) => {
-            return fail(
-                SignCode::ExpiredSigner,
-                format!(
-                    "the certificate of {who} is not valid yet ({e}){}",
                     claimed_time()
                 ),
             );

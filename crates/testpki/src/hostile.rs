@@ -13,7 +13,7 @@ use openssl::x509::extension::{
     AuthorityKeyIdentifier, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
     SubjectKeyIdentifier,
 };
-use openssl::x509::{X509, X509Builder, X509Name, X509Ref};
+use openssl::x509::{X509, X509Builder, X509Name, X509NameRef, X509Ref};
 
 use crate::{DAY, YEAR, unix_now};
 
@@ -39,15 +39,28 @@ pub fn v1(
     if let Some(email) = email {
         name.append_entry_by_nid(Nid::PKCS9_EMAILADDRESS, email)?;
     }
-    let name = name.build();
+    let mut b = builder(0, &name.build(), key, issuer)?;
+    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())?;
+    Ok(b.build())
+}
+
+/// A certificate of `version` (0 for v1, 2 for v3) for `subject` on `key`,
+/// issued by `issuer` (self-signed when `None`), valid from a day ago for
+/// ten years, with a random serial number; not yet signed.
+fn builder(
+    version: i32,
+    subject: &X509NameRef,
+    key: &PKeyRef<Private>,
+    issuer: Option<Issuer<'_>>,
+) -> Result<X509Builder, ErrorStack> {
     let mut b = X509Builder::new()?;
-    b.set_version(0)?;
+    b.set_version(version)?;
     let mut serial = BigNum::new()?;
     serial.rand(64, MsbOption::ONE, false)?;
     let serial = serial.to_asn1_integer()?;
     b.set_serial_number(&serial)?;
-    b.set_subject_name(&name)?;
-    b.set_issuer_name(issuer.map_or(&*name, |(ca, _)| ca.subject_name()))?;
+    b.set_subject_name(subject)?;
+    b.set_issuer_name(issuer.map_or(subject, |(ca, _)| ca.subject_name()))?;
     b.set_pubkey(key)?;
     let now = unix_now();
     let (not_before, not_after) = (
@@ -56,8 +69,7 @@ pub fn v1(
     );
     b.set_not_before(&not_before)?;
     b.set_not_after(&not_after)?;
-    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())?;
-    Ok(b.build())
+    Ok(b)
 }
 
 /// A contact's S/MIME certificate for `email` whose keyUsage also has
@@ -99,23 +111,7 @@ fn user_with(
 ) -> Result<X509, ErrorStack> {
     let mut name = X509Name::builder()?;
     name.append_entry_by_nid(Nid::COMMONNAME, email)?;
-    let name = name.build();
-    let mut b = X509Builder::new()?;
-    b.set_version(2)?;
-    let mut serial = BigNum::new()?;
-    serial.rand(64, MsbOption::ONE, false)?;
-    let serial = serial.to_asn1_integer()?;
-    b.set_serial_number(&serial)?;
-    b.set_subject_name(&name)?;
-    b.set_issuer_name(issuer.map_or(&*name, |(ca, _)| ca.subject_name()))?;
-    b.set_pubkey(key)?;
-    let now = unix_now();
-    let (not_before, not_after) = (
-        Asn1Time::from_unix(now - DAY)?,
-        Asn1Time::from_unix(now + 10 * YEAR)?,
-    );
-    b.set_not_before(&not_before)?;
-    b.set_not_after(&not_after)?;
+    let mut b = builder(2, &name.build(), key, issuer)?;
     let mut san = SubjectAlternativeName::new();
     san.email(email);
     let san = san.build(&b.x509v3_context(None, None))?;

@@ -633,6 +633,7 @@ fn corrupt(pem: &str) -> String {
 /// `openssl crl2pkcs7 -nocrl`: the crate has no builder for it, so it is
 /// assembled in DER and then parsed (which validates it).
 fn certs_only_pkcs7(certs: &[&X509]) -> Result<Pkcs7, ErrorStack> {
+    use der::encode as der;
     const OID_SIGNED_DATA: &[u8] = &[6, 9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 7, 2];
     const OID_DATA: &[u8] = &[6, 9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 7, 1];
     let mut cert_ders = Vec::new();
@@ -654,22 +655,6 @@ fn certs_only_pkcs7(certs: &[&X509]) -> Result<Pkcs7, ErrorStack> {
         0x30,
         &[OID_SIGNED_DATA, &der(0xa0, &signed_data)].concat(),
     ))
-}
-
-/// One DER TLV.
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let len = content.len();
-    let mut out = vec![tag];
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend(&bytes[skip..]);
-    }
-    out.extend(content);
-    out
 }
 
 #[cfg(test)]

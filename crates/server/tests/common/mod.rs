@@ -126,4 +126,39 @@ impl Service {
         )
         .await
     }
+
+    /// Imports files of the committed test PKI as the admin: keys through
+    /// `/private-keys`, everything else through `/certificates`.
+    pub async fn import_fixtures(&self, names: &[&str]) {
+        for name in names {
+            let path = if name.contains("key") {
+                "/api/v1/private-keys"
+            } else {
+                "/api/v1/certificates"
+            };
+            let file = std::fs::read(testpki::Pki::committed().path(name)).unwrap();
+            let (status, body) = self.admin(Method::POST, path, "", file).await;
+            assert_eq!(status, StatusCode::OK, "{name}: {body}");
+        }
+    }
+
+    /// Switches S/MIME on and makes `group` send as `email`.
+    pub async fn enable_with_group(&self, group: &str, email: &str) {
+        for (method, path, body) in [
+            (
+                Method::PUT,
+                "/api/v1/settings".to_string(),
+                serde_json::json!({"enabled": true}),
+            ),
+            (
+                Method::PUT,
+                format!("/api/v1/groups/{group}"),
+                serde_json::json!({"email": email}),
+            ),
+        ] {
+            let body = body.to_string().into_bytes();
+            let (status, answer) = self.admin(method, &path, "application/json", body).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+        }
+    }
 }
