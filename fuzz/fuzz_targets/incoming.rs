@@ -7,23 +7,22 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use smime::incoming::{Context, Layer, MAX_LAYERS, disabled_report, is_smime, process};
+use smime::incoming::{Layer, disabled_report, is_smime, process};
 
 fuzz_target!(|data: &[u8]| {
     let pki = &*common::PKI;
     let keys = pki.keys();
-    let ctx = Context {
-        keys: &keys,
-        trust: &pki.trust,
-        now: pki.now,
-    };
+    let ctx = pki.context(&keys);
     let _ = is_smime(data);
-    let _ = smime::incoming::sender_addresses(data);
+    let _ = smime::incoming::senders(data);
     serde_json::to_vec(&disabled_report(data)).expect("report serialises");
     if let Ok(processed) = process(data, &ctx) {
         let report = &processed.report;
         serde_json::to_vec(report).expect("report serialises");
-        assert!(report.layers.len() <= MAX_LAYERS + 1, "{report:?}");
+        assert!(
+            report.layers.len() <= pki.policy.max_layers + 1,
+            "{report:?}"
+        );
         assert_eq!(
             report.encrypted,
             report

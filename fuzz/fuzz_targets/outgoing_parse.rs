@@ -9,7 +9,7 @@ mod common;
 
 use libfuzzer_sys::fuzz_target;
 use smime::encrypt::{ContentCipher, EncryptOptions};
-use smime::incoming::{Context, DecryptCode, Layer, process};
+use smime::incoming::{DecryptCode, Layer, process};
 use smime::sign::{Signer, sign};
 use smime::verify::SignCode;
 
@@ -46,11 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let mut message = split.outer.clone();
     message.extend_from_slice(&encrypted);
     let keys = pki.keys();
-    let ctx = Context {
-        keys: &keys,
-        trust: &pki.trust,
-        now: pki.now,
-    };
+    let ctx = pki.context(&keys);
     let processed = process(&message, &ctx).expect("our own message is a message");
     let report = &processed.report;
     let layers = &report.layers;

@@ -624,6 +624,10 @@ mod tests {
     }
 
     fn json(code: &impl serde::Serialize) -> String {
-        serde_json::to_value(code).unwrap().as_str().unwrap().to_string()
+        serde_json::to_value(code)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 }

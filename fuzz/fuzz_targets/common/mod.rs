@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 
 use smime::trust::TrustStore;
-use smime::{Certificate, PrivateKey};
+use smime::{Certificate, Policy, PrivateKey};
 
 /// Passphrases of the test data: the PKI's keys and PKCS#12 files, and the
 /// Thunderbird corpus' PKCS#12 files.
@@ -30,10 +30,12 @@ pub struct Pki {
     pub pairs: Vec<(Certificate, PrivateKey)>,
     /// Every certificate the fixture knows (for key matching).
     pub certificates: Vec<Certificate>,
-    /// Root, intermediate and the Thunderbird test CA.
+    /// Root, intermediate and the Thunderbird test CA: CAs, so anchors.
     pub trust: TrustStore,
     /// A fixed "now" for the whole run.
     pub now: i64,
+    /// The default rules at `now`.
+    pub policy: Policy,
 }
 
 impl Pki {
@@ -54,6 +56,17 @@ impl Pki {
     /// The intermediate CA, to send along with a signature.
     pub fn chain(&self) -> &[Certificate] {
         &self.certificates[..1]
+    }
+    /// The receiving side as `incoming::process` wants it.
+    pub fn context<'a>(
+        &'a self,
+        keys: &'a [(&'a Certificate, &'a PrivateKey)],
+    ) -> smime::incoming::Context<'a> {
+        smime::incoming::Context {
+            keys,
+            trust: &self.trust,
+            policy: &self.policy,
+        }
     }
 }
 
@@ -89,11 +102,13 @@ pub static PKI: LazyLock<Pki> = LazyLock::new(|| {
     let mut certificates: Vec<Certificate> = one(pki!("intermediate.pem"), None).certificates;
     certificates.extend(anchors);
     certificates.extend(pairs.iter().map(|(c, _)| c.clone()));
+    let now = smime::now();
     Pki {
         pairs,
         certificates,
         trust,
-        now: smime::now(),
+        now,
+        policy: Policy::at(now),
     }
 });
 
