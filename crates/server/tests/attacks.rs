@@ -370,20 +370,35 @@ async fn signed_content_cannot_speak_for_the_outer_header() {
 #[tokio::test]
 async fn an_expired_key_cannot_sign_by_backdating() {
     let s = svc().await;
-    let (expired, expired_key) = (cert(files::EXPIRED), key(files::EXPIRED_KEY));
-    let info = smime::Certificate::from_x509(expired.clone()).unwrap();
-    let claimed = info.info().not_before + 86_400;
+    // A CA valid for years around now, stored; a user certificate from it
+    // that expired a year ago. Its key signs today, claiming a signingTime
+    // inside the validity, when the whole path was valid.
+    const YEAR: i64 = 365 * 86_400;
+    let now = smime::now();
+    let ca_key = hostile::rsa_key(2048).unwrap();
+    let ca = hostile::ca("Old Partner CA", &ca_key, (now - 5 * YEAR, now + 5 * YEAR)).unwrap();
+    import_pem(&s, ca.to_pem().unwrap()).await;
+    let key = hostile::rsa_key(2048).unwrap();
+    let validity = (now - 3 * YEAR, now - YEAR);
+    let expired = hostile::user_valid(
+        "former@partner.example",
+        &key,
+        Some((&ca, &ca_key)),
+        validity,
+    )
+    .unwrap();
+    let claimed = now - 2 * YEAR;
     let der = SignedData {
         content: ENTITY,
         detached: true,
-        signer: (&expired, &expired_key),
+        signer: (&expired, &key),
         digest: MessageDigest::sha256(),
         signing_time: Some(claimed),
         certificates: vec![&expired],
     }
     .to_der()
     .unwrap();
-    let r = sign_result(&s, clear_signed(&header("expired@example.org"), &der)).await;
+    let r = sign_result(&s, clear_signed(&header("former@partner.example"), &der)).await;
     assert_eq!(code(&r), "expired_signer", "{r}");
     let day = &smime::rfc3339(claimed)[..10];
     assert!(

@@ -495,6 +495,54 @@ async fn the_incoming_check_offers_retry_and_retry_succeeds_once_the_ca_is_there
     assert!(bad.body.contains("role=\"alert\""));
 }
 
+/// Content signed by Alice that claims another author and subject: the
+/// page shows the message's own fields and says that the inner ones differ.
+#[tokio::test]
+async fn the_incoming_check_shows_outer_fields_and_names_the_ones_that_differ() {
+    let w = web().await;
+    let pki = testpki::Pki::committed();
+    for name in [testpki::files::CHAIN, testpki::files::ALICE] {
+        let bundle = smime::bundle::parse(&std::fs::read(pki.path(name)).unwrap(), None).unwrap();
+        assert!(
+            w.store()
+                .import(bundle, None, &|_| {})
+                .await
+                .unwrap()
+                .stored
+        );
+    }
+    w.store().set_enabled(true).await.unwrap();
+    let cert =
+        openssl::x509::X509::from_pem(&std::fs::read(pki.path(testpki::files::ALICE)).unwrap())
+            .unwrap();
+    let key = openssl::pkey::PKey::private_key_from_pem(
+        &std::fs::read(pki.path(testpki::files::ALICE_KEY)).unwrap(),
+    )
+    .unwrap();
+    let inner = b"From: The CEO <ceo@example.org>\r\nSubject: URGENT wire\r\nContent-Type: text/plain\r\n\r\nPay now.\r\n";
+    let flags = openssl::cms::CMSOptions::DETACHED | openssl::cms::CMSOptions::BINARY;
+    let sig = openssl::cms::CmsContentInfo::sign(Some(&cert), Some(&key), None, Some(inner), flags)
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let outer = b"From: alice@example.org\r\nTo: support@example.org\r\nSubject: Lunch\r\n";
+    let eml = smime::mime::multipart_signed(outer, inner, &sig, "sha-256");
+    let b = w.sign_in(&w.agent).await;
+    let r = post_file(&w, &b, "/ui/incoming", "message", &eml).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Signature verified"), "{}", r.body);
+    assert!(
+        r.body.contains("Header fields differ inside") && r.body.contains("from, subject"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("Lunch") && !r.body.contains("URGENT"),
+        "{}",
+        r.body
+    );
+}
+
 #[tokio::test]
 async fn a_key_without_its_certificate_is_refused_in_the_dialog() {
     let w = web().await;

@@ -10,7 +10,7 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, PKeyRef, Private};
 use openssl::x509::extension::{
-    AuthorityKeyIdentifier, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
     SubjectKeyIdentifier,
 };
 use openssl::x509::{X509, X509Builder, X509Name, X509NameRef, X509Ref};
@@ -39,19 +39,26 @@ pub fn v1(
     if let Some(email) = email {
         name.append_entry_by_nid(Nid::PKCS9_EMAILADDRESS, email)?;
     }
-    let mut b = builder(0, &name.build(), key, issuer)?;
+    let mut b = builder(0, &name.build(), key, issuer, ten_years())?;
     b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())?;
     Ok(b.build())
 }
 
+/// From a day ago for ten years (Unix seconds).
+fn ten_years() -> (i64, i64) {
+    let now = unix_now();
+    (now - DAY, now + 10 * YEAR)
+}
+
 /// A certificate of `version` (0 for v1, 2 for v3) for `subject` on `key`,
-/// issued by `issuer` (self-signed when `None`), valid from a day ago for
-/// ten years, with a random serial number; not yet signed.
+/// issued by `issuer` (self-signed when `None`), valid from `not_before`
+/// to `not_after`, with a random serial number; not yet signed.
 fn builder(
     version: i32,
     subject: &X509NameRef,
     key: &PKeyRef<Private>,
     issuer: Option<Issuer<'_>>,
+    (not_before, not_after): (i64, i64),
 ) -> Result<X509Builder, ErrorStack> {
     let mut b = X509Builder::new()?;
     b.set_version(version)?;
@@ -62,10 +69,9 @@ fn builder(
     b.set_subject_name(subject)?;
     b.set_issuer_name(issuer.map_or(subject, |(ca, _)| ca.subject_name()))?;
     b.set_pubkey(key)?;
-    let now = unix_now();
     let (not_before, not_after) = (
-        Asn1Time::from_unix(now - DAY)?,
-        Asn1Time::from_unix(now + 10 * YEAR)?,
+        Asn1Time::from_unix(not_before)?,
+        Asn1Time::from_unix(not_after)?,
     );
     b.set_not_before(&not_before)?;
     b.set_not_after(&not_after)?;
@@ -86,7 +92,7 @@ pub fn contact_that_can_sign_certificates(
         .digital_signature()
         .key_encipherment()
         .key_cert_sign();
-    user_with(email, key, issuer, ku.build()?)
+    user_with(email, key, issuer, ku.build()?, ten_years())
 }
 
 /// An ordinary S/MIME user certificate for `email` (subjectAltName,
@@ -98,9 +104,39 @@ pub fn user(
     key: &PKeyRef<Private>,
     issuer: Option<Issuer<'_>>,
 ) -> Result<X509, ErrorStack> {
+    user_valid(email, key, issuer, ten_years())
+}
+
+/// [`user`] valid from `validity.0` to `validity.1` (Unix seconds).
+pub fn user_valid(
+    email: &str,
+    key: &PKeyRef<Private>,
+    issuer: Option<Issuer<'_>>,
+    validity: (i64, i64),
+) -> Result<X509, ErrorStack> {
     let mut ku = KeyUsage::new();
     ku.critical().digital_signature().key_encipherment();
-    user_with(email, key, issuer, ku.build()?)
+    user_with(email, key, issuer, ku.build()?, validity)
+}
+
+/// A self-signed CA (basicConstraints CA:TRUE, keyCertSign) valid from
+/// `validity.0` to `validity.1` (Unix seconds).
+pub fn ca(cn: &str, key: &PKeyRef<Private>, validity: (i64, i64)) -> Result<X509, ErrorStack> {
+    let mut name = X509Name::builder()?;
+    name.append_entry_by_nid(Nid::COMMONNAME, cn)?;
+    let mut b = builder(2, &name.build(), key, None, validity)?;
+    b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .build()?,
+    )?;
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
+    b.append_extension(ski)?;
+    b.sign(key, MessageDigest::sha256())?;
+    Ok(b.build())
 }
 
 fn user_with(
@@ -108,10 +144,11 @@ fn user_with(
     key: &PKeyRef<Private>,
     issuer: Option<Issuer<'_>>,
     ku: openssl::x509::X509Extension,
+    validity: (i64, i64),
 ) -> Result<X509, ErrorStack> {
     let mut name = X509Name::builder()?;
     name.append_entry_by_nid(Nid::COMMONNAME, email)?;
-    let mut b = builder(2, &name.build(), key, issuer)?;
+    let mut b = builder(2, &name.build(), key, issuer, validity)?;
     let mut san = SubjectAlternativeName::new();
     san.email(email);
     let san = san.build(&b.x509v3_context(None, None))?;

@@ -122,6 +122,7 @@ impl CertRow {
                 "weak_key" => ("bad", "weak key"),
                 "sha1_signature" => ("warn", "SHA-1 signature"),
                 "issuer_not_in_store" => ("warn", "issuer missing"),
+                "v1_root" => ("warn", "v1 root"),
                 _ => ("warn", "issue"),
             })
             .collect();
@@ -232,7 +233,11 @@ fn import_result(report: &ImportReport) -> Response {
                 class,
                 label,
                 text: format!("Certificate {}{emails}", c.subject),
-                reason: c.reason.clone().unwrap_or_default(),
+                reason: match (&c.reason, c.issues.is_empty()) {
+                    (Some(reason), _) => reason.clone(),
+                    (None, false) => format!("issues: {}", c.issues.join(", ")),
+                    (None, true) => String::new(),
+                },
             }
         })
         .collect();

@@ -552,7 +552,7 @@ fn incoming_result(id: String, p: &Processed) -> Html<String> {
     let failed = [&encryption, &sign]
         .iter()
         .any(|o| o.as_ref().is_some_and(|(ok, _, _)| !ok));
-    let banners = vec![
+    let mut banners = vec![
         banner(encryption, "Decrypted", "Not decrypted", "Not encrypted"),
         banner(
             sign,
@@ -561,6 +561,16 @@ fn incoming_result(id: String, p: &Processed) -> Html<String> {
             "Not signed",
         ),
     ];
+    if !r.header_mismatch.is_empty() {
+        banners.push(Banner {
+            class: "bad",
+            title: "Header fields differ inside".into(),
+            text: format!(
+                "the protected part has other values for {}; shown here are the message's own",
+                r.header_mismatch.join(", ")
+            ),
+        });
+    }
     let layers = r
         .layers
         .iter()
