@@ -24,6 +24,10 @@ macro_rules! tb {
     };
 }
 
+/// How many (certificate, key) pairs the receiving side has: alice, bob,
+/// carol and the Thunderbird corpus' Bob.
+pub const KEYS: usize = 4;
+
 /// Certificates with their keys, and the trust anchors, of the receiving side.
 pub struct Pki {
     /// (certificate, key) pairs that decrypt.
@@ -39,9 +43,13 @@ pub struct Pki {
 }
 
 impl Pki {
-    /// The pairs as `incoming::Context` wants them.
-    pub fn keys(&self) -> Vec<(&Certificate, &PrivateKey)> {
-        self.pairs.iter().map(|(c, k)| (c, k)).collect()
+    /// The pairs as `incoming::Context` wants them: an array, which is
+    /// `smime::decrypt::Keys` (a slice, unsized, cannot be `&dyn Keys`).
+    pub fn keys(&self) -> [(&Certificate, &PrivateKey); KEYS] {
+        std::array::from_fn(|i| {
+            let (c, k) = &self.pairs[i];
+            (c, k)
+        })
     }
     /// Alice's certificate and key (RSA 2048).
     pub fn alice(&self) -> (&Certificate, &PrivateKey) {
@@ -60,7 +68,7 @@ impl Pki {
     /// The receiving side as `incoming::process` wants it.
     pub fn context<'a>(
         &'a self,
-        keys: &'a [(&'a Certificate, &'a PrivateKey)],
+        keys: &'a [(&'a Certificate, &'a PrivateKey); KEYS],
     ) -> smime::incoming::Context<'a> {
         smime::incoming::Context {
             keys,
@@ -95,6 +103,7 @@ pub static PKI: LazyLock<Pki> = LazyLock::new(|| {
         .expect("Bob.p12 has Bob's certificate")
         .clone();
     pairs.push((tb_bob_cert, tb_bob.keys.into_iter().next().unwrap()));
+    assert_eq!(pairs.len(), KEYS);
 
     let mut anchors = one(pki!("chain.pem"), None).certificates;
     anchors.extend(one(tb!("TestCA.pem"), None).certificates);
