@@ -8,15 +8,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 use smime::encrypt::ContentCipher;
 use smime::options::Choice;
-use smimed_engine::{
-    Engine, OutgoingRequest, SETTING_CIPHER, SETTING_REJECT_SHA1, SETTING_RSA_OAEP, Sender,
-};
-use smimed_store::Group;
+use smimed_engine::{Actor, Engine, GroupPatch, OutgoingRequest, Sender, SettingsPatch};
 
 use crate::{Command, GroupCommand, SenderArgs};
 
-pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<ExitCode> {
-    let store = engine.store();
+pub(crate) async fn run(
+    engine: &Engine,
+    actor: &Actor,
+    command: Command,
+) -> anyhow::Result<ExitCode> {
     match command {
         Command::Group(GroupCommand::Set {
             name,
@@ -24,27 +24,22 @@ pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<Exi
             default_sign,
             default_encrypt,
         }) => {
-            let old = store.group(&name).await.ok();
-            let group = Group {
+            let patch = GroupPatch {
                 email,
-                default_sign: default_sign.or(old.as_ref().and_then(|g| g.default_sign)),
-                default_encrypt: default_encrypt.or(old.as_ref().and_then(|g| g.default_encrypt)),
-                name,
+                default_sign,
+                default_encrypt,
             };
-            if !group.email.contains('@') {
-                anyhow::bail!("\"{}\" is not an email address", group.email);
-            }
-            store.set_group(&group).await?;
+            let group = engine.put_group(actor, &name, &patch).await?;
             println!(
                 "Group {}: {}; sign by default: {}; encrypt by default: {}",
                 group.name,
-                group.email.to_ascii_lowercase(),
+                group.email,
                 on_off(group.default_sign),
                 on_off(group.default_encrypt)
             );
         }
         Command::Group(GroupCommand::List { json }) => {
-            let groups = store.groups().await?;
+            let groups = engine.groups(actor).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&groups)?);
             } else if groups.is_empty() {
@@ -62,7 +57,7 @@ pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<Exi
             }
         }
         Command::Group(GroupCommand::Delete { name }) => {
-            store.delete_group(&name).await?;
+            engine.delete_group(actor, &name).await?;
             println!("Deleted group {name}.");
         }
         Command::Settings {
@@ -71,36 +66,29 @@ pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<Exi
             reject_sha1,
             json,
         } => {
-            // Both or neither, even if the process dies halfway.
-            let mut changes = Vec::new();
-            if let Some(cipher) = &cipher {
-                changes.push((SETTING_CIPHER, cipher.as_str()));
-            }
-            if let Some(on) = rsa_oaep {
-                changes.push((SETTING_RSA_OAEP, if on { "true" } else { "false" }));
-            }
-            if let Some(on) = reject_sha1 {
-                changes.push((SETTING_REJECT_SHA1, if on { "true" } else { "false" }));
-            }
-            if !changes.is_empty() {
-                store.set_settings(&changes).await?;
-            }
-            let settings = store.settings().await?;
-            let encryption = smimed_engine::encryption_settings(&settings);
-            let (cipher, oaep) = (encryption.cipher, encryption.rsa_oaep);
-            let enabled = smimed_store::enabled_in(&settings);
-            let sha1 = smimed_engine::policy(&settings, 0).reject_sha1;
+            // All of it or nothing, with its audit entry.
+            let patch = SettingsPatch {
+                cipher,
+                rsa_oaep,
+                reject_sha1,
+                ..SettingsPatch::default()
+            };
+            let settings = if patch.cipher.is_some()
+                || patch.rsa_oaep.is_some()
+                || patch.reject_sha1.is_some()
+            {
+                engine.update_settings(actor, &patch).await?
+            } else {
+                engine.settings(actor).await?
+            };
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"enabled": enabled, "cipher": cipher.as_str(), "rsa_oaep": oaep, "reject_sha1": sha1})
-                );
+                println!("{}", serde_json::to_string(&settings)?);
             } else {
                 let yes = |on| if on { "yes" } else { "no" };
-                println!("enabled: {}", yes(enabled));
-                println!("cipher:  {}", cipher.as_str());
-                println!("rsa-oaep: {}", yes(oaep));
-                println!("reject-sha1: {}", yes(sha1));
+                println!("enabled: {}", yes(settings.enabled));
+                println!("cipher:  {}", settings.cipher);
+                println!("rsa-oaep: {}", yes(settings.rsa_oaep));
+                println!("reject-sha1: {}", yes(settings.reject_sha1));
             }
         }
         Command::Options {
@@ -111,7 +99,7 @@ pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<Exi
         } => {
             let recipients: Vec<String> = to.into_iter().chain(cc).collect();
             let options = engine
-                .security_options(&sender_of(sender), &recipients)
+                .security_options(actor, &sender_of(sender), &recipients)
                 .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&options)?);
@@ -138,7 +126,9 @@ pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<Exi
                 cipher: cipher.as_deref().and_then(ContentCipher::parse),
                 rsa_oaep,
             };
-            let out = engine.outgoing(&raw, &sender_of(sender), &request).await?;
+            let out = engine
+                .outgoing(actor, raw, &sender_of(sender), &request)
+                .await?;
             for note in &out.notes {
                 eprintln!("note: {note}");
             }
@@ -150,7 +140,8 @@ pub(crate) async fn run(engine: &Engine, command: Command) -> anyhow::Result<Exi
             report,
         } => {
             let raw = read_input(input.as_deref())?;
-            let processed = engine.incoming(&raw).await?;
+            let received = engine.incoming(actor, raw).await?;
+            let processed = received.processed;
             let json = serde_json::to_string_pretty(&processed.report)?;
             match report.as_deref() {
                 Some(path) if path == Path::new("-") => eprintln!("{json}"),

@@ -150,7 +150,7 @@ struct SenderArgs {
     /// The sending group.
     #[arg(long)]
     group: Option<String>,
-    /// The sending address (group defaults do not apply).
+    /// The sending address: a group's (its defaults apply).
     #[arg(long)]
     from: Option<String>,
 }
@@ -177,13 +177,14 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum GroupCommand {
-    /// Create or change a group; defaults left out keep their value (new: on).
+    /// Create or change a group; what is left out keeps its value (a new
+    /// group needs --email; its defaults are on).
     Set {
         /// Group name.
         name: String,
         /// Sending address.
         #[arg(long)]
-        email: String,
+        email: Option<String>,
         /// Sign by default.
         #[arg(long, value_parser = parse_yes_no)]
         default_sign: Option<bool>,
@@ -339,6 +340,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         master_key_file: cli.master_key_file.or(file.master_key_file),
     };
     let store = smimed_store::Store::open_location(&location).await?;
+    let engine = smimed_engine::Engine::new(store, 256);
+    let actor = smimed_engine::Actor::cli();
     match cli.command {
         Command::Serve {
             listen,
@@ -346,7 +349,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             max_upload_mib,
         } => {
             serve_cmd::serve(
-                store,
+                engine,
                 smimed_server::Config {
                     listen: listen
                         .or(file.listen)
@@ -358,15 +361,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             )
             .await
         }
-        Command::Token(cmd) => serve_cmd::token(&store, cmd).await,
+        Command::Token(cmd) => serve_cmd::token(&engine, &actor, cmd).await,
         Command::Group(_)
         | Command::Settings { .. }
         | Command::Options { .. }
         | Command::Outgoing { .. }
-        | Command::Incoming { .. } => {
-            let engine = smimed_engine::Engine::new(store, 64);
-            mail_cmd::run(&engine, cli.command).await
-        }
-        other => store_cmd::run(&store, other).await,
+        | Command::Incoming { .. } => mail_cmd::run(&engine, &actor, cli.command).await,
+        other => store_cmd::run(&engine, &actor, other).await,
     }
 }

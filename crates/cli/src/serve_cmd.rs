@@ -3,11 +3,14 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use smimed_store::{Role, Store};
+use smimed_engine::{Actor, Engine, Role};
 
 use crate::TokenCommand;
 
-pub(crate) async fn serve(store: Store, config: smimed_server::Config) -> anyhow::Result<ExitCode> {
+pub(crate) async fn serve(
+    engine: Engine,
+    config: smimed_server::Config,
+) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SMIMED_LOG")
@@ -16,21 +19,12 @@ pub(crate) async fn serve(store: Store, config: smimed_server::Config) -> anyhow
         .with_writer(std::io::stderr)
         .init();
     // The very first start gets an admin token, shown once.
-    // Another instance starting at the same moment may win the race; then
-    // its token stands.
-    if store.tokens().await?.is_empty() {
-        match store.create_token("admin", Role::Admin).await {
-            Ok(secret) => {
-                println!("First start: created the admin token (shown only now, keep it safe):");
-                println!("  {secret}");
-                println!("Create more with `smimed token create --role admin|agent --name NAME`.");
-            }
-            Err(smimed_store::Error::TokenExists(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+    if let Some(secret) = engine.first_admin_token().await? {
+        println!("First start: created the admin token (shown only now, keep it safe):");
+        println!("  {secret}");
+        println!("Create more with `smimed token create --role admin|agent --name NAME`.");
     }
-    let engine = Arc::new(smimed_engine::Engine::new(store, 256));
-    smimed_server::serve(engine, config, |addr| {
+    smimed_server::serve(Arc::new(engine), config, |addr| {
         // Not println!: a closed standard output must not stop the service.
         use std::io::Write;
         let mut out = std::io::stdout();
@@ -44,15 +38,16 @@ pub(crate) async fn serve(store: Store, config: smimed_server::Config) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) async fn token(store: &Store, command: TokenCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn token(
+    engine: &Engine,
+    actor: &Actor,
+    command: TokenCommand,
+) -> anyhow::Result<ExitCode> {
     match command {
         TokenCommand::Create { role, name } => {
             let role =
                 Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be admin or agent"))?;
-            let secret = store.create_token(&name, role).await?;
-            store
-                .audit("cli", "token.create", &name, role.as_str())
-                .await?;
+            let secret = engine.create_token(actor, &name, role).await?;
             println!("{secret}");
             eprintln!(
                 "Token \"{name}\" ({}) created. It is shown only now.",
@@ -60,7 +55,7 @@ pub(crate) async fn token(store: &Store, command: TokenCommand) -> anyhow::Resul
             );
         }
         TokenCommand::List => {
-            for t in store.tokens().await? {
+            for t in engine.tokens(actor).await? {
                 println!(
                     "{}  {}  created {}",
                     t.name,
@@ -70,8 +65,7 @@ pub(crate) async fn token(store: &Store, command: TokenCommand) -> anyhow::Resul
             }
         }
         TokenCommand::Revoke { name } => {
-            store.revoke_token(&name).await?;
-            store.audit("cli", "token.revoke", &name, "").await?;
+            engine.revoke_token(actor, &name).await?;
             println!("Revoked token \"{name}\".");
         }
     }

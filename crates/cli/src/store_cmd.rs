@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use smimed_store::{ImportReport, Outcome, Store};
+use smimed_engine::{Actor, CertificateFilter, Engine, ImportKind, ImportReport, SettingsPatch};
+use smimed_store::Outcome;
 use zeroize::Zeroizing;
 
 use crate::{CertCommand, Command, KeyCommand};
@@ -14,45 +15,49 @@ use crate::{CertCommand, Command, KeyCommand};
 /// Files with more certificates than this get a progress bar on a terminal.
 const PROGRESS_THRESHOLD: usize = 200;
 
-pub(crate) async fn run(store: &Store, command: Command) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(
+    engine: &Engine,
+    actor: &Actor,
+    command: Command,
+) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Enable => {
-            store.set_enabled(true).await?;
-            println!("S/MIME is enabled.");
+        Command::Enable | Command::Disable => {
+            let on = matches!(command, Command::Enable);
+            let patch = SettingsPatch {
+                enabled: Some(on),
+                ..SettingsPatch::default()
+            };
+            engine.update_settings(actor, &patch).await?;
+            if on {
+                println!("S/MIME is enabled.");
+            } else {
+                println!("S/MIME is disabled. Certificates and keys stay stored.");
+            }
         }
-        Command::Disable => {
-            store.set_enabled(false).await?;
-            println!("S/MIME is disabled. Certificates and keys stay stored.");
-        }
-        Command::Status { json } => status(store, json).await?,
+        Command::Status { json } => status(engine, actor, json).await?,
         Command::Cert(CertCommand::Import {
             passphrase_file,
             json,
             files,
         }) => {
             return import(
-                store,
+                engine,
+                actor,
                 &files,
                 passphrase_file.as_deref(),
                 json,
-                Expect::Certificates,
+                ImportKind::Certificates,
             )
             .await;
         }
-        Command::Cert(CertCommand::List { json }) => list(store, json).await?,
+        Command::Cert(CertCommand::List { json }) => list(engine, actor, json).await?,
         Command::Cert(CertCommand::Export { id, der, output }) => {
-            let cert = store.find_certificate(&id).await?.certificate;
-            let bytes = if der {
-                cert.der().to_vec()
-            } else {
-                cert.to_pem()?
-            };
-            write_output(output.as_deref(), &bytes, false)?;
+            let file = engine.certificate_file(actor, &id, der).await?;
+            write_output(output.as_deref(), &file.bytes, false)?;
         }
         Command::Cert(CertCommand::Delete { id }) => {
-            let cert = store.find_certificate(&id).await?;
-            let fingerprint = cert.certificate.fingerprint();
-            let had_key = store.delete_certificate(fingerprint).await?;
+            let cert = engine.certificate(actor, &id).await?;
+            let (fingerprint, had_key) = engine.delete_certificate(actor, &id).await?;
             println!(
                 "Deleted certificate {fingerprint} ({}).",
                 cert.certificate.info().subject
@@ -67,25 +72,24 @@ pub(crate) async fn run(store: &Store, command: Command) -> anyhow::Result<ExitC
             files,
         }) => {
             return import(
-                store,
+                engine,
+                actor,
                 &files,
                 passphrase_file.as_deref(),
                 json,
-                Expect::Keys,
+                ImportKind::PrivateKeys,
             )
             .await;
         }
         Command::Key(KeyCommand::Export { id, output }) => {
-            let fingerprint = store.resolve_id(&id).await?;
-            let key = store.unseal_key(&fingerprint).await?;
-            write_output(output.as_deref(), &key.original, true)?;
-            if key.passphrase.is_some() {
+            let key = engine.private_key_file(actor, &id).await?;
+            write_output(output.as_deref(), &key.bytes, true)?;
+            if key.protected {
                 eprintln!("note: this key is protected by the passphrase it was uploaded with.");
             }
         }
         Command::Key(KeyCommand::Delete { id }) => {
-            let fingerprint = store.resolve_id(&id).await?;
-            store.delete_key(&fingerprint).await?;
+            let fingerprint = engine.delete_private_key(actor, &id).await?;
             println!(
                 "Deleted the private key of certificate {fingerprint}; the certificate stays."
             );
@@ -95,8 +99,8 @@ pub(crate) async fn run(store: &Store, command: Command) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-async fn status(store: &Store, json: bool) -> anyhow::Result<()> {
-    let status = store.status().await?;
+async fn status(engine: &Engine, actor: &Actor, json: bool) -> anyhow::Result<()> {
+    let status = engine.status(actor).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(());
@@ -118,14 +122,6 @@ async fn status(store: &Store, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What a command imports: `cert import` wants certificates, `key import`
-/// keys; both store everything else the file holds too.
-#[derive(Clone, Copy, PartialEq)]
-enum Expect {
-    Certificates,
-    Keys,
-}
-
 /// One file's line in the JSON report.
 #[derive(Serialize)]
 struct FileReport {
@@ -138,19 +134,18 @@ struct FileReport {
 }
 
 async fn import(
-    store: &Store,
+    engine: &Engine,
+    actor: &Actor,
     files: &[PathBuf],
     passphrase_file: Option<&Path>,
     json: bool,
-    expect: Expect,
+    kind: ImportKind,
 ) -> anyhow::Result<ExitCode> {
     let passphrase = passphrase_file.map(read_passphrase).transpose()?;
     let mut reports = Vec::new();
     for file in files {
         let name = file.display().to_string();
-        let report = match import_one(store, file, passphrase.as_ref().map(|p| p.as_str()), expect)
-            .await
-        {
+        let report = match import_one(engine, actor, file, passphrase.clone(), kind).await {
             Ok(report) => FileReport {
                 file: name,
                 stored: report.stored,
@@ -182,27 +177,19 @@ async fn import(
 }
 
 async fn import_one(
-    store: &Store,
+    engine: &Engine,
+    actor: &Actor,
     file: &Path,
-    passphrase: Option<&str>,
-    expect: Expect,
+    passphrase: Option<Zeroizing<String>>,
+    kind: ImportKind,
 ) -> anyhow::Result<ImportReport> {
     let bytes = read_input(file)?;
-    let bundle = smime::bundle::parse(&bytes, passphrase)?;
-    match expect {
-        Expect::Certificates if bundle.certificates.is_empty() => {
-            bail!("it holds no certificate (for a private key, use `smimed key import`)")
-        }
-        Expect::Keys if bundle.keys.is_empty() => {
-            bail!("it holds no private key (for certificates, use `smimed cert import`)")
-        }
-        _ => {}
-    }
-    let total = bundle.certificates.len();
-    let bar = (total > PROGRESS_THRESHOLD && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(total as u64);
+    // A progress bar for large files on a terminal; its length is known once
+    // the file is parsed, at the first report.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::hidden();
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} certificates")
+            indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos} certificates")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_message(file.display().to_string());
@@ -210,10 +197,26 @@ async fn import_one(
     });
     let progress = |done: usize| {
         if let Some(bar) = &bar {
+            if done > PROGRESS_THRESHOLD && bar.is_hidden() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
             bar.set_position(done as u64);
         }
     };
-    let report = store.import(bundle, passphrase, &progress).await?;
+    let report = engine
+        .import(actor, bytes, passphrase, kind, &progress)
+        .await
+        .map_err(|e| match e {
+            smimed_engine::Error::Unusable(_) if kind == ImportKind::Certificates => {
+                anyhow::anyhow!(
+                    "it holds no certificate (for a private key, use `smimed key import`)"
+                )
+            }
+            smimed_engine::Error::Unusable(_) => anyhow::anyhow!(
+                "it holds no private key (for certificates, use `smimed cert import`)"
+            ),
+            other => other.into(),
+        })?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -280,8 +283,11 @@ fn outcome_label(outcome: Outcome) -> &'static str {
     }
 }
 
-async fn list(store: &Store, json: bool) -> anyhow::Result<()> {
-    let certs = store.list_certificates().await?;
+async fn list(engine: &Engine, actor: &Actor, json: bool) -> anyhow::Result<()> {
+    let certs = engine
+        .certificates(actor, &CertificateFilter::default(), 1, usize::MAX)
+        .await?
+        .items;
     if json {
         println!("{}", serde_json::to_string_pretty(&certs)?);
         return Ok(());

@@ -54,7 +54,7 @@ use smime::sign::Signer;
 use smime::trust::TrustStore;
 use smime::verify::SignCode;
 use smime::{Certificate, PrivateKey};
-use smimed_engine::{Engine, OutgoingRequest, Sender};
+use smimed_engine::{Actor, Engine, OutgoingRequest, Sender};
 use smimed_store::{Group, MasterKey, Store};
 use testpki::files;
 
@@ -420,7 +420,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// A store with the chain, alice's certificate and key, group `support`
 /// (alice@example.org), S/MIME on.
-fn engine(rt: &tokio::runtime::Runtime, dir: &Path) -> Engine {
+fn engine(rt: &tokio::runtime::Runtime, dir: &Path) -> (Engine, Store) {
     rt.block_on(async {
         let url = format!("sqlite://{}?mode=rwc", dir.join("smimed.db").display());
         let store = Store::open(&url, MasterKey::from_bytes([7; 32]))
@@ -428,20 +428,21 @@ fn engine(rt: &tokio::runtime::Runtime, dir: &Path) -> Engine {
             .expect("store");
         for name in [files::CHAIN, files::ALICE, files::ALICE_KEY, files::BOB] {
             let bundle = smime::bundle::parse(&fixture(name), None).expect("parse");
-            let report = store.import(bundle, None, &|_| {}).await.expect("import");
+            let report = store
+                .import(bundle, None, &|_| {}, "test")
+                .await
+                .expect("import");
             assert!(report.stored, "{name}");
         }
-        store
-            .set_group(&Group {
-                name: "support".into(),
-                email: "alice@example.org".into(),
-                default_sign: None,
-                default_encrypt: None,
-            })
-            .await
-            .expect("group");
-        store.set_enabled(true).await.expect("enable");
-        Engine::new(store, 8)
+        let group = Group {
+            name: "support".into(),
+            email: "alice@example.org".into(),
+            default_sign: None,
+            default_encrypt: None,
+        };
+        store.set_group(&group, "bench", "").await.expect("group");
+        store.set_enabled(true, "bench").await.expect("enable");
+        (Engine::new(store.clone(), 8), store)
     })
 }
 
@@ -802,8 +803,7 @@ fn breakdown(
 
 /// Where `Engine::outgoing` and `Engine::incoming` spend their time
 /// outside the S/MIME operations: each store call they make, alone.
-fn engine_breakdown(rt: &tokio::runtime::Runtime, engine: &Engine, alice: &Identity, raw: &[u8]) {
-    let store = engine.store();
+fn engine_breakdown(rt: &tokio::runtime::Runtime, store: &Store, alice: &Identity, raw: &[u8]) {
     let fp = alice.cert.fingerprint().to_string();
     let email = alice.email;
     let t_setting = per_call(|| {
@@ -1437,7 +1437,8 @@ fn main() {
     {
         let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
-        let engine = engine(&rt, dir.path());
+        let (engine, store) = engine(&rt, dir.path());
+        let actor = Actor::cli();
         let raw = &cases
             .iter()
             .find(|k| k.id.label == "rsa2048" && k.size == Size::K4)
@@ -1451,17 +1452,18 @@ fn main() {
         };
         // Warms the key cache and checks the result.
         let out = rt
-            .block_on(engine.outgoing(raw, &sender, &request))
+            .block_on(engine.outgoing(&actor, raw.to_vec(), &sender, &request))
             .expect("outgoing");
         assert!(out.signed && out.encrypted);
         assert_eq!(engine.cached_keys(), 1);
         let read = rt
-            .block_on(engine.incoming(&out.message))
-            .expect("incoming");
+            .block_on(engine.incoming(&actor, out.message.clone()))
+            .expect("incoming")
+            .processed;
         assert_read(&read, "engine");
         let to = vec!["alice@example.org".to_string()];
         if measuring {
-            engine_breakdown(&rt, &engine, &alice, raw);
+            engine_breakdown(&rt, &store, &alice, raw);
             eprintln!();
         }
 
@@ -1469,7 +1471,7 @@ fn main() {
         group.throughput(Throughput::Elements(1)).sample_size(15);
         group.bench_function(BenchmarkId::new("rsa2048", "4KiB"), |b| {
             b.iter(|| {
-                rt.block_on(engine.outgoing(black_box(raw), &sender, &request))
+                rt.block_on(engine.outgoing(&actor, black_box(raw).to_vec(), &sender, &request))
                     .unwrap()
             })
         });
@@ -1478,7 +1480,7 @@ fn main() {
         group.throughput(Throughput::Elements(1)).sample_size(15);
         group.bench_function(BenchmarkId::new("rsa2048", "4KiB"), |b| {
             b.iter(|| {
-                rt.block_on(engine.incoming(black_box(&out.message)))
+                rt.block_on(engine.incoming(&actor, black_box(&out.message).clone()))
                     .unwrap()
             })
         });
@@ -1487,7 +1489,7 @@ fn main() {
         group.throughput(Throughput::Elements(1)).sample_size(15);
         group.bench_function(BenchmarkId::new("rsa2048", "4KiB"), |b| {
             b.iter(|| {
-                rt.block_on(engine.security_options(&sender, black_box(&to)))
+                rt.block_on(engine.security_options(&actor, &sender, black_box(&to)))
                     .unwrap()
             })
         });

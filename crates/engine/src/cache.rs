@@ -45,6 +45,15 @@ impl KeyCache {
         }
     }
 
+    /// Forgets a key (deleted from the store).
+    pub(crate) fn remove(&self, fingerprint: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, order) = &mut *inner;
+        if map.remove(fingerprint).is_some() {
+            order.retain(|f| f != fingerprint);
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).0.len()
     }

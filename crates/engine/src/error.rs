@@ -1,6 +1,6 @@
 //! The engine's error type.
 
-/// What stops the engine from producing a message or a report.
+/// What stops an action of the core.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -22,6 +22,23 @@ pub enum Error {
     /// A string given as an address is not one.
     #[error("\"{0}\" is not an email address")]
     InvalidAddress(String),
+    /// The actor's role does not allow the action (an agent asking for an
+    /// admin's).
+    #[error("this needs an admin token")]
+    Forbidden,
+    /// The input is not acceptable; the text says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The input was read but cannot be used for what was asked (a key
+    /// upload without a key); the text says why.
+    #[error("{0}")]
+    Unusable(String),
+    /// The input is larger than accepted; the text says by how much.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A fault of the service itself (a computation that did not finish).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Mail can only be sent as a group's address; no group has this one.
     #[error(
         "{0} is not the address of any group: mail is signed and sent only as a group's address"

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use smime::Certificate;
 use smime::trust::Fingerprints;
-use smimed_store::{Candidate, Group};
+use smimed_store::{Candidate, Group, SealedKey};
 
 use crate::Result;
 
@@ -37,6 +37,8 @@ pub(crate) enum Key {
     Anchors,
     /// The certificates that have a private key.
     Keyed,
+    /// Every stored key, sealed.
+    Sealed,
 }
 
 /// What was found.
@@ -48,6 +50,7 @@ pub(crate) enum Value {
     Candidates(Arc<Vec<Candidate>>),
     Certificates(Arc<Vec<Certificate>>),
     Fingerprints(Arc<Fingerprints>),
+    Sealed(Arc<Vec<SealedKey>>),
 }
 
 /// A type that can be remembered as a [`Value`].
@@ -78,6 +81,7 @@ remembered!(Arc<HashMap<String, String>>, Settings);
 remembered!(Arc<Vec<Candidate>>, Candidates);
 remembered!(Arc<Vec<Certificate>>, Certificates);
 remembered!(Arc<Fingerprints>, Fingerprints);
+remembered!(Arc<Vec<SealedKey>>, Sealed);
 
 #[derive(Default)]
 pub(crate) struct Memo {
@@ -211,6 +215,22 @@ impl<'a> View<'a> {
         self.memo
             .remember(self.generation, Key::Anchors, load)
             .await
+    }
+
+    /// Every stored key, sealed (opening one needs only the master key).
+    pub(crate) async fn sealed_keys(&self) -> Result<Arc<Vec<SealedKey>>> {
+        let load = async { Ok(Arc::new(self.store.sealed_keys().await?)) };
+        self.memo.remember(self.generation, Key::Sealed, load).await
+    }
+
+    /// The sealed key of one certificate.
+    pub(crate) async fn sealed_key(&self, fingerprint: &str) -> Result<SealedKey> {
+        self.sealed_keys()
+            .await?
+            .iter()
+            .find(|s| s.fingerprint == fingerprint)
+            .cloned()
+            .ok_or_else(|| smimed_store::Error::NoPrivateKey(fingerprint.to_string()).into())
     }
 
     pub(crate) async fn certificates_with_keys(&self) -> Result<Arc<Vec<Certificate>>> {

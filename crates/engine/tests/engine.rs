@@ -5,12 +5,27 @@
 use smime::encrypt::ContentCipher;
 use smime::incoming::DecryptCode;
 use smime::verify::SignCode;
-use smimed_engine::{Engine, Error, OutgoingRequest, Sender};
+use smimed_engine::{Actor, Engine, Error, GroupPatch, OutgoingRequest, Sender, SettingsPatch};
 use smimed_store::{Group, MasterKey, Store};
+
+/// The command line's actor: an admin.
+fn actor() -> Actor {
+    Actor::cli()
+}
+
+/// S/MIME on or off, as an admin switches it.
+async fn switch(engine: &Engine, on: bool) {
+    let patch = SettingsPatch {
+        enabled: Some(on),
+        ..SettingsPatch::default()
+    };
+    engine.update_settings(&actor(), &patch).await.unwrap();
+}
 use testpki::{P12_PASSWORD, files};
 
 struct Side {
     engine: Engine,
+    store: Store,
     _dir: tempfile::TempDir,
 }
 
@@ -24,17 +39,21 @@ async fn side(imports: &[(&str, Option<&str>)]) -> Side {
     let store = Store::open(&url, MasterKey::from_bytes([3; 32]))
         .await
         .unwrap();
-    let engine = Engine::new(store, 8);
+    let engine = Engine::new(store.clone(), 8);
     for (name, pass) in imports {
-        import(&engine, name, *pass).await;
+        import(&store, name, *pass).await;
     }
-    engine.store().set_enabled(true).await.unwrap();
-    Side { engine, _dir: dir }
+    store.set_enabled(true, "test").await.unwrap();
+    Side {
+        engine,
+        store,
+        _dir: dir,
+    }
 }
 
-async fn import(engine: &Engine, name: &str, pass: Option<&str>) {
+async fn import(store: &Store, name: &str, pass: Option<&str>) {
     let bundle = smime::bundle::parse(&fixture(name), pass).unwrap();
-    let report = engine.store().import(bundle, pass, &|_| {}).await.unwrap();
+    let report = store.import(bundle, pass, &|_| {}, "test").await.unwrap();
     assert!(report.stored, "{name}");
 }
 
@@ -70,7 +89,12 @@ async fn group(
     sign: Option<bool>,
     encrypt: Option<bool>,
 ) {
-    group_on(engine.store(), name, email, sign, encrypt).await;
+    let patch = GroupPatch {
+        email: Some(email.into()),
+        default_sign: sign,
+        default_encrypt: encrypt,
+    };
+    engine.put_group(&actor(), name, &patch).await.unwrap();
 }
 
 fn message(from: &str, to: &str) -> Vec<u8> {
@@ -97,7 +121,7 @@ async fn options_follow_certificates_defaults_and_the_switch() {
     let a = alice().await;
     let e = &a.engine;
     let o = e
-        .security_options(&support(), &["bob@example.org".into()])
+        .security_options(&actor(), &support(), &["bob@example.org".into()])
         .await
         .unwrap();
     assert!(o.sign.possible && o.sign.default, "{o:?}");
@@ -105,6 +129,7 @@ async fn options_follow_certificates_defaults_and_the_switch() {
 
     let o = e
         .security_options(
+            &actor(),
             &support(),
             &[
                 "bob@example.org".into(),
@@ -135,7 +160,7 @@ async fn options_follow_certificates_defaults_and_the_switch() {
 
     // Only a group's address sends; a group's address in any written form.
     match e
-        .security_options(&Sender::Address("bob@example.org".into()), &[])
+        .security_options(&actor(), &Sender::Address("bob@example.org".into()), &[])
         .await
     {
         Err(Error::NotAGroupAddress(a)) => assert_eq!(a, "bob@example.org"),
@@ -143,6 +168,7 @@ async fn options_follow_certificates_defaults_and_the_switch() {
     }
     let named = e
         .security_options(
+            &actor(),
             &Sender::Address("Support <Alice@Example.org>".into()),
             &["Bob <bob@example.org>".into()],
         )
@@ -153,7 +179,7 @@ async fn options_follow_certificates_defaults_and_the_switch() {
         "{named:?}"
     );
     assert!(matches!(
-        e.security_options(&support(), &["not an address".into()])
+        e.security_options(&actor(), &support(), &["not an address".into()])
             .await,
         Err(Error::InvalidAddress(a)) if a == "not an address"
     ));
@@ -161,7 +187,7 @@ async fn options_follow_certificates_defaults_and_the_switch() {
     // A sender without a key cannot sign; a group can switch defaults off.
     group(e, "bob-desk", "bob@example.org", None, None).await;
     let o = e
-        .security_options(&Sender::Address("bob@example.org".into()), &[])
+        .security_options(&actor(), &Sender::Address("bob@example.org".into()), &[])
         .await
         .unwrap();
     assert!(!o.sign.possible);
@@ -173,21 +199,26 @@ async fn options_follow_certificates_defaults_and_the_switch() {
     assert!(!o.encryption.possible, "no recipients");
     group(e, "quiet", "alice@example.org", Some(false), Some(false)).await;
     let o = e
-        .security_options(&Sender::Group("quiet".into()), &["bob@example.org".into()])
+        .security_options(
+            &actor(),
+            &Sender::Group("quiet".into()),
+            &["bob@example.org".into()],
+        )
         .await
         .unwrap();
     assert!(o.sign.possible && !o.sign.default);
     assert!(o.encryption.possible && !o.encryption.default);
 
-    e.store().set_enabled(false).await.unwrap();
+    switch(e, false).await;
     let o = e
-        .security_options(&support(), &["bob@example.org".into()])
+        .security_options(&actor(), &support(), &["bob@example.org".into()])
         .await
         .unwrap();
     assert!(!o.sign.possible && !o.encryption.possible);
     assert!(o.sign.message.contains("disabled"));
     assert!(matches!(
-        e.security_options(&Sender::Group("nope".into()), &[]).await,
+        e.security_options(&actor(), &Sender::Group("nope".into()), &[])
+            .await,
         Err(Error::Store(smimed_store::Error::NoGroup(_)))
     ));
 }
@@ -203,17 +234,14 @@ async fn expired_certificates_are_ignored_when_a_valid_one_exists() {
     let old_alice = std::fs::read(old.path(files::ALICE)).unwrap();
     let bundle = smime::bundle::parse(&old_alice, None).unwrap();
     assert!(bundle.certificates[0].info().not_after < now);
-    s.engine
-        .store()
-        .import(bundle, None, &|_| {})
-        .await
-        .unwrap();
-    import(&s.engine, files::ALICE, None).await;
-    import(&s.engine, files::CHAIN, None).await;
+    s.store.import(bundle, None, &|_| {}, "test").await.unwrap();
+    import(&s.store, files::ALICE, None).await;
+    import(&s.store, files::CHAIN, None).await;
     group(&s.engine, "x", "x@example.org", None, None).await;
     let o = s
         .engine
         .security_options(
+            &actor(),
             &Sender::Address("x@example.org".into()),
             &["alice@example.org".into()],
         )
@@ -229,7 +257,8 @@ async fn outgoing_defaults_sign_and_encrypt_and_bob_reads_it() {
     let out = a
         .engine
         .outgoing(
-            &message("alice@example.org", "Bob <bob@example.org>"),
+            &actor(),
+            (message("alice@example.org", "Bob <bob@example.org>")).to_vec(),
             &support(),
             &asked(None, None),
         )
@@ -243,7 +272,12 @@ async fn outgoing_defaults_sign_and_encrypt_and_bob_reads_it() {
         "content is hidden"
     );
 
-    let read = b.engine.incoming(&out.message).await.unwrap();
+    let read = b
+        .engine
+        .incoming(&actor(), (out.message).to_vec())
+        .await
+        .unwrap()
+        .processed;
     let r = &read.report;
     assert_eq!(r.kind, Some("S/MIME"));
     assert!(r.encrypted && r.signed);
@@ -261,13 +295,19 @@ async fn outgoing_defaults_sign_and_encrypt_and_bob_reads_it() {
 
     // The sent copy stays readable: Alice's own certificate is a recipient.
     let own = side(&[(files::ALICE_P12, Some(P12_PASSWORD))]).await;
-    let mine = own.engine.incoming(&out.message).await.unwrap();
+    let mine = own
+        .engine
+        .incoming(&actor(), (out.message).to_vec())
+        .await
+        .unwrap()
+        .processed;
     assert_eq!(mine.report.encryption.unwrap().code, DecryptCode::Decrypted);
 
     // Keys are opened once, then served from the cache.
     a.engine
         .outgoing(
-            &message("alice@example.org", "bob@example.org"),
+            &actor(),
+            (message("alice@example.org", "bob@example.org")).to_vec(),
             &support(),
             &asked(Some(true), Some(false)),
         )
@@ -282,13 +322,23 @@ async fn agents_override_and_fail_closed() {
     let e = &a.engine;
     let to_bob = message("alice@example.org", "bob@example.org");
     let only_sign = e
-        .outgoing(&to_bob, &support(), &asked(None, Some(false)))
+        .outgoing(
+            &actor(),
+            (to_bob).to_vec(),
+            &support(),
+            &asked(None, Some(false)),
+        )
         .await
         .unwrap();
     assert!(only_sign.signed && !only_sign.encrypted);
     assert!(String::from_utf8_lossy(&only_sign.message).contains("multipart/signed"));
     let plain = e
-        .outgoing(&to_bob, &support(), &asked(Some(false), Some(false)))
+        .outgoing(
+            &actor(),
+            (to_bob).to_vec(),
+            &support(),
+            &asked(Some(false), Some(false)),
+        )
         .await
         .unwrap();
     assert_eq!(plain.message, to_bob, "neither: unchanged");
@@ -297,7 +347,12 @@ async fn agents_override_and_fail_closed() {
     // naming the address, and no message.
     let to_nobody = message("alice@example.org", "bob@example.org, nobody@example.org");
     match e
-        .outgoing(&to_nobody, &support(), &asked(None, Some(true)))
+        .outgoing(
+            &actor(),
+            (to_nobody).to_vec(),
+            &support(),
+            &asked(None, Some(true)),
+        )
         .await
     {
         Err(Error::NotPossible { operation, message }) => {
@@ -311,7 +366,12 @@ async fn agents_override_and_fail_closed() {
     }
     // Not asked: the default applies only where possible (sign only).
     let auto = e
-        .outgoing(&to_nobody, &support(), &asked(None, None))
+        .outgoing(
+            &actor(),
+            (to_nobody).to_vec(),
+            &support(),
+            &asked(None, None),
+        )
         .await
         .unwrap();
     assert!(auto.signed && !auto.encrypted);
@@ -319,7 +379,8 @@ async fn agents_override_and_fail_closed() {
     group(e, "carol-desk", "carol@example.org", None, None).await;
     let err = e
         .outgoing(
-            &to_bob,
+            &actor(),
+            (to_bob).to_vec(),
             &Sender::Address("carol@example.org".into()),
             &asked(Some(true), Some(false)),
         )
@@ -332,16 +393,21 @@ async fn agents_override_and_fail_closed() {
     );
 
     // Switched off: pass-through without flags, error with them.
-    e.store().set_enabled(false).await.unwrap();
+    switch(e, false).await;
     let through = e
-        .outgoing(&to_bob, &support(), &asked(None, None))
+        .outgoing(&actor(), (to_bob).to_vec(), &support(), &asked(None, None))
         .await
         .unwrap();
     assert_eq!(through.message, to_bob);
     assert!(through.notes[0].contains("disabled"));
     assert!(matches!(
-        e.outgoing(&to_bob, &support(), &asked(Some(true), None))
-            .await,
+        e.outgoing(
+            &actor(),
+            (to_bob).to_vec(),
+            &support(),
+            &asked(Some(true), None)
+        )
+        .await,
         Err(Error::Disabled)
     ));
 }
@@ -367,7 +433,8 @@ async fn ec_keys_gcm_and_oaep_round_trip() {
         let out = sender
             .engine
             .outgoing(
-                &raw,
+                &actor(),
+                (raw).to_vec(),
                 &Sender::Group("ec".into()),
                 &OutgoingRequest {
                     sign: Some(true),
@@ -397,7 +464,12 @@ async fn ec_keys_gcm_and_oaep_round_trip() {
             ),
         ] {
             let reader = side(&keys).await;
-            let read = reader.engine.incoming(&out.message).await.unwrap();
+            let read = reader
+                .engine
+                .incoming(&actor(), (out.message).to_vec())
+                .await
+                .unwrap()
+                .processed;
             let enc = read.report.encryption.unwrap();
             assert_eq!(
                 enc.code,
@@ -416,7 +488,8 @@ async fn incoming_codes_and_retry() {
     let signed = a
         .engine
         .outgoing(
-            &message("alice@example.org", "bob@example.org"),
+            &actor(),
+            (message("alice@example.org", "bob@example.org")).to_vec(),
             &support(),
             &asked(Some(true), Some(false)),
         )
@@ -426,7 +499,8 @@ async fn incoming_codes_and_retry() {
     let encrypted = a
         .engine
         .outgoing(
-            &message("alice@example.org", "bob@example.org"),
+            &actor(),
+            (message("alice@example.org", "bob@example.org")).to_vec(),
             &support(),
             &asked(Some(true), Some(true)),
         )
@@ -436,47 +510,95 @@ async fn incoming_codes_and_retry() {
 
     // A receiver that knows nobody: unknown signer, no key.
     let r = side(&[]).await;
-    let report = r.engine.incoming(&signed).await.unwrap().report;
+    let report = r
+        .engine
+        .incoming(&actor(), (signed).to_vec())
+        .await
+        .unwrap()
+        .processed
+        .report;
     assert_eq!(report.sign.as_ref().unwrap().code, SignCode::UnknownSigner);
     assert!(report.sign.unwrap().comment.contains("not trusted"));
-    let report = r.engine.incoming(&encrypted).await.unwrap().report;
+    let report = r
+        .engine
+        .incoming(&actor(), (encrypted).to_vec())
+        .await
+        .unwrap()
+        .processed
+        .report;
     assert_eq!(report.encryption.as_ref().unwrap().code, DecryptCode::NoKey);
     assert!(!report.signed, "the signature inside is out of reach");
 
     // Retry after the CA and the key were imported.
-    import(&r.engine, files::CA, None).await;
-    let report = r.engine.incoming(&signed).await.unwrap().report;
+    import(&r.store, files::CA, None).await;
+    let report = r
+        .engine
+        .incoming(&actor(), (signed).to_vec())
+        .await
+        .unwrap()
+        .processed
+        .report;
     assert_eq!(report.sign.unwrap().code, SignCode::Verified);
-    import(&r.engine, files::BOB, None).await;
-    import(&r.engine, files::BOB_KEY, None).await;
-    let report = r.engine.incoming(&encrypted).await.unwrap().report;
+    import(&r.store, files::BOB, None).await;
+    import(&r.store, files::BOB_KEY, None).await;
+    let report = r
+        .engine
+        .incoming(&actor(), (encrypted).to_vec())
+        .await
+        .unwrap()
+        .processed
+        .report;
     assert_eq!(report.encryption.unwrap().code, DecryptCode::Decrypted);
     assert_eq!(report.sign.unwrap().code, SignCode::Verified);
 
     // Trusting the signer's own certificate is enough too.
     let direct = side(&[(files::ALICE, None)]).await;
-    let report = direct.engine.incoming(&signed).await.unwrap().report;
+    let report = direct
+        .engine
+        .incoming(&actor(), (signed).to_vec())
+        .await
+        .unwrap()
+        .processed
+        .report;
     assert_eq!(report.sign.unwrap().code, SignCode::Verified);
 
     // Changed after signing.
     let text = String::from_utf8(signed.clone()).unwrap();
     let tampered = text.replace("solved", "unsolved");
     assert_ne!(tampered, text);
-    let report = r.engine.incoming(tampered.as_bytes()).await.unwrap().report;
+    let report = r
+        .engine
+        .incoming(&actor(), (tampered.as_bytes()).to_vec())
+        .await
+        .unwrap()
+        .processed
+        .report;
     let sign = report.sign.unwrap();
     assert_eq!(sign.code, SignCode::BadSignature);
     assert_eq!(sign.signer.unwrap().email_addresses, ["alice@example.org"]);
 
     // Someone else's From.
     let forged = text.replacen("From: alice@example.org", "From: ceo@example.org", 1);
-    let report = r.engine.incoming(forged.as_bytes()).await.unwrap().report;
+    let report = r
+        .engine
+        .incoming(&actor(), (forged.as_bytes()).to_vec())
+        .await
+        .unwrap()
+        .processed
+        .report;
     let sign = report.sign.unwrap();
     assert_eq!(sign.code, SignCode::SignerNotSender);
     assert!(sign.comment.contains("ceo@example.org"), "{}", sign.comment);
 
     // LF-only copies verify (canonicalised before checking).
     let lf = text.replace("\r\n", "\n");
-    let report = r.engine.incoming(lf.as_bytes()).await.unwrap().report;
+    let report = r
+        .engine
+        .incoming(&actor(), (lf.as_bytes()).to_vec())
+        .await
+        .unwrap()
+        .processed
+        .report;
     assert_eq!(report.sign.unwrap().code, SignCode::Verified);
 
     // Broken encryption. Damage to the recipient info: the same uniform
@@ -487,7 +609,8 @@ async fn incoming_codes_and_retry() {
     let to_bob_only = a
         .engine
         .outgoing(
-            &message("helpdesk@example.org", "bob@example.org"),
+            &actor(),
+            (message("helpdesk@example.org", "bob@example.org")).to_vec(),
             &Sender::Address("helpdesk@example.org".into()),
             &asked(Some(false), Some(true)),
         )
@@ -504,9 +627,10 @@ async fn incoming_codes_and_retry() {
     for at in [100, 150, 200] {
         let report = r
             .engine
-            .incoming(&damage(body_at + at))
+            .incoming(&actor(), (damage(body_at + at)).to_vec())
             .await
             .unwrap()
+            .processed
             .report;
         let enc = report.encryption.unwrap();
         assert!(
@@ -518,21 +642,37 @@ async fn incoming_codes_and_retry() {
         );
     }
     let late = damage(body_at + (enc_text.len() - body_at) / 2);
-    let report = r.engine.incoming(&late).await.unwrap().report;
+    let report = r
+        .engine
+        .incoming(&actor(), (late).to_vec())
+        .await
+        .unwrap()
+        .processed
+        .report;
     let all_good = report.encryption.as_ref().is_some_and(|e| e.success)
         && report.sign.as_ref().is_some_and(|s| s.success);
     assert!(!all_good, "{report:?}");
 
     // Not S/MIME: passed through with type null; not a message: an error.
     let plain = message("x@example.org", "y@example.org");
-    let p = r.engine.incoming(&plain).await.unwrap();
+    let p = r
+        .engine
+        .incoming(&actor(), (plain).to_vec())
+        .await
+        .unwrap()
+        .processed;
     assert_eq!(p.report.kind, None);
     assert_eq!(p.message, plain);
-    assert!(r.engine.incoming(b"").await.is_err());
+    assert!(r.engine.incoming(&actor(), (b"").to_vec()).await.is_err());
 
     // Switched off: nothing is processed, and the report says why.
-    r.engine.store().set_enabled(false).await.unwrap();
-    let p = r.engine.incoming(&signed).await.unwrap();
+    switch(&r.engine, false).await;
+    let p = r
+        .engine
+        .incoming(&actor(), (signed).to_vec())
+        .await
+        .unwrap()
+        .processed;
     assert_eq!(p.report.sign.unwrap().code, SignCode::Disabled);
     assert_eq!(p.message, signed);
 }
@@ -544,7 +684,8 @@ async fn nested_layers_are_all_reported() {
     let inner = a
         .engine
         .outgoing(
-            &message("alice@example.org", "bob@example.org"),
+            &actor(),
+            (message("alice@example.org", "bob@example.org")).to_vec(),
             &support(),
             &asked(Some(true), Some(true)),
         )
@@ -553,11 +694,21 @@ async fn nested_layers_are_all_reported() {
         .message;
     let outer = a
         .engine
-        .outgoing(&inner, &support(), &asked(Some(true), Some(false)))
+        .outgoing(
+            &actor(),
+            (inner).to_vec(),
+            &support(),
+            &asked(Some(true), Some(false)),
+        )
         .await
         .unwrap();
     let b = bob().await;
-    let read = b.engine.incoming(&outer.message).await.unwrap();
+    let read = b
+        .engine
+        .incoming(&actor(), (outer.message).to_vec())
+        .await
+        .unwrap()
+        .processed;
     let kinds: Vec<&str> = read.report.layers.iter().map(|l| l.kind()).collect();
     assert_eq!(kinds, ["signed", "encrypted", "signed"]);
     assert!(read.report.layers.iter().all(|l| l.success()));
@@ -576,14 +727,21 @@ async fn remembered_lookups_end_with_any_change_on_any_instance() {
         .unwrap();
     let to_bob = message("alice@example.org", "bob@example.org");
     let both = asked(Some(true), Some(true));
-    let out = a.engine.outgoing(&to_bob, &support(), &both).await.unwrap();
+    let out = a
+        .engine
+        .outgoing(&actor(), (to_bob).to_vec(), &support(), &both)
+        .await
+        .unwrap();
     assert!(out.signed && out.encrypted);
     let remembered = a.engine.remembered_lookups();
     assert!(
         remembered >= 4,
         "group, settings, two addresses: {remembered}"
     );
-    a.engine.outgoing(&to_bob, &support(), &both).await.unwrap();
+    a.engine
+        .outgoing(&actor(), (to_bob).to_vec(), &support(), &both)
+        .await
+        .unwrap();
     assert_eq!(
         a.engine.remembered_lookups(),
         remembered,
@@ -593,10 +751,14 @@ async fn remembered_lookups_end_with_any_change_on_any_instance() {
     // Bob's certificate goes on the other instance: encryption is refused.
     let bob = other.candidates_for_email("bob@example.org").await.unwrap();
     other
-        .delete_certificate(bob[0].certificate.fingerprint())
+        .delete_certificate(bob[0].certificate.fingerprint(), "test")
         .await
         .unwrap();
-    match a.engine.outgoing(&to_bob, &support(), &both).await {
+    match a
+        .engine
+        .outgoing(&actor(), (to_bob).to_vec(), &support(), &both)
+        .await
+    {
         Err(Error::NotPossible { operation, message }) => {
             assert_eq!(operation, "encrypt");
             assert!(message.contains("bob@example.org"), "{message}");
@@ -608,16 +770,16 @@ async fn remembered_lookups_end_with_any_change_on_any_instance() {
     group_on(&other, "support", "alice@example.org", Some(false), None).await;
     let options = a
         .engine
-        .security_options(&support(), &["carol@example.org".into()])
+        .security_options(&actor(), &support(), &["carol@example.org".into()])
         .await
         .unwrap();
     assert!(options.sign.possible && !options.sign.default);
 
     // S/MIME switched off there: nothing is signed here.
-    other.set_enabled(false).await.unwrap();
+    other.set_enabled(false, "test").await.unwrap();
     let out = a
         .engine
-        .outgoing(&to_bob, &support(), &asked(None, None))
+        .outgoing(&actor(), (to_bob).to_vec(), &support(), &asked(None, None))
         .await
         .unwrap();
     assert!(!out.signed && !out.encrypted && !out.notes.is_empty());
@@ -630,13 +792,11 @@ async fn group_on(
     sign: Option<bool>,
     encrypt: Option<bool>,
 ) {
-    store
-        .set_group(&Group {
-            name: name.into(),
-            email: email.into(),
-            default_sign: sign,
-            default_encrypt: encrypt,
-        })
-        .await
-        .unwrap();
+    let group = Group {
+        name: name.into(),
+        email: email.into(),
+        default_sign: sign,
+        default_encrypt: encrypt,
+    };
+    store.set_group(&group, "test", "").await.unwrap();
 }

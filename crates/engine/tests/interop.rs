@@ -17,9 +17,12 @@ use mail_parser::{MessageParser, MimeHeaders};
 use smime::encrypt::ContentCipher;
 use smime::incoming::{DecryptCode, Layer, Processed};
 use smime::verify::SignCode;
-use smimed_engine::{Engine, Outgoing, OutgoingRequest, Sender};
-use smimed_store::{Group, MasterKey, Store};
+use smimed_engine::{
+    Actor, CertificateFilter, Engine, GroupPatch, ImportKind, Outgoing, OutgoingRequest, Sender,
+};
+use smimed_store::{MasterKey, Store};
 use testpki::files;
+use zeroize::Zeroizing;
 
 // ---------------------------------------------------------------------------
 // Helpers: files, commands, base64, stores.
@@ -204,12 +207,12 @@ async fn engine_with(dir: &Path, imports: &[(&str, Option<&str>)]) -> Engine {
         let bundle = smime::bundle::parse(&fixture(name), passphrase)
             .unwrap_or_else(|e| panic!("parse {name}: {e}"));
         let report = store
-            .import(bundle, passphrase, &|_| {})
+            .import(bundle, passphrase, &|_| {}, "test")
             .await
             .unwrap_or_else(|e| panic!("import {name}: {e}"));
         assert!(report.stored, "import {name}: {report:?}");
     }
-    store.set_enabled(true).await.unwrap();
+    store.set_enabled(true, "test").await.unwrap();
     Engine::new(store, 16)
 }
 
@@ -243,16 +246,11 @@ async fn sending_engine(dir: &Path) -> Engine {
         ("bobdesk", "bob@example.org"),
         ("caroldesk", "carol@example.org"),
     ] {
-        engine
-            .store()
-            .set_group(&Group {
-                name: name.into(),
-                email: email.into(),
-                default_sign: None,
-                default_encrypt: None,
-            })
-            .await
-            .unwrap();
+        let patch = GroupPatch {
+            email: Some(email.into()),
+            ..GroupPatch::default()
+        };
+        engine.put_group(&Actor::cli(), name, &patch).await.unwrap();
     }
     engine
 }
@@ -268,7 +266,12 @@ fn request(sign: bool, encrypt: bool) -> OutgoingRequest {
 
 async fn send(engine: &Engine, group: &str, raw: &[u8], request: &OutgoingRequest) -> Outgoing {
     let out = engine
-        .outgoing(raw, &Sender::Group(group.into()), request)
+        .outgoing(
+            &Actor::cli(),
+            raw.to_vec(),
+            &Sender::Group(group.into()),
+            request,
+        )
         .await
         .unwrap_or_else(|e| panic!("outgoing: {e}"));
     assert_eq!(out.signed, request.sign == Some(true), "signed flag");
@@ -877,9 +880,10 @@ fn assert_decrypted(processed: &Processed, what: &str) {
 
 async fn incoming(engine: &Engine, raw: &[u8], what: &str) -> Processed {
     engine
-        .incoming(raw)
+        .incoming(&Actor::cli(), raw.to_vec())
         .await
         .unwrap_or_else(|e| panic!("{what}: incoming: {e}"))
+        .processed
 }
 
 #[tokio::test]
@@ -1290,16 +1294,27 @@ async fn b_a_key_opens_only_mail_addressed_to_its_certificate() {
         .arg(&renewed));
 
     let engine = receiving_engine(d, &[]).await;
-    for path in [renewed.clone(), pki(files::ALICE_KEY)] {
-        let bundle = smime::bundle::parse(&read(&path), None).unwrap();
-        let report = engine.store().import(bundle, None, &|_| {}).await.unwrap();
+    let actor = Actor::cli();
+    for (path, kind) in [
+        (renewed.clone(), ImportKind::Certificates),
+        (pki(files::ALICE_KEY), ImportKind::PrivateKeys),
+    ] {
+        let data = Zeroizing::new(read(&path));
+        let report = engine
+            .import(&actor, data, None, kind, &|_| {})
+            .await
+            .unwrap();
         assert!(report.stored, "{}: {report:?}", path.display());
     }
+    let filter = CertificateFilter {
+        email: Some("alice@example.org".into()),
+        ..CertificateFilter::default()
+    };
     let stored = engine
-        .store()
-        .certificates_for_email("alice@example.org")
+        .certificates(&actor, &filter, 1, 100)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(stored.len(), 1, "only the renewed certificate is stored");
     assert!(
         stored[0].has_private_key,

@@ -1,10 +1,12 @@
-//! Bearer tokens and roles. Every `/api/v1` route except the OpenAPI
-//! document takes a [`Caller`]; admin-only handlers call [`Caller::admin`].
+//! Bearer tokens. Every `/api/v1` route except the OpenAPI document takes
+//! a [`Caller`]: the core's [`Actor`] behind the token. The core checks
+//! roles itself; [`Caller::admin`] only answers an agent on an admin route
+//! with 403 before its input is read.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use smimed_store::Role;
+use smimed_engine::{Actor, Role};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -12,23 +14,17 @@ use crate::error::ApiError;
 /// The authenticated token behind a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// Token name (for the logs).
-    pub name: String,
-    /// Its role.
-    pub role: Role,
+    /// Who, for the core.
+    pub actor: Actor,
 }
 
 impl Caller {
     /// 403 unless the caller is an admin.
     pub fn admin(&self) -> Result<(), ApiError> {
-        if self.role == Role::Admin {
+        if self.actor.role() == Role::Admin {
             Ok(())
         } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "this needs an admin token",
-            ))
+            Err(smimed_engine::Error::Forbidden.into())
         }
     }
 }
@@ -50,15 +46,11 @@ impl FromRequestParts<AppState> for Caller {
             .strip_prefix("Bearer ")
             .ok_or_else(|| unauthorized("use Authorization: Bearer TOKEN"))?
             .trim();
-        let info = state
+        let actor = state
             .engine
-            .store()
             .authenticate(token)
             .await?
             .ok_or_else(|| unauthorized("unknown or revoked token"))?;
-        Ok(Caller {
-            name: info.name,
-            role: info.role,
-        })
+        Ok(Caller { actor })
     }
 }

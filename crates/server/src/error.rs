@@ -94,6 +94,16 @@ impl From<smimed_engine::Error> for ApiError {
             ),
             E::Disabled => ApiError::new(StatusCode::CONFLICT, "disabled", e.to_string()),
             E::NotAMessage => ApiError::bad_request(e.to_string()),
+            E::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            E::Invalid(_) => ApiError::bad_request(e.to_string()),
+            E::Unusable(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                e.to_string(),
+            ),
+            E::TooLarge(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+            }
             E::InvalidAddress(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_address",

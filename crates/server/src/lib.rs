@@ -1,8 +1,9 @@
 //! The smimed HTTP service: a JSON API under `/api/v1` that a helpdesk's
 //! backend calls (security options, outgoing, incoming, retry) and that
 //! admins use to manage certificates, keys, groups and settings. Bearer
-//! tokens carry a role (`admin` or `agent`); CPU-heavy S/MIME work runs on
-//! the blocking pool so the async workers stay free.
+//! tokens carry a role (`admin` or `agent`). Every action is one call into
+//! the application core (`smimed_engine`), which runs CPU-heavy S/MIME
+//! work on the blocking pool so the async workers stay free.
 
 #![forbid(unsafe_code)]
 
@@ -139,7 +140,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.engine.store().ping().await {
+    match state.engine.health().await {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
@@ -173,18 +174,8 @@ async fn retention(engine: Arc<Engine>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let store = engine.store();
-        let days = match store.setting(admin::SETTING_RETENTION).await {
-            Ok(v) => v
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(admin::DEFAULT_RETENTION_DAYS),
-            Err(e) => {
-                tracing::warn!(error = %e, "retention: cannot read the setting");
-                continue;
-            }
-        };
-        match store.expire(days).await {
-            Ok(n) if n > 0 => tracing::info!(deleted = n, days, "retention"),
+        match engine.expire().await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "retention"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retention failed"),
         }
@@ -211,15 +202,4 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
-}
-
-/// Runs S/MIME work (CPU-bound) on the blocking pool, driving its database
-/// calls from there, so the async workers keep serving.
-pub(crate) async fn offload<T: Send + 'static>(
-    fut: impl std::future::Future<Output = T> + Send + 'static,
-) -> ApiResult<T> {
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || handle.block_on(fut))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
 }

@@ -1,44 +1,21 @@
 //! Agent routes: the composer's security options, outgoing and incoming
-//! mail, and retry of a kept incoming message. Each S/MIME operation is
-//! written to the operation log and counted in the metrics.
+//! mail, and retry of a kept incoming message. The core does the work and
+//! logs each operation; here requests are parsed, answers rendered, and
+//! operations counted for the metrics.
 
 use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use mail_parser::MessageParser;
 use serde::Deserialize;
 use smime::encrypt::ContentCipher;
 use smime::incoming::Processed;
-use smimed_engine::{OutgoingRequest, Sender};
-use smimed_store::Operation;
+use smimed_engine::{OutgoingRequest, Received, Sender};
 
 use crate::error::{ApiError, ApiResult, Body};
-use crate::{AppState, Caller, offload};
-
-/// The largest header section a message may have, in bytes. Real mail
-/// stays far below (Postfix cuts headers at 100 KiB); beyond this a message
-/// is refused before any work is done on it and nothing is kept.
-pub(crate) const MAX_HEADER_BYTES: usize = 256 * 1024;
-
-/// Refuses a message whose header section is larger than [`MAX_HEADER_BYTES`].
-fn check_header_size(raw: &[u8]) -> ApiResult<()> {
-    let (header, _) = smime::mime::split_header_body(raw);
-    if header.len() > MAX_HEADER_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!(
-                "the message's header section is {} bytes; at most {} KiB are accepted",
-                header.len(),
-                MAX_HEADER_BYTES / 1024
-            ),
-        ));
-    }
-    Ok(())
-}
+use crate::{AppState, Caller};
 
 pub(crate) fn sender(group: Option<String>, from: Option<String>) -> ApiResult<Sender> {
     match (group, from) {
@@ -58,8 +35,10 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 fn b64_decode(field: &str, data: &str) -> ApiResult<Vec<u8>> {
+    use base64::Engine;
     let compact: String = data.split_whitespace().collect();
-    openssl::base64::decode_block(&compact)
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
         .map_err(|_| ApiError::bad_request(format!("\"{field}\" is not valid base64")))
 }
 
@@ -77,7 +56,7 @@ pub(crate) struct OptionsBody {
 #[utoipa::path(post, path = "/api/v1/security-options", summary = "What the composer can do for a sender and recipients", request_body = OptionsBody, responses((status = 200, description = "options"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn security_options(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Body(body): Body,
 ) -> ApiResult<Json<smime::options::SecurityOptions>> {
     let b: OptionsBody = serde_json::from_slice(&body)
@@ -85,7 +64,10 @@ pub(crate) async fn security_options(
     let who = sender(b.group, b.from)?;
     let recipients: Vec<String> = b.to.into_iter().chain(b.cc).collect();
     Ok(Json(
-        state.engine.security_options(&who, &recipients).await?,
+        state
+            .engine
+            .security_options(&caller.actor, &who, &recipients)
+            .await?,
     ))
 }
 
@@ -135,7 +117,7 @@ pub(crate) async fn outgoing(
     let out = run_outgoing(&state, &caller, raw, who, request).await?;
     if json {
         Ok(Json(serde_json::json!({
-            "message": openssl::base64::encode_block(&out.message),
+            "message": b64_encode(&out.message),
             "signed": out.signed,
             "encrypted": out.encrypted,
             "notes": out.notes,
@@ -146,7 +128,7 @@ pub(crate) async fn outgoing(
     }
 }
 
-/// Signs and/or encrypts on the blocking pool, logging each operation and
+/// Signs and/or encrypts through the core, counting each operation and
 /// each refusal.
 pub(crate) async fn run_outgoing(
     state: &AppState,
@@ -155,46 +137,26 @@ pub(crate) async fn run_outgoing(
     who: Sender,
     request: OutgoingRequest,
 ) -> ApiResult<smimed_engine::Outgoing> {
-    check_header_size(&raw)?;
     let started = Instant::now();
-    let engine = state.engine.clone();
-    let input = raw.clone();
-    let result = offload(async move { engine.outgoing(&input, &who, &request).await }).await?;
+    let result = state
+        .engine
+        .outgoing(&caller.actor, raw, &who, &request)
+        .await;
     state.metrics.latency("outgoing", started.elapsed());
-    let env = envelope(&raw);
-    let log = |operation: &str, status: &str, detail: String| Operation {
-        direction: "outgoing".into(),
-        operation: operation.into(),
-        status: status.into(),
-        from: env.0.clone(),
-        to: env.1.clone(),
-        message_id: env.2.clone(),
-        detail,
-        token_name: caller.name.clone(),
-        ..Default::default()
-    };
-    let store = state.engine.store();
-    let out = match result {
-        Ok(out) => out,
-        Err(e) => {
-            if let smimed_engine::Error::NotPossible { operation, message } = &e {
-                store
-                    .log_operation(&log(operation, "failure", message.clone()))
-                    .await?;
-                state.metrics.operation(operation, "failure");
+    match &result {
+        Ok(out) => {
+            for (done, operation) in [(out.signed, "sign"), (out.encrypted, "encrypt")] {
+                if done {
+                    state.metrics.operation(operation, "success");
+                }
             }
-            return Err(e.into());
         }
-    };
-    for (done, operation) in [(out.signed, "sign"), (out.encrypted, "encrypt")] {
-        if done {
-            store
-                .log_operation(&log(operation, "success", String::new()))
-                .await?;
-            state.metrics.operation(operation, "success");
+        Err(smimed_engine::Error::NotPossible { operation, .. }) => {
+            state.metrics.operation(operation, "failure");
         }
+        Err(_) => {}
     }
-    Ok(out)
+    Ok(result?)
 }
 
 #[derive(Deserialize)]
@@ -217,29 +179,33 @@ pub(crate) async fn incoming(
     } else {
         body.to_vec()
     };
-    let (id, processed) = receive(&state, &caller, raw).await?;
-    Ok(answer(&id, &processed))
+    let received = receive(&state, &caller, raw).await?;
+    Ok(answer(&received.id, &received.processed))
 }
 
-/// Processes an incoming message and keeps it for retry; returns its id.
+/// Processes an incoming message through the core (which keeps it for
+/// retry and logs it), counting each layer.
 pub(crate) async fn receive(
     state: &AppState,
     caller: &Caller,
     raw: Vec<u8>,
-) -> ApiResult<(String, Processed)> {
-    check_header_size(&raw)?;
-    let processed = process(state, caller, raw.clone()).await?;
-    let id = state
-        .engine
-        .store()
-        .save_incoming(&raw, &report_json(&processed)?)
-        .await?;
-    Ok((id, processed))
+) -> ApiResult<Received> {
+    let started = Instant::now();
+    let received = state.engine.incoming(&caller.actor, raw).await?;
+    state.metrics.latency("incoming", started.elapsed());
+    count_layers(state, &received.processed);
+    Ok(received)
 }
 
-fn report_json(processed: &Processed) -> ApiResult<String> {
-    serde_json::to_string(&processed.report)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+fn count_layers(state: &AppState, processed: &Processed) {
+    for layer in &processed.report.layers {
+        let status = if layer.success() {
+            "success"
+        } else {
+            "failure"
+        };
+        state.metrics.operation(layer.operation(), status);
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/incoming/{id}/retry", summary = "Process a kept message again with the current certificates and keys", params(("id" = String, Path)), responses((status = 200, description = "id, report, readable message"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
@@ -248,99 +214,43 @@ pub(crate) async fn retry_incoming(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(answer(&id, &reprocess(&state, &caller, &id).await?))
+    let received = reprocess(&state, &caller, &id).await?;
+    Ok(answer(&received.id, &received.processed))
 }
 
 /// Processes a kept message again with today's certificates and keys.
-pub(crate) async fn reprocess(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Processed> {
-    let kept = state.engine.store().incoming_message(id).await?;
-    let processed = process(state, caller, kept.raw).await?;
-    state
-        .engine
-        .store()
-        .update_incoming_report(id, &report_json(&processed)?)
-        .await?;
-    Ok(processed)
+pub(crate) async fn reprocess(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Received> {
+    let received = state.engine.retry(&caller.actor, id).await?;
+    count_layers(state, &received.processed);
+    Ok(received)
 }
 
 #[utoipa::path(get, path = "/api/v1/incoming/{id}", summary = "A kept incoming message and its last report", params(("id" = String, Path)), responses((status = 200, description = "kept message"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn get_incoming(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let kept = state.engine.store().incoming_message(&id).await?;
+    let kept = state.engine.kept(&caller.actor, &id).await?;
     let report: serde_json::Value = serde_json::from_str(&kept.report).unwrap_or_default();
     Ok(Json(serde_json::json!({
         "id": kept.id,
         "report": report,
-        "raw": openssl::base64::encode_block(&kept.raw),
+        "raw": b64_encode(&kept.raw),
         "created_at": smime::rfc3339(kept.created_at),
     })))
+}
+
+pub(crate) fn b64_encode(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 fn answer(id: &str, processed: &Processed) -> Response {
     Json(serde_json::json!({
         "id": id,
         "report": processed.report,
-        "message": openssl::base64::encode_block(&processed.message),
+        "message": b64_encode(&processed.message),
     }))
     .into_response()
-}
-
-/// Runs the engine on the blocking pool and logs every layer's result.
-async fn process(state: &AppState, caller: &Caller, raw: Vec<u8>) -> ApiResult<Processed> {
-    let started = Instant::now();
-    let engine = state.engine.clone();
-    let input = raw.clone();
-    let processed = offload(async move { engine.incoming(&input).await }).await??;
-    state.metrics.latency("incoming", started.elapsed());
-    let env = envelope(&raw);
-    for layer in &processed.report.layers {
-        let (operation, success, detail) = (
-            layer.operation(),
-            layer.success(),
-            layer.comment().to_string(),
-        );
-        let status = if success { "success" } else { "failure" };
-        state.metrics.operation(operation, status);
-        state
-            .engine
-            .store()
-            .log_operation(&Operation {
-                direction: "incoming".into(),
-                operation: operation.into(),
-                status: status.into(),
-                from: env.0.clone(),
-                to: env.1.clone(),
-                message_id: env.2.clone(),
-                detail,
-                token_name: caller.name.clone(),
-                ..Default::default()
-            })
-            .await?;
-    }
-    Ok(processed)
-}
-
-/// From, To+Cc, Message-ID of a message, for the log.
-fn envelope(raw: &[u8]) -> (String, String, String) {
-    let Some(m) = MessageParser::default().parse_headers(raw) else {
-        return Default::default();
-    };
-    let addrs = |a: Option<&mail_parser::Address<'_>>| -> Vec<String> {
-        a.map(|a| {
-            a.iter()
-                .filter_map(|x| x.address().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    let from = addrs(m.from()).join(", ");
-    let to: Vec<String> = addrs(m.to()).into_iter().chain(addrs(m.cc())).collect();
-    (
-        from,
-        to.join(", "),
-        m.message_id().unwrap_or_default().to_string(),
-    )
 }

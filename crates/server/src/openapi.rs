@@ -33,7 +33,7 @@ use crate::{admin, mail};
         mail::get_incoming,
         mail::retry_incoming,
     ),
-    components(schemas(admin::SettingsPatch, admin::GroupBody, mail::OptionsBody)),
+    components(schemas(admin::SettingsBody, admin::GroupBody, mail::OptionsBody)),
     modifiers(&BearerAuth)
 )]
 pub(crate) struct ApiDoc;

@@ -3,8 +3,6 @@
 //! and the absence of inline script. The browser test (crates/cli/tests/
 //! browser.rs) walks the flow itself.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -15,7 +13,7 @@ mod common;
 
 struct Web {
     app: axum::Router,
-    engine: Arc<smimed_engine::Engine>,
+    store: Store,
     admin: String,
     agent: String,
     _dir: tempfile::TempDir,
@@ -30,7 +28,7 @@ struct Reply {
 async fn web() -> Web {
     let common::Service {
         app,
-        engine,
+        store,
         admin,
         agent,
         dir,
@@ -38,7 +36,7 @@ async fn web() -> Web {
     } = common::service().await;
     Web {
         app,
-        engine,
+        store,
         admin,
         agent,
         _dir: dir,
@@ -53,7 +51,7 @@ struct Browser {
 
 impl Web {
     fn store(&self) -> &Store {
-        self.engine.store()
+        &self.store
     }
 
     async fn send(&self, req: Request<Body>) -> Reply {
@@ -318,7 +316,7 @@ async fn signing_out_or_revoking_the_token_ends_the_session() {
 
     let agent = w.sign_in(&w.agent).await;
     assert_eq!(w.get("/check", Some(&agent)).await.status, StatusCode::OK);
-    w.store().revoke_token("desk").await.unwrap();
+    w.store().revoke_token("desk", "test").await.unwrap();
     assert_eq!(
         w.get("/check", Some(&agent)).await.status,
         StatusCode::SEE_OTHER
@@ -452,7 +450,7 @@ async fn post_file(w: &Web, b: &Browser, path: &str, field: &str, data: &[u8]) -
 #[tokio::test]
 async fn the_incoming_check_offers_retry_and_retry_succeeds_once_the_ca_is_there() {
     let w = web().await;
-    w.store().set_enabled(true).await.unwrap();
+    w.store().set_enabled(true, "test").await.unwrap();
     let b = w.sign_in(&w.agent).await;
     let eml = repo_file("thunderbird/alice.dsig.SHA256.multipart.eml");
     let r = post_file(&w, &b, "/ui/incoming", "message", &eml).await;
@@ -505,13 +503,13 @@ async fn the_incoming_check_shows_outer_fields_and_names_the_ones_that_differ() 
         let bundle = smime::bundle::parse(&std::fs::read(pki.path(name)).unwrap(), None).unwrap();
         assert!(
             w.store()
-                .import(bundle, None, &|_| {})
+                .import(bundle, None, &|_| {}, "test")
                 .await
                 .unwrap()
                 .stored
         );
     }
-    w.store().set_enabled(true).await.unwrap();
+    w.store().set_enabled(true, "test").await.unwrap();
     let cert =
         openssl::x509::X509::from_pem(&std::fs::read(pki.path(testpki::files::ALICE)).unwrap())
             .unwrap();
@@ -608,8 +606,8 @@ async fn groups_are_added_renamed_saved_and_checked() {
             "name=Sales&email=not-an-address",
         )
         .await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(bad.body.contains("sending address"), "{}", bad.body);
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("is not an email address"), "{}", bad.body);
 
     // Rename, change the address, sign on, encrypt off.
     let r = w
@@ -649,7 +647,11 @@ async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
         pem.extend(cert.to_pem().unwrap());
     }
     let bundle = smime::bundle::parse(&pem, None).unwrap();
-    let report = w.store().import(bundle, None, &|_| {}).await.unwrap();
+    let report = w
+        .store()
+        .import(bundle, None, &|_| {}, "test")
+        .await
+        .unwrap();
     assert!(report.stored);
 
     let all = w.get("/ui/certificates", Some(&b)).await;
@@ -676,20 +678,28 @@ async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
 /// key: nothing can be signed); "Quiet" with both defaults off and
 /// "Support" with both defaults on (never set).
 async fn composer_store(w: &Web) {
-    w.store().set_enabled(true).await.unwrap();
+    w.store().set_enabled(true, "test").await.unwrap();
     for file in ["pki/chain.pem", "pki/alice.pem", "pki/bob.pem"] {
         let bundle = smime::bundle::parse(&repo_file(file), None).unwrap();
-        let report = w.store().import(bundle, None, &|_| {}).await.unwrap();
+        let report = w
+            .store()
+            .import(bundle, None, &|_| {}, "test")
+            .await
+            .unwrap();
         assert!(report.stored, "{file}");
     }
     for (name, default) in [("Quiet", Some(false)), ("Support", None)] {
         w.store()
-            .set_group(&smimed_store::Group {
-                name: name.into(),
-                email: "alice@example.org".into(),
-                default_sign: default,
-                default_encrypt: default,
-            })
+            .set_group(
+                &smimed_store::Group {
+                    name: name.into(),
+                    email: "alice@example.org".into(),
+                    default_sign: default,
+                    default_encrypt: default,
+                },
+                "test",
+                "",
+            )
             .await
             .unwrap();
     }

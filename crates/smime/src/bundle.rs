@@ -464,7 +464,7 @@ mod tests {
         assert!(e.to_string().contains("10000000"), "{e}");
         let huge_pem = format!(
             "-----BEGIN ENCRYPTED PRIVATE KEY-----\n{}\n-----END ENCRYPTED PRIVATE KEY-----\n",
-            openssl::base64::encode_block(&huge)
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &huge)
         );
         let e = parse(huge_pem.as_bytes(), Some(testpki::ALICE_KEY_PASSPHRASE)).unwrap_err();
         assert!(e.to_string().contains("PEM block 1"), "{e}");

@@ -17,18 +17,68 @@ pub enum DecryptFailure {
     NoKey,
     /// A key was tried and the content did not come out (any reason).
     Failed,
+    /// The key of a recipient is stored but cannot be opened.
+    KeyUnavailable {
+        /// The fingerprint of its certificate.
+        fingerprint: String,
+        /// Why, in words.
+        reason: String,
+    },
     /// The CMS structure is not an encrypted message.
     Malformed(String),
+}
+
+/// The receiving side's private keys: the certificates that have one, and
+/// a way to open a key when, and only when, a message names its
+/// certificate. A key that cannot be opened fails only the messages
+/// addressed to it.
+pub trait Keys {
+    /// The certificates that have a private key.
+    fn certificates(&self) -> Vec<&Certificate>;
+    /// Runs `use_key` with the opened key of `cert`, or says why the key
+    /// cannot be opened.
+    fn with_key(
+        &self,
+        cert: &Certificate,
+        use_key: &mut dyn FnMut(&PrivateKey),
+    ) -> Result<(), String>;
+}
+
+impl Keys for [(&Certificate, &PrivateKey)] {
+    fn certificates(&self) -> Vec<&Certificate> {
+        self.iter().map(|(c, _)| *c).collect()
+    }
+    fn with_key(
+        &self,
+        cert: &Certificate,
+        use_key: &mut dyn FnMut(&PrivateKey),
+    ) -> Result<(), String> {
+        let (_, key) = self
+            .iter()
+            .find(|(c, _)| c.fingerprint() == cert.fingerprint())
+            .ok_or_else(|| "no such key".to_string())?;
+        use_key(key);
+        Ok(())
+    }
+}
+
+impl<const N: usize> Keys for [(&Certificate, &PrivateKey); N] {
+    fn certificates(&self) -> Vec<&Certificate> {
+        self[..].certificates()
+    }
+    fn with_key(
+        &self,
+        cert: &Certificate,
+        use_key: &mut dyn FnMut(&PrivateKey),
+    ) -> Result<(), String> {
+        self[..].with_key(cert, use_key)
+    }
 }
 
 /// Decrypts `der` with a key whose certificate a RecipientInfo names (by
 /// issuer and serial number, or by subject key identifier). No other key
 /// is tried: a key is used only for the messages addressed to it.
-pub fn decrypt(
-    der: &[u8],
-    keys: &[(&Certificate, &PrivateKey)],
-    limits: &CmsLimits,
-) -> Result<Vec<u8>, DecryptFailure> {
+pub fn decrypt(der: &[u8], keys: &dyn Keys, limits: &CmsLimits) -> Result<Vec<u8>, DecryptFailure> {
     // Count the recipients (and carried certificates) before OpenSSL parses.
     crate::shape::enveloped(der, limits).map_err(DecryptFailure::Malformed)?;
     let cms = CmsContentInfo::from_der(der)
@@ -45,21 +95,36 @@ pub fn decrypt(
     // only a MIME entity counts: otherwise CBC padding passing by chance
     // (1 time in 256) would answer "decrypted" with garbage.
     let mut matched = false;
-    for (cert, key) in keys {
-        if ffi::is_recipient(&cms, cert.x509()) {
-            matched = true;
-            if let Ok(plain) = cms.decrypt(key.pkey(), &cert.x509().to_owned())
-                && looks_like_entity(&plain)
+    let mut unavailable = None;
+    for cert in keys.certificates() {
+        if !ffi::is_recipient(&cms, cert.x509()) {
+            continue;
+        }
+        matched = true;
+        let mut plain = None;
+        let opened = keys.with_key(cert, &mut |key| {
+            if let Ok(p) = cms.decrypt(key.pkey(), &cert.x509().to_owned())
+                && looks_like_entity(&p)
             {
-                return Ok(plain);
+                plain = Some(p);
             }
+        });
+        match (opened, plain) {
+            (_, Some(plain)) => return Ok(plain),
+            (Err(reason), None) => {
+                unavailable.get_or_insert(DecryptFailure::KeyUnavailable {
+                    fingerprint: cert.fingerprint().to_string(),
+                    reason,
+                });
+            }
+            (Ok(()), None) => {}
         }
     }
     let _ = openssl::error::ErrorStack::get();
-    Err(if matched {
-        DecryptFailure::Failed
-    } else {
-        DecryptFailure::NoKey
+    Err(match (matched, unavailable) {
+        (false, _) => DecryptFailure::NoKey,
+        (true, Some(unavailable)) => unavailable,
+        (true, None) => DecryptFailure::Failed,
     })
 }
 

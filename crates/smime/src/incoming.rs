@@ -15,11 +15,11 @@
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::Serialize;
 
-use crate::decrypt::{DecryptFailure, NID_ID_SMIME_CT_AUTHENVELOPEDDATA, decrypt};
+use crate::decrypt::{DecryptFailure, Keys, NID_ID_SMIME_CT_AUTHENVELOPEDDATA, decrypt};
 use crate::policy::Policy;
 use crate::trust::TrustStore;
 use crate::verify::{SignCode, SignResult, verify};
-use crate::{Certificate, Error, PrivateKey, Result, mime};
+use crate::{Error, Result, mime};
 
 pub use crate::verify::Senders;
 
@@ -32,6 +32,8 @@ pub enum DecryptCode {
     Decrypted,
     /// No stored key belongs to a recipient.
     NoKey,
+    /// The key of a recipient is stored but cannot be opened.
+    KeyUnavailable,
     /// Decryption failed (one message for every cause).
     DecryptionFailed,
     /// The encrypted part cannot be parsed.
@@ -46,6 +48,7 @@ impl DecryptCode {
         match self {
             DecryptCode::Decrypted => "decrypted",
             DecryptCode::NoKey => "no_key",
+            DecryptCode::KeyUnavailable => "key_unavailable",
             DecryptCode::DecryptionFailed => "decryption_failed",
             DecryptCode::Malformed => "malformed",
             DecryptCode::Disabled => "disabled",
@@ -158,8 +161,8 @@ pub struct Report {
 
 /// What the receiving side knows: its keys, what it trusts, its rules.
 pub struct Context<'a> {
-    /// Stored private keys with their certificates.
-    pub keys: &'a [(&'a Certificate, &'a PrivateKey)],
+    /// Stored private keys, opened when a message names one.
+    pub keys: &'a dyn Keys,
     /// Stored CA certificates and stored certificates.
     pub trust: &'a TrustStore,
     /// The rules, the time of the check among them.
@@ -431,6 +434,16 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
                             DecryptCode::DecryptionFailed,
                             "the message could not be decrypted",
                         )),
+                        Err(DecryptFailure::KeyUnavailable {
+                            fingerprint,
+                            reason,
+                        }) => Err(DecryptResult::new(
+                            DecryptCode::KeyUnavailable,
+                            format!(
+                                "the stored private key of certificate {} cannot be opened ({reason}); an admin must import it again",
+                                &fingerprint[..16.min(fingerprint.len())]
+                            ),
+                        )),
                         Err(DecryptFailure::Malformed(why)) => Err(DecryptResult::new(
                             DecryptCode::Malformed,
                             format!("the encrypted part is damaged: {why}"),
@@ -615,6 +628,7 @@ mod tests {
         for code in [
             DecryptCode::Decrypted,
             DecryptCode::NoKey,
+            DecryptCode::KeyUnavailable,
             DecryptCode::DecryptionFailed,
             DecryptCode::Malformed,
             DecryptCode::Disabled,

@@ -20,6 +20,7 @@ pub mod incoming;
 pub mod key;
 pub mod mime;
 pub mod options;
+pub mod outgoing;
 mod pem;
 pub mod policy;
 mod shape;

@@ -5,8 +5,10 @@
 //! and each is allocated once at its final size, so that no reallocation
 //! leaves a stale copy behind.
 
+use base64::Engine;
 use zeroize::Zeroizing;
 
+use crate::mime::BASE64_LENIENT;
 use crate::{Error, Result};
 
 /// One `-----BEGIN X-----` .. `-----END X-----` block.
@@ -42,9 +44,14 @@ impl Block<'_> {
         if self.body.is_empty() || !self.body.len().is_multiple_of(4) {
             return Err(malformed());
         }
-        openssl::base64::decode_block(&self.body)
-            .map(Zeroizing::new)
-            .map_err(|_| malformed())
+        // Decoded into a buffer of the final size that zeroes itself, also
+        // when the body turns out corrupted halfway.
+        let mut der = Zeroizing::new(vec![0; self.body.len() / 4 * 3]);
+        let len = BASE64_LENIENT
+            .decode_slice(self.body.as_bytes(), &mut der)
+            .map_err(|_| malformed())?;
+        der.truncate(len);
+        Ok(der)
     }
 }
 
@@ -113,4 +120,31 @@ pub(crate) fn scan(text: &str) -> Result<Vec<Block<'_>>> {
         });
     }
     Ok(blocks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn der_of(body: &str) -> Result<Zeroizing<Vec<u8>>> {
+        let text = format!("-----BEGIN X-----\n{body}\n-----END X-----\n");
+        scan(&text)?[0].der()
+    }
+
+    #[test]
+    fn bodies_decode_as_openssl_decoded_them() {
+        assert_eq!(*der_of("AAH/\n/g==").unwrap(), [0, 1, 0xff, 0xfe]);
+        assert_eq!(*der_of("AAH//v8A").unwrap(), [0, 1, 0xff, 0xfe, 0xff, 0]);
+        // Non-zero trailing bits pass, as they did with OpenSSL's decoder.
+        assert_eq!(*der_of("AAH//h==").unwrap(), [0, 1, 0xff, 0xfe]);
+        for corrupted in ["", "AAH//g=", "AA-A", "AA.A/g==", "AAH/\u{e9}=="] {
+            match der_of(corrupted) {
+                Err(Error::Malformed { item, reason }) => {
+                    assert_eq!(reason, "its base64 body is corrupted", "{corrupted:?}");
+                    assert_eq!(item, "PEM block 1 (line 1, X)");
+                }
+                other => panic!("{corrupted:?}: {:?}", other.map(|d| d.to_vec())),
+            }
+        }
+    }
 }

@@ -57,7 +57,7 @@ fn fresh_store(rt: &tokio::runtime::Runtime) -> (tempfile::TempDir, Store) {
 fn import(rt: &tokio::runtime::Runtime, store: &Store, pem: &[u8]) {
     let bundle = smime::bundle::parse(pem, None).expect("parse");
     let report = rt
-        .block_on(store.import(bundle, None, &|_| {}))
+        .block_on(store.import(bundle, None, &|_| {}, "test"))
         .expect("import");
     assert!(report.stored, "import refused");
     assert_eq!(report.certificates.len(), N);
@@ -129,7 +129,7 @@ fn breakdown(path: &std::path::Path) {
         let (_dir, store) = fresh_store(&rt);
         let t = Instant::now();
         let report = rt
-            .block_on(store.import(bundle, None, &|_| {}))
+            .block_on(store.import(bundle, None, &|_| {}, "test"))
             .expect("import");
         record("Store::import, total (fresh SQLite)", t.elapsed());
         assert!(report.stored);

@@ -66,7 +66,7 @@ fn open_or_build(rt: &tokio::runtime::Runtime) -> Store {
     let parsed = t.elapsed();
     let t = Instant::now();
     let report = rt
-        .block_on(store.import(bundle, None, &|_| {}))
+        .block_on(store.import(bundle, None, &|_| {}, "test"))
         .expect("import");
     assert!(report.stored, "import refused");
     assert_eq!(report.certificates.len(), N + 1);

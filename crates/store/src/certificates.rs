@@ -24,6 +24,9 @@ pub struct StoredCertificate {
     pub has_private_key: bool,
     /// Its issues now, including "issuer not in the store".
     pub issues: Vec<Issue>,
+    /// Why its stored private key could not be opened when a message
+    /// needed it (issue `key_unusable`), until it opens again.
+    pub key_problem: Option<String>,
 }
 
 /// The API and `cert list --json` form: the fields the docs promise.
@@ -43,6 +46,8 @@ impl Serialize for StoredCertificate {
             key_algorithm: &'a str,
             has_private_key: bool,
             issues: Vec<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            key_problem: Option<&'a str>,
         }
         let info = self.certificate.info();
         View {
@@ -57,7 +62,13 @@ impl Serialize for StoredCertificate {
             usage: info.usage.as_str(),
             key_algorithm: &info.key_algorithm,
             has_private_key: self.has_private_key,
-            issues: self.issues.iter().map(Issue::code).collect(),
+            issues: self
+                .issues
+                .iter()
+                .map(Issue::code)
+                .chain(self.key_problem.as_ref().map(|_| "key_unusable"))
+                .collect(),
+            key_problem: self.key_problem.as_deref(),
         }
         .serialize(s)
     }
@@ -134,14 +145,17 @@ pub struct ImportReport {
 }
 
 impl Store {
-    /// Stores a parsed file whole, or nothing of it. `passphrase` is the one
-    /// that opened the file's protected keys; it is sealed next to them so
-    /// that they can be used and given back as uploaded.
+    /// Stores a parsed file whole, or nothing of it, with an audit entry by
+    /// `actor` for every certificate and key it adds, in the same
+    /// transaction. `passphrase` is the one that opened the file's protected
+    /// keys; it is sealed next to them so that they can be used and given
+    /// back as uploaded.
     pub async fn import(
         &self,
         bundle: Bundle,
         passphrase: Option<&str>,
         progress: &(dyn Fn(usize) + Send + Sync),
+        actor: &str,
     ) -> Result<ImportReport> {
         let mut seen = HashSet::new();
         let certs: Vec<Certificate> = bundle
@@ -308,31 +322,79 @@ impl Store {
                 report.private_keys[i].outcome = Outcome::AlreadyPresent;
             }
         }
-        tx.commit().await?;
-
         for c in &mut report.certificates {
             if !inserted.contains(&c.fingerprint) {
                 c.outcome = Outcome::AlreadyPresent;
             }
         }
+        self.audit_import(&mut tx, &report, actor).await?;
+        tx.commit().await?;
         report.stored = true;
         Ok(report)
     }
 
+    /// One audit entry per certificate and key an import added, in rows of
+    /// [`BATCH`].
+    async fn audit_import(
+        &self,
+        tx: &mut crate::Tx,
+        report: &ImportReport,
+        actor: &str,
+    ) -> Result<()> {
+        let certs = report
+            .certificates
+            .iter()
+            .filter(|c| c.outcome == Outcome::Imported)
+            .map(|c| {
+                (
+                    "certificate.import",
+                    c.fingerprint.clone(),
+                    c.subject.clone(),
+                )
+            });
+        let keys = report
+            .private_keys
+            .iter()
+            .filter(|k| k.outcome == Outcome::Imported)
+            .map(|k| {
+                (
+                    "private_key.import",
+                    k.certificates.join(","),
+                    String::new(),
+                )
+            });
+        let entries: Vec<(&str, String, String)> = certs.chain(keys).collect();
+        let now = smime::now();
+        for rows in entries.chunks(BATCH) {
+            let sql = format!(
+                "INSERT INTO audit_log (at, token_name, action, subject, detail) VALUES {}",
+                placeholders(rows.len(), 5)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (action, subject, detail) in rows {
+                query = query
+                    .bind(now)
+                    .bind(actor.to_string())
+                    .bind(action.to_string())
+                    .bind(subject.clone())
+                    .bind(detail.clone());
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
     /// Every certificate, with its key indicator and current issues.
     pub async fn list_certificates(&self) -> Result<Vec<StoredCertificate>> {
-        let rows = sqlx::query(
-            "SELECT c.der, k.fingerprint FROM certificates c \
-             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
-             ORDER BY c.subject, c.fingerprint",
-        )
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{SELECT_STORED} ORDER BY c.subject, c.fingerprint"
+        )))
         .fetch_all(&self.pool)
         .await?;
         let mut certs = Vec::with_capacity(rows.len());
         for row in rows {
             let der: Vec<u8> = row.try_get(0)?;
-            let key: Option<String> = row.try_get(1)?;
-            certs.push((Certificate::from_der(&der)?, key.is_some()));
+            certs.push((Certificate::from_der(&der)?, key_state(&row)?));
         }
         let mut by_subject: HashMap<Vec<u8>, Vec<&Certificate>> = HashMap::new();
         for (cert, _) in &certs {
@@ -343,7 +405,7 @@ impl Store {
         }
         let now = smime::now();
         let mut out = Vec::with_capacity(certs.len());
-        for (cert, has_private_key) in &certs {
+        for (cert, (has_private_key, key_problem)) in certs.iter() {
             let issuer_known = by_subject
                 .get(&cert.issuer_name_der()?)
                 .is_some_and(|issuers| issuers.iter().any(|i| cert.is_issued_by(i)));
@@ -351,6 +413,7 @@ impl Store {
                 issues: cert.info().issues(now, issuer_known),
                 certificate: cert.clone(),
                 has_private_key: *has_private_key,
+                key_problem: key_problem.clone(),
             });
         }
         Ok(out)
@@ -360,11 +423,9 @@ impl Store {
     /// (at least 8 hex characters).
     pub async fn find_certificate(&self, id: &str) -> Result<StoredCertificate> {
         let fingerprint = self.resolve_id(id).await?;
-        let row = sqlx::query(
-            "SELECT c.der, k.fingerprint FROM certificates c \
-             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
-             WHERE c.fingerprint = $1",
-        )
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{SELECT_STORED} WHERE c.fingerprint = $1"
+        )))
         .bind(fingerprint.clone())
         .fetch_optional(&self.pool)
         .await?
@@ -375,8 +436,8 @@ impl Store {
     /// Certificates that carry `email` (compared case-insensitively).
     pub async fn certificates_for_email(&self, email: &str) -> Result<Vec<StoredCertificate>> {
         let mut out = Vec::new();
-        for (certificate, has_private_key) in self.keyed_for_email(email).await? {
-            out.push(self.stored(certificate, has_private_key).await?);
+        for (certificate, key) in self.keyed_for_email(email).await? {
+            out.push(self.stored(certificate, key).await?);
         }
         Ok(out)
     }
@@ -385,7 +446,7 @@ impl Store {
     /// issuer is stored: what the engine selects from.
     pub async fn candidates_for_email(&self, email: &str) -> Result<Vec<Candidate>> {
         let mut out = Vec::new();
-        for (certificate, has_private_key) in self.keyed_for_email(email).await? {
+        for (certificate, (has_private_key, _)) in self.keyed_for_email(email).await? {
             let issuer_known =
                 certificate.info().self_signed || self.issuer_known(&certificate).await?;
             out.push(Candidate {
@@ -405,22 +466,19 @@ impl Store {
             .await?)
     }
 
-    /// Certificates for `email` with their key indicator.
-    async fn keyed_for_email(&self, email: &str) -> Result<Vec<(Certificate, bool)>> {
-        let rows = sqlx::query(
-            "SELECT c.der, k.fingerprint FROM certificate_emails e \
-             JOIN certificates c ON c.fingerprint = e.fingerprint \
-             LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
-             WHERE e.email = $1",
-        )
+    /// Certificates for `email` with their key state.
+    async fn keyed_for_email(&self, email: &str) -> Result<Vec<(Certificate, KeyState)>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{SELECT_STORED} JOIN certificate_emails e ON e.fingerprint = c.fingerprint \
+             WHERE e.email = $1"
+        )))
         .bind(email.trim().to_ascii_lowercase())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|row| {
                 let der: Vec<u8> = row.try_get(0)?;
-                let key: Option<String> = row.try_get(1)?;
-                Ok((Certificate::from_der_cached(&der)?, key.is_some()))
+                Ok((Certificate::from_der_cached(&der)?, key_state(row)?))
             })
             .collect()
     }
@@ -438,9 +496,9 @@ impl Store {
             .collect()
     }
 
-    /// Deletes a certificate and its private key. Returns whether a key
-    /// was deleted with it.
-    pub async fn delete_certificate(&self, fingerprint: &str) -> Result<bool> {
+    /// Deletes a certificate and its private key, audited as `actor`.
+    /// Returns whether a key was deleted with it.
+    pub async fn delete_certificate(&self, fingerprint: &str, actor: &str) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let keys = sqlx::query("DELETE FROM private_keys WHERE fingerprint = $1")
             .bind(fingerprint.to_string())
@@ -459,6 +517,8 @@ impl Store {
         if certs == 0 {
             return Err(Error::NotFound(fingerprint.to_string()));
         }
+        let detail = if keys > 0 { "with its private key" } else { "" };
+        crate::audit(&mut tx, actor, "certificate.delete", fingerprint, detail).await?;
         tx.commit().await?;
         Ok(keys > 0)
     }
@@ -484,8 +544,7 @@ impl Store {
 
     async fn stored_from_row(&self, row: &sqlx::any::AnyRow) -> Result<StoredCertificate> {
         let der: Vec<u8> = row.try_get(0)?;
-        let key: Option<String> = row.try_get(1)?;
-        self.stored(Certificate::from_der_cached(&der)?, key.is_some())
+        self.stored(Certificate::from_der_cached(&der)?, key_state(row)?)
             .await
     }
 
@@ -493,7 +552,7 @@ impl Store {
     async fn stored(
         &self,
         certificate: Certificate,
-        has_private_key: bool,
+        (has_private_key, key_problem): KeyState,
     ) -> Result<StoredCertificate> {
         let issuer_known =
             certificate.info().self_signed || self.issuer_known(&certificate).await?;
@@ -501,6 +560,7 @@ impl Store {
             issues: certificate.info().issues(smime::now(), issuer_known),
             certificate,
             has_private_key,
+            key_problem,
         })
     }
 
@@ -555,6 +615,20 @@ impl Store {
         }
         Ok(None)
     }
+}
+
+/// The certificate (DER), whether it has a key, and that key's problem.
+const SELECT_STORED: &str = "SELECT c.der, k.fingerprint, p.problem FROM certificates c \
+     LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
+     LEFT JOIN key_problems p ON p.fingerprint = c.fingerprint";
+
+/// Whether a certificate has a private key, and why that key would not
+/// open, if it would not.
+type KeyState = (bool, Option<String>);
+
+fn key_state(row: &sqlx::any::AnyRow) -> Result<KeyState> {
+    let key: Option<String> = row.try_get(1)?;
+    Ok((key.is_some(), row.try_get(2)?))
 }
 
 pub(crate) fn key_context(fingerprint: &str) -> String {

@@ -19,8 +19,9 @@ pub struct Group {
 }
 
 impl Store {
-    /// Creates or replaces a group.
-    pub async fn set_group(&self, group: &Group) -> Result<()> {
+    /// Creates or replaces a group, audited as `actor` with `detail`.
+    pub async fn set_group(&self, group: &Group, actor: &str, detail: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO groups (name, email, default_sign, default_encrypt, updated_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET \
@@ -32,8 +33,10 @@ impl Store {
         .bind(group.default_sign.map(i16::from))
         .bind(group.default_encrypt.map(i16::from))
         .bind(smime::now())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        crate::audit(&mut tx, actor, "group.update", &group.name, detail).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -59,16 +62,19 @@ impl Store {
         rows.iter().map(group_from_row).collect()
     }
 
-    /// Deletes a group.
-    pub async fn delete_group(&self, name: &str) -> Result<()> {
+    /// Deletes a group, audited as `actor`.
+    pub async fn delete_group(&self, name: &str, actor: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM groups WHERE name = $1")
             .bind(name.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
         if n == 0 {
             return Err(Error::NoGroup(name.to_string()));
         }
+        crate::audit(&mut tx, actor, "group.delete", name, "").await?;
+        tx.commit().await?;
         Ok(())
     }
 }

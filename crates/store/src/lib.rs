@@ -25,7 +25,7 @@ pub use certificates::{
 };
 pub use error::{Error, Result};
 pub use groups::Group;
-pub use keys::UnsealedKey;
+pub use keys::{SealedKey, UnsealedKey};
 pub use seal::MasterKey;
 pub use service::{AuditEntry, Operation, Role, StoredIncoming, TokenInfo, random_hex, token_hash};
 pub use sessions::WebSession;
@@ -76,11 +76,13 @@ pub fn enabled_in(settings: &std::collections::HashMap<String, String>) -> bool 
     settings.get(SETTING_ENABLED).map(String::as_str) == Some("true")
 }
 
-/// The certificate and key store.
+/// The certificate and key store. Cheap to clone: clones share the
+/// connection pool and the master key.
+#[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    master: MasterKey,
+    master: std::sync::Arc<MasterKey>,
 }
 
 impl Store {
@@ -149,7 +151,7 @@ impl Store {
         Ok(Store {
             pool,
             backend,
-            master,
+            master: std::sync::Arc::new(master),
         })
     }
 
@@ -163,9 +165,10 @@ impl Store {
         Ok(enabled_in(&self.settings().await?))
     }
 
-    /// Switches S/MIME processing on or off.
-    pub async fn set_enabled(&self, on: bool) -> Result<()> {
-        self.set_setting(SETTING_ENABLED, if on { "true" } else { "false" })
+    /// Switches S/MIME processing on or off, audited as `actor`.
+    pub async fn set_enabled(&self, on: bool, actor: &str) -> Result<()> {
+        let value = if on { "true" } else { "false" };
+        self.set_settings(&[(SETTING_ENABLED, value)], actor, value)
             .await
     }
 
@@ -198,14 +201,15 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
-    /// Sets a raw setting.
-    pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
-        self.set_settings(&[(name, value)]).await
-    }
-
-    /// Sets several raw settings in one transaction: all of them or, if
-    /// the process dies halfway, none.
-    pub async fn set_settings(&self, values: &[(&str, &str)]) -> Result<()> {
+    /// Sets several raw settings in one transaction with their audit entry
+    /// (`settings.update` by `actor`, with `detail`): all of it or, if the
+    /// process dies halfway, none.
+    pub async fn set_settings(
+        &self,
+        values: &[(&str, &str)],
+        actor: &str,
+        detail: &str,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         for (name, value) in values {
             sqlx::query(
@@ -217,6 +221,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        audit(&mut tx, actor, "settings.update", "settings", detail).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -238,12 +243,31 @@ impl Store {
 
     /// Starts a transaction that holds the write lock from its first
     /// statement, so concurrent SQLite writers queue instead of deadlocking.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    async fn begin_write(&self) -> Result<Tx> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
     }
+}
+
+/// A write transaction.
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Appends to the audit log inside `tx`: the entry stands or falls with the
+/// change it records.
+async fn audit(tx: &mut Tx, actor: &str, action: &str, subject: &str, detail: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, token_name, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(smime::now())
+    .bind(actor.to_string())
+    .bind(action.to_string())
+    .bind(subject.to_string())
+    .bind(detail.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

@@ -118,9 +118,10 @@ pub fn random_hex(bytes: usize) -> Result<String> {
 
 impl Store {
     /// Creates a token and returns its secret, which is shown once and not
-    /// stored. Fails if the name is taken.
-    pub async fn create_token(&self, name: &str, role: Role) -> Result<String> {
+    /// stored; audited as `actor`. Fails if the name is taken.
+    pub async fn create_token(&self, name: &str, role: Role, actor: &str) -> Result<String> {
         let secret = format!("smimed_{}", random_hex(32)?);
+        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO api_tokens (name, role, token_sha256, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO NOTHING",
@@ -129,12 +130,14 @@ impl Store {
         .bind(role.as_str())
         .bind(token_hash(&secret)?)
         .bind(smime::now())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted == 0 {
             return Err(Error::TokenExists(name.to_string()));
         }
+        crate::audit(&mut tx, actor, "token.create", name, role.as_str()).await?;
+        tx.commit().await?;
         Ok(secret)
     }
 
@@ -156,16 +159,19 @@ impl Store {
         rows.iter().map(token_from_row).collect()
     }
 
-    /// Revokes (deletes) a token.
-    pub async fn revoke_token(&self, name: &str) -> Result<()> {
+    /// Revokes (deletes) a token, audited as `actor`.
+    pub async fn revoke_token(&self, name: &str, actor: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM api_tokens WHERE name = $1")
             .bind(name.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
         if n == 0 {
             return Err(Error::NoToken(name.to_string()));
         }
+        crate::audit(&mut tx, actor, "token.revoke", name, "").await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -214,24 +220,18 @@ impl Store {
         row.as_ref().map(operation_from_row).transpose()
     }
 
-    /// Appends to the audit log.
+    /// Appends an entry to the audit log that records no change of its own
+    /// (a sign-in, a refused action).
     pub async fn audit(
         &self,
-        token_name: &str,
+        actor: &str,
         action: &str,
         subject: &str,
         detail: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, token_name, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(smime::now())
-        .bind(token_name.to_string())
-        .bind(action.to_string())
-        .bind(subject.to_string())
-        .bind(detail.to_string())
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.begin_write().await?;
+        crate::audit(&mut tx, actor, action, subject, detail).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -277,14 +277,23 @@ impl Store {
         Ok(id)
     }
 
-    /// Replaces the report of a kept message (after a retry).
-    pub async fn update_incoming_report(&self, id: &str, report: &str) -> Result<()> {
-        sqlx::query("UPDATE incoming_messages SET report = $1, updated_at = $2 WHERE id = $3")
-            .bind(report.to_string())
-            .bind(smime::now())
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
+    /// Replaces the report of a kept message after a retry by `actor`,
+    /// audited (`incoming.retry`).
+    pub async fn update_incoming_report(&self, id: &str, report: &str, actor: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let n =
+            sqlx::query("UPDATE incoming_messages SET report = $1, updated_at = $2 WHERE id = $3")
+                .bind(report.to_string())
+                .bind(smime::now())
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if n == 0 {
+            return Err(Error::NoMessage(id.to_string()));
+        }
+        crate::audit(&mut tx, actor, "incoming.retry", id, "").await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -84,7 +84,7 @@ fn hex(bytes: &[u8]) -> Vec<u8> {
 
 async fn import(store: &Store, name: &str, pass: Option<&str>) -> smimed_store::ImportReport {
     let bundle = parse(&fixture(name), pass).unwrap_or_else(|e| panic!("{name}: {e}"));
-    store.import(bundle, pass, &|_| {}).await.unwrap()
+    store.import(bundle, pass, &|_| {}, "test").await.unwrap()
 }
 
 #[tokio::test]
@@ -97,7 +97,7 @@ async fn a_file_is_stored_whole_or_not_at_all() {
         bundle
             .keys
             .extend(parse(&fixture(files::STRAY_KEY), None).unwrap().keys);
-        let report = store.import(bundle, None, &|_| {}).await.unwrap();
+        let report = store.import(bundle, None, &|_| {}, "test").await.unwrap();
         assert!(!report.stored);
         assert_eq!(report.certificates[0].outcome, Outcome::NotImported);
         assert_eq!(report.private_keys[0].outcome, Outcome::Rejected);
@@ -187,14 +187,17 @@ async fn keys_match_certificates_and_come_back_as_uploaded() {
 
         // Deleting the key keeps the certificate; deleting the certificate
         // takes its key along.
-        store.delete_key(&fp).await.unwrap();
+        store.delete_key(&fp, "test").await.unwrap();
         assert!(!store.find_certificate(&fp).await.unwrap().has_private_key);
         assert!(matches!(
-            store.delete_key(&fp).await,
+            store.delete_key(&fp, "test").await,
             Err(Error::NoPrivateKey(_))
         ));
         import(store, files::ALICE_KEY, None).await;
-        assert!(store.delete_certificate(&fp).await.unwrap(), "key went too");
+        assert!(
+            store.delete_certificate(&fp, "test").await.unwrap(),
+            "key went too"
+        );
         assert!(matches!(
             store.unseal_key(&fp).await,
             Err(Error::NoPrivateKey(_))
@@ -356,12 +359,12 @@ async fn ids_are_fingerprints_or_unique_prefixes() {
 async fn switch_is_off_by_default_and_persists() {
     for db in fresh_databases().await {
         assert!(!db.store.enabled().await.unwrap());
-        db.store.set_enabled(true).await.unwrap();
+        db.store.set_enabled(true, "test").await.unwrap();
         let reopened = Store::open(&db.url, MasterKey::from_bytes(MASTER))
             .await
             .unwrap();
         assert!(reopened.enabled().await.unwrap());
-        reopened.set_enabled(false).await.unwrap();
+        reopened.set_enabled(false, "test").await.unwrap();
         assert!(!db.store.enabled().await.unwrap());
     }
 }
@@ -520,20 +523,23 @@ async fn tokens_logs_and_kept_messages() {
     use smimed_store::{Operation, Role};
     for db in fresh_databases().await {
         let store = &db.store;
-        let secret = store.create_token("ops", Role::Admin).await.unwrap();
+        let secret = store
+            .create_token("ops", Role::Admin, "test")
+            .await
+            .unwrap();
         assert!(secret.starts_with("smimed_") && secret.len() > 60);
         assert!(matches!(
-            store.create_token("ops", Role::Agent).await,
+            store.create_token("ops", Role::Agent, "test").await,
             Err(Error::TokenExists(_))
         ));
         let who = store.authenticate(&secret).await.unwrap().unwrap();
         assert_eq!((who.name.as_str(), who.role), ("ops", Role::Admin));
         assert!(store.authenticate("smimed_wrong").await.unwrap().is_none());
         assert_eq!(store.tokens().await.unwrap().len(), 1);
-        store.revoke_token("ops").await.unwrap();
+        store.revoke_token("ops", "test").await.unwrap();
         assert!(store.authenticate(&secret).await.unwrap().is_none());
         assert!(matches!(
-            store.revoke_token("ops").await,
+            store.revoke_token("ops", "test").await,
             Err(Error::NoToken(_))
         ));
 
@@ -564,7 +570,7 @@ async fn tokens_logs_and_kept_messages() {
 
         let id = store.save_incoming(b"raw message", "{}").await.unwrap();
         store
-            .update_incoming_report(&id, "{\"x\":1}")
+            .update_incoming_report(&id, "{\"x\":1}", "test")
             .await
             .unwrap();
         let kept = store.incoming_message(&id).await.unwrap();
@@ -572,11 +578,28 @@ async fn tokens_logs_and_kept_messages() {
             (kept.raw.as_slice(), kept.report.as_str()),
             (&b"raw message"[..], "{\"x\":1}")
         );
+        let actions: Vec<String> = store
+            .audit_entries(10, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "incoming.retry",
+                "settings.update",
+                "token.revoke",
+                "token.create"
+            ],
+            "each change audited, newest first"
+        );
         assert_eq!(store.expire(30).await.unwrap(), 0, "nothing is old yet");
         assert_eq!(
             store.expire(-1).await.unwrap(),
-            5,
-            "3 operations, 1 audit entry, 1 message"
+            8,
+            "3 operations, 4 audit entries, 1 message"
         );
         assert!(matches!(
             store.incoming_message(&id).await,
@@ -609,7 +632,7 @@ async fn every_change_the_engine_reads_moves_the_generation_on() {
         moved("certificate import", other.generation().await.unwrap());
         import(store, files::ALICE_KEY_ENC, Some(ALICE_KEY_PASSPHRASE)).await;
         moved("key import", store.generation().await.unwrap());
-        store.set_enabled(true).await.unwrap();
+        store.set_enabled(true, "test").await.unwrap();
         moved("setting", other.generation().await.unwrap());
         let group = smimed_store::Group {
             name: "support".into(),
@@ -617,7 +640,7 @@ async fn every_change_the_engine_reads_moves_the_generation_on() {
             default_sign: None,
             default_encrypt: Some(false),
         };
-        store.set_group(&group).await.unwrap();
+        store.set_group(&group, "test", "").await.unwrap();
         moved("group", store.generation().await.unwrap());
 
         // Reads leave it alone.
@@ -633,14 +656,14 @@ async fn every_change_the_engine_reads_moves_the_generation_on() {
         let fp = store.certificates_with_keys().await.unwrap()[0]
             .fingerprint()
             .to_string();
-        other.delete_key(&fp).await.unwrap();
+        other.delete_key(&fp, "test").await.unwrap();
         moved(
             "key deletion on another handle",
             store.generation().await.unwrap(),
         );
-        other.delete_group("support").await.unwrap();
+        other.delete_group("support", "test").await.unwrap();
         moved("group deletion", store.generation().await.unwrap());
-        other.delete_certificate(&fp).await.unwrap();
+        other.delete_certificate(&fp, "test").await.unwrap();
         moved("certificate deletion", store.generation().await.unwrap());
     }
 }

@@ -8,7 +8,10 @@ use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use smimed_store::{Group, ImportReport, Outcome, StoredCertificate};
+use smimed_engine::{
+    CertificateFilter, GroupPatch, ImportKind, ImportReport, SettingsPatch, StoredCertificate,
+};
+use smimed_store::{Group, Outcome};
 
 use super::{Chrome, Session, UiResult, datetime, render};
 use crate::AppState;
@@ -31,16 +34,15 @@ pub(crate) async fn page(State(state): State<AppState>, s: Session) -> UiResult<
     if s.admin().is_err() {
         return Ok(Redirect::to("/compose").into_response());
     }
-    let store = state.engine.store();
     let page = Page {
         chrome: s.chrome("smime"),
         switch: render(&Switch {
-            enabled: store.enabled().await?,
+            enabled: state.engine.settings(&s.caller.actor).await?.enabled,
         })
         .0,
-        certs: certs_table(&state, "").await?.0,
-        groups: groups_fragment(&state, "", "").await?.0,
-        logs: logs_fragment(&state, "ops").await?.0,
+        certs: certs_table(&state, &s, "").await?.0,
+        groups: groups_fragment(&state, &s, "", "").await?.0,
+        logs: logs_fragment(&state, &s, "ops").await?.0,
     };
     Ok(render(&page).into_response())
 }
@@ -63,19 +65,17 @@ pub(crate) async fn set_enabled(
     s: Session,
     Form(form): Form<SwitchForm>,
 ) -> UiResult<Html<String>> {
-    s.admin()?;
-    let on = form.enabled.is_some();
-    let store = state.engine.store();
-    store.set_enabled(on).await?;
-    store
-        .audit(
-            &s.caller.name,
-            "settings.update",
-            "settings",
-            &serde_json::json!({ "enabled": on }).to_string(),
-        )
+    let patch = SettingsPatch {
+        enabled: Some(form.enabled.is_some()),
+        ..SettingsPatch::default()
+    };
+    let now = state
+        .engine
+        .update_settings(&s.caller.actor, &patch)
         .await?;
-    Ok(render(&Switch { enabled: on }))
+    Ok(render(&Switch {
+        enabled: now.enabled,
+    }))
 }
 
 // --- certificates ---------------------------------------------------------------
@@ -155,26 +155,21 @@ struct CertsTable<'a> {
 }
 
 /// The table, filtered by a part of an address (or of the subject).
-async fn certs_table(state: &AppState, filter: &str) -> UiResult<Html<String>> {
-    let all = state.engine.store().list_certificates().await?;
-    let total = all.len();
-    let needle = filter.trim().to_lowercase();
-    let matching: Vec<&StoredCertificate> = all
-        .iter()
-        .filter(|c| {
-            let info = c.certificate.info();
-            needle.is_empty()
-                || info.email_addresses.iter().any(|e| e.contains(&needle))
-                || info.subject.to_lowercase().contains(&needle)
-        })
-        .collect();
+async fn certs_table(state: &AppState, s: &Session, filter: &str) -> UiResult<Html<String>> {
+    let actor = &s.caller.actor;
+    let all = CertificateFilter::default();
+    let total = state.engine.certificates(actor, &all, 1, 1).await?.total;
+    let search = CertificateFilter {
+        search: Some(filter.trim().to_string()).filter(|f| !f.is_empty()),
+        ..CertificateFilter::default()
+    };
+    let page = state
+        .engine
+        .certificates(actor, &search, 1, TABLE_ROWS)
+        .await?;
     Ok(render(&CertsTable {
-        matching: matching.len(),
-        rows: matching
-            .iter()
-            .take(TABLE_ROWS)
-            .map(|c| CertRow::new(c))
-            .collect(),
+        matching: page.total,
+        rows: page.items.iter().map(CertRow::new).collect(),
         filter: filter.trim(),
         total,
     }))
@@ -190,8 +185,7 @@ pub(crate) async fn certificates(
     s: Session,
     Query(f): Query<Filter>,
 ) -> UiResult<Html<String>> {
-    s.admin()?;
-    certs_table(&state, f.email.as_deref().unwrap_or("")).await
+    certs_table(&state, &s, f.email.as_deref().unwrap_or("")).await
 }
 
 /// One line of an import's result.
@@ -271,10 +265,13 @@ fn import_result(report: &ImportReport) -> Response {
     }
 }
 
-async fn import(state: AppState, s: Session, req: Request, keys: bool) -> UiResult<Response> {
+async fn import(state: AppState, s: Session, req: Request, kind: ImportKind) -> UiResult<Response> {
     s.admin()?;
     let (data, pass) = admin::upload(&state, req).await?;
-    let report = admin::import_bundle(&state, &s.caller, &data, pass.map(|p| p.0), keys).await?;
+    let report = state
+        .engine
+        .import(&s.caller.actor, data, pass.map(|p| p.0), kind, &|_| {})
+        .await?;
     Ok(import_result(&report))
 }
 
@@ -283,7 +280,7 @@ pub(crate) async fn import_certificates(
     s: Session,
     req: Request,
 ) -> UiResult<Response> {
-    import(state, s, req, false).await
+    import(state, s, req, ImportKind::Certificates).await
 }
 
 pub(crate) async fn import_keys(
@@ -291,7 +288,7 @@ pub(crate) async fn import_keys(
     s: Session,
     req: Request,
 ) -> UiResult<Response> {
-    import(state, s, req, true).await
+    import(state, s, req, ImportKind::PrivateKeys).await
 }
 
 pub(crate) async fn download_certificate(
@@ -299,8 +296,11 @@ pub(crate) async fn download_certificate(
     s: Session,
     Path(fp): Path<String>,
 ) -> UiResult<Response> {
-    s.admin()?;
-    Ok(admin::certificate_file(&state, &fp, "pem").await?)
+    let file = state
+        .engine
+        .certificate_file(&s.caller.actor, &fp, false)
+        .await?;
+    Ok(admin::download(file))
 }
 
 pub(crate) async fn download_key(
@@ -308,8 +308,8 @@ pub(crate) async fn download_key(
     s: Session,
     Path(fp): Path<String>,
 ) -> UiResult<Response> {
-    s.admin()?;
-    Ok(admin::private_key_file(&state, &s.caller, &fp).await?)
+    let file = state.engine.private_key_file(&s.caller.actor, &fp).await?;
+    Ok(admin::download(file))
 }
 
 pub(crate) async fn delete_certificate(
@@ -318,9 +318,11 @@ pub(crate) async fn delete_certificate(
     Path(fp): Path<String>,
     Query(f): Query<Filter>,
 ) -> UiResult<Html<String>> {
-    s.admin()?;
-    admin::remove_certificate(&state, &s.caller, &fp).await?;
-    certs_table(&state, f.email.as_deref().unwrap_or("")).await
+    state
+        .engine
+        .delete_certificate(&s.caller.actor, &fp)
+        .await?;
+    certs_table(&state, &s, f.email.as_deref().unwrap_or("")).await
 }
 
 pub(crate) async fn delete_key(
@@ -329,9 +331,11 @@ pub(crate) async fn delete_key(
     Path(fp): Path<String>,
     Query(f): Query<Filter>,
 ) -> UiResult<Html<String>> {
-    s.admin()?;
-    admin::remove_private_key(&state, &s.caller, &fp).await?;
-    certs_table(&state, f.email.as_deref().unwrap_or("")).await
+    state
+        .engine
+        .delete_private_key(&s.caller.actor, &fp)
+        .await?;
+    certs_table(&state, &s, f.email.as_deref().unwrap_or("")).await
 }
 
 // --- groups -----------------------------------------------------------------------
@@ -344,17 +348,21 @@ struct Groups<'a> {
     error: &'a str,
 }
 
-async fn groups_fragment(state: &AppState, message: &str, error: &str) -> UiResult<Html<String>> {
+async fn groups_fragment(
+    state: &AppState,
+    s: &Session,
+    message: &str,
+    error: &str,
+) -> UiResult<Html<String>> {
     Ok(render(&Groups {
-        groups: state.engine.store().groups().await?,
+        groups: state.engine.groups(&s.caller.actor).await?,
         message,
         error,
     }))
 }
 
 pub(crate) async fn groups(State(state): State<AppState>, s: Session) -> UiResult<Html<String>> {
-    s.admin()?;
-    groups_fragment(&state, "", "").await
+    groups_fragment(&state, &s, "", "").await
 }
 
 /// The defaults table: `orig_N`, `name_N`, `email_N`, `sign_N`, `encrypt_N`
@@ -376,28 +384,23 @@ pub(crate) async fn save_groups(
         let Some(orig) = field(format!("orig_{i}")) else {
             break;
         };
-        let group = Group {
-            name: field(format!("name_{i}")).unwrap_or_else(|| orig.clone()),
-            email: field(format!("email_{i}")).unwrap_or_default(),
+        let name = field(format!("name_{i}")).unwrap_or_else(|| orig.clone());
+        let patch = GroupPatch {
+            email: Some(field(format!("email_{i}")).unwrap_or_default()),
             default_sign: Some(field(format!("sign_{i}")).is_some()),
             default_encrypt: Some(field(format!("encrypt_{i}")).is_some()),
         };
-        rows.push((orig, group));
+        rows.push((orig, name, patch));
     }
     let mut error = String::new();
-    for (orig, group) in &rows {
-        let detail = serde_json::json!({
-            "email": group.email,
-            "default_sign": group.default_sign,
-            "default_encrypt": group.default_encrypt,
-        })
-        .to_string();
-        if let Err(e) = admin::save_group(&state, &s.caller, group, &detail).await {
-            error = format!("{}: {}", group.name, e.message);
+    for (orig, name, patch) in &rows {
+        let actor = &s.caller.actor;
+        if let Err(e) = state.engine.put_group(actor, name, patch).await {
+            error = format!("{name}: {}", ApiError::from(e).message);
             break;
         }
-        if *orig != group.name {
-            admin::remove_group(&state, &s.caller, orig).await?;
+        if orig != name {
+            state.engine.delete_group(actor, orig).await?;
         }
     }
     let (message, status) = if error.is_empty() {
@@ -405,7 +408,7 @@ pub(crate) async fn save_groups(
     } else {
         ("", StatusCode::UNPROCESSABLE_ENTITY)
     };
-    Ok((status, groups_fragment(&state, message, &error).await?).into_response())
+    Ok((status, groups_fragment(&state, &s, message, &error).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -419,23 +422,26 @@ pub(crate) async fn add_group(
     s: Session,
     Form(form): Form<NewGroup>,
 ) -> UiResult<Response> {
-    s.admin()?;
+    let actor = &s.caller.actor;
     let name = form.name.trim().to_string();
-    if state.engine.store().group(&name).await.is_ok() {
+    if state.engine.group(actor, &name).await.is_ok() {
         let e = format!("a group called \"{name}\" exists already");
-        return Ok((StatusCode::CONFLICT, groups_fragment(&state, "", &e).await?).into_response());
+        let html = groups_fragment(&state, &s, "", &e).await?;
+        return Ok((StatusCode::CONFLICT, html).into_response());
     }
-    let group = Group {
-        name: name.clone(),
-        email: form.email.trim().to_string(),
-        default_sign: None,
-        default_encrypt: None,
+    let patch = GroupPatch {
+        email: Some(form.email.trim().to_string()),
+        ..GroupPatch::default()
     };
-    if let Err(e) = admin::save_group(&state, &s.caller, &group, &group.email).await {
-        return Ok((e.status, groups_fragment(&state, "", &e.message).await?).into_response());
+    if let Err(e) = state.engine.put_group(actor, &name, &patch).await {
+        let e = ApiError::from(e);
+        let html = groups_fragment(&state, &s, "", &e.message).await?;
+        return Ok((e.status, html).into_response());
     }
     let done = format!("Group \"{name}\" added.");
-    Ok(groups_fragment(&state, &done, "").await?.into_response())
+    Ok(groups_fragment(&state, &s, &done, "")
+        .await?
+        .into_response())
 }
 
 pub(crate) async fn delete_group(
@@ -443,9 +449,8 @@ pub(crate) async fn delete_group(
     s: Session,
     Path(name): Path<String>,
 ) -> UiResult<Html<String>> {
-    s.admin()?;
-    admin::remove_group(&state, &s.caller, &name).await?;
-    groups_fragment(&state, &format!("Group \"{name}\" deleted."), "").await
+    state.engine.delete_group(&s.caller.actor, &name).await?;
+    groups_fragment(&state, &s, &format!("Group \"{name}\" deleted."), "").await
 }
 
 // --- logs -------------------------------------------------------------------------
@@ -467,11 +472,12 @@ struct Logs<'a> {
     rows: Vec<LogRow>,
 }
 
-async fn logs_fragment(state: &AppState, tab: &str) -> UiResult<Html<String>> {
-    let store = state.engine.store();
+async fn logs_fragment(state: &AppState, s: &Session, tab: &str) -> UiResult<Html<String>> {
+    let actor = &s.caller.actor;
     let rows = if tab == "audit" {
-        store
-            .audit_entries(50, 0)
+        state
+            .engine
+            .audit_entries(actor, 50, 0)
             .await?
             .into_iter()
             .map(|a| LogRow {
@@ -484,8 +490,9 @@ async fn logs_fragment(state: &AppState, tab: &str) -> UiResult<Html<String>> {
             })
             .collect()
     } else {
-        store
-            .operations(50, 0)
+        state
+            .engine
+            .operations(actor, 50, 0)
             .await?
             .into_iter()
             .map(|o| LogRow {
@@ -514,8 +521,7 @@ pub(crate) async fn logs(
     s: Session,
     Query(t): Query<Tab>,
 ) -> UiResult<Html<String>> {
-    s.admin()?;
-    logs_fragment(&state, t.tab.as_deref().unwrap_or("ops")).await
+    logs_fragment(&state, &s, t.tab.as_deref().unwrap_or("ops")).await
 }
 
 #[derive(Template)]
@@ -530,12 +536,11 @@ pub(crate) async fn log_detail(
     s: Session,
     Path((kind, id)): Path<(String, i64)>,
 ) -> UiResult<Html<String>> {
-    s.admin()?;
-    let store = state.engine.store();
+    let actor = &s.caller.actor;
     let gone = || ApiError::not_found(format!("log entry {id} is gone (logs expire)"));
     let detail = match kind.as_str() {
         "ops" => {
-            let o = store.operation(id).await?.ok_or_else(gone)?;
+            let o = state.engine.operation(actor, id).await?.ok_or_else(gone)?;
             LogDetail {
                 title: format!("{} {}: {}", o.direction, o.operation, o.status),
                 fields: vec![
@@ -549,7 +554,11 @@ pub(crate) async fn log_detail(
             }
         }
         "audit" => {
-            let a = store.audit_entry(id).await?.ok_or_else(gone)?;
+            let a = state
+                .engine
+                .audit_entry(actor, id)
+                .await?
+                .ok_or_else(gone)?;
             LogDetail {
                 title: a.action,
                 fields: vec![

@@ -174,12 +174,15 @@ fn recipients(form: &ComposeForm) -> Result<(Vec<String>, Vec<String>), smimed_e
     ))
 }
 
-async fn toggles(state: &AppState, form: &ComposeForm) -> UiResult<String> {
+async fn toggles(state: &AppState, s: &Session, form: &ComposeForm) -> UiResult<String> {
     let disabled = smime::options::disabled();
     let (opts, defaults, any_recipient) = if form.group.is_empty() {
         (disabled.clone(), (false, false), true)
     } else {
-        let group = state.engine.store().group(&form.group).await?;
+        let group = state
+            .engine
+            .sending_group(&s.caller.actor, &form.group)
+            .await?;
         let defaults = (
             group.default_sign.unwrap_or(true),
             group.default_encrypt.unwrap_or(true),
@@ -190,7 +193,7 @@ async fn toggles(state: &AppState, form: &ComposeForm) -> UiResult<String> {
                 let all: Vec<String> = to.into_iter().chain(cc).collect();
                 let opts = state
                     .engine
-                    .security_options(&sender, &all)
+                    .security_options(&s.caller.actor, &sender, &all)
                     .await
                     .map_err(ApiError::from)?;
                 (opts, defaults, !all.is_empty())
@@ -200,7 +203,7 @@ async fn toggles(state: &AppState, form: &ComposeForm) -> UiResult<String> {
             Err(e) => {
                 let mut opts = state
                     .engine
-                    .security_options(&sender, &[])
+                    .security_options(&s.caller.actor, &sender, &[])
                     .await
                     .map_err(ApiError::from)?;
                 if opts != disabled {
@@ -244,11 +247,11 @@ async fn compose_page(
     mut form: ComposeForm,
     error: String,
 ) -> UiResult<Html<String>> {
-    let groups = state.engine.store().groups().await?;
+    let groups = state.engine.sending_groups(&s.caller.actor).await?;
     if form.group.is_empty() {
         form.group = groups.first().map(|g| g.name.clone()).unwrap_or_default();
     }
-    let toggles = toggles(state, &form).await?;
+    let toggles = toggles(state, s, &form).await?;
     Ok(render(&Compose {
         chrome: s.chrome("compose"),
         groups,
@@ -264,10 +267,10 @@ pub(crate) async fn compose(State(state): State<AppState>, s: Session) -> UiResu
 
 pub(crate) async fn options(
     State(state): State<AppState>,
-    _s: Session,
+    s: Session,
     Query(form): Query<ComposeForm>,
 ) -> UiResult<Html<String>> {
-    Ok(Html(toggles(&state, &form).await?))
+    Ok(Html(toggles(&state, &s, &form).await?))
 }
 
 /// "Create message": the `.eml` that `/outgoing` makes, as a download; on
@@ -365,7 +368,10 @@ async fn make_message(
     attachment: Option<Attachment>,
     request: OutgoingRequest,
 ) -> Result<Vec<u8>, ApiError> {
-    let group = state.engine.store().group(&form.group).await?;
+    let group = state
+        .engine
+        .sending_group(&s.caller.actor, &form.group)
+        .await?;
     let (to, cc) = recipients(form)?;
     if to.is_empty() {
         return Err(ApiError::bad_request("give at least one address in To"));
@@ -645,8 +651,8 @@ pub(crate) async fn incoming(
     let raw = raw
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::bad_request("choose an .eml file to check"))?;
-    let (id, processed) = mail::receive(&state, &s.caller, raw).await?;
-    Ok(incoming_result(id, &processed))
+    let received = mail::receive(&state, &s.caller, raw).await?;
+    Ok(incoming_result(received.id, &received.processed))
 }
 
 pub(crate) async fn retry(
@@ -654,6 +660,6 @@ pub(crate) async fn retry(
     s: Session,
     Path(id): Path<String>,
 ) -> UiResult<Response> {
-    let processed = mail::reprocess(&state, &s.caller, &id).await?;
-    Ok((StatusCode::OK, incoming_result(id, &processed)).into_response())
+    let received = mail::reprocess(&state, &s.caller, &id).await?;
+    Ok((StatusCode::OK, incoming_result(id, &received.processed)).into_response())
 }

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use smimed_store::{Role, WebSession};
+use smimed_engine::Role;
 
 use crate::error::ApiError;
 use crate::{AppState, Caller, Config};
@@ -117,8 +117,8 @@ impl Session {
     fn chrome(&self, active: &'static str) -> Chrome {
         Chrome {
             csrf: self.csrf.clone(),
-            user: self.caller.name.clone(),
-            admin: self.caller.role == Role::Admin,
+            user: self.caller.actor.name().to_string(),
+            admin: self.caller.actor.role() == Role::Admin,
             active,
         }
     }
@@ -144,10 +144,7 @@ impl Session {
             return Err(UiError::SignIn { htmx });
         };
         let session = Session {
-            caller: Caller {
-                name: s.token_name,
-                role: s.role,
-            },
+            caller: Caller { actor: s.actor },
             csrf: s.csrf,
         };
         if changing && csrf_in_header {
@@ -162,9 +159,12 @@ impl Session {
 }
 
 /// The live session behind the request's cookie, if any.
-async fn lookup(headers: &HeaderMap, state: &AppState) -> Result<Option<WebSession>, UiError> {
+async fn lookup(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<smimed_engine::Session>, UiError> {
     match cookie(headers, COOKIE) {
-        Some(secret) => Ok(state.engine.store().session(&secret).await?),
+        Some(secret) => Ok(state.engine.session(&secret).await?),
         None => Ok(None),
     }
 }
@@ -283,8 +283,8 @@ impl From<ApiError> for UiError {
     }
 }
 
-impl From<smimed_store::Error> for UiError {
-    fn from(e: smimed_store::Error) -> Self {
+impl From<smimed_engine::Error> for UiError {
+    fn from(e: smimed_engine::Error) -> Self {
         UiError::Api(e.into())
     }
 }
@@ -349,7 +349,7 @@ struct Login<'a> {
 
 async fn home(headers: HeaderMap, State(state): State<AppState>) -> UiResult<Response> {
     Ok(match lookup(&headers, &state).await? {
-        Some(s) if s.role == Role::Admin => Redirect::to("/smime").into_response(),
+        Some(s) if s.actor.role() == Role::Admin => Redirect::to("/smime").into_response(),
         Some(_) => Redirect::to("/compose").into_response(),
         None => render(&Login { error: "" }).into_response(),
     })
@@ -366,18 +366,17 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> UiResult<Response> {
     same_origin(&headers)?;
-    let store = state.engine.store();
-    let Some(token) = store.authenticate(form.token.trim()).await? else {
+    let Some(secret) = state
+        .engine
+        .sign_in(form.token.trim(), SESSION_SECS)
+        .await?
+    else {
         tracing::info!("web sign-in refused: unknown token");
         let page = render(&Login {
             error: "This token is unknown or was revoked.",
         });
         return Ok((StatusCode::UNAUTHORIZED, page).into_response());
     };
-    let secret = store.create_session(&token.name, SESSION_SECS).await?;
-    store
-        .audit(&token.name, "web.sign_in", &token.name, "")
-        .await?;
     Ok((
         [(
             header::SET_COOKIE,
@@ -396,7 +395,7 @@ async fn logout(
 ) -> UiResult<Response> {
     session.csrf_ok(form.csrf.as_deref())?;
     if let Some(secret) = cookie(&headers, COOKIE) {
-        state.engine.store().delete_session(&secret).await?;
+        state.engine.sign_out(&secret).await?;
     }
     Ok((
         [(header::SET_COOKIE, session_cookie(&headers, "", 0))],

@@ -18,6 +18,8 @@ use tower::ServiceExt;
 pub struct Service {
     pub app: axum::Router,
     pub engine: Arc<Engine>,
+    /// The same store, for tests that set it up or look into it directly.
+    pub store: Store,
     pub admin: String,
     pub agent: String,
     /// The store's database URL, for tests that look at the rows.
@@ -31,12 +33,19 @@ pub async fn service() -> Service {
     let store = Store::open(&url, MasterKey::from_bytes([9; 32]))
         .await
         .unwrap();
-    let admin = store.create_token("root", Role::Admin).await.unwrap();
-    let agent = store.create_token("desk", Role::Agent).await.unwrap();
-    let engine = Arc::new(Engine::new(store, 8));
+    let admin = store
+        .create_token("root", Role::Admin, "test")
+        .await
+        .unwrap();
+    let agent = store
+        .create_token("desk", Role::Agent, "test")
+        .await
+        .unwrap();
+    let engine = Arc::new(Engine::new(store.clone(), 8));
     Service {
         app: router(AppState::new(engine.clone()), &Config::default()),
         engine,
+        store,
         admin,
         agent,
         url,

@@ -1,0 +1,212 @@
+//! Certificates and private keys as admins manage them: import a file
+//! whole or not at all, list, download, delete. Parsing (and a protected
+//! file's key derivation) runs on the blocking pool.
+
+use serde::Serialize;
+use smimed_store::{ImportReport, Status, StoredCertificate};
+use zeroize::Zeroizing;
+
+use crate::{Actor, Engine, Error, Result};
+
+/// What an upload is meant to bring. Both store everything else the file
+/// holds too; the kind only says what it must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    /// At least one certificate (`cert import`, `POST /certificates`).
+    Certificates,
+    /// At least one private key (`key import`, `POST /private-keys`).
+    PrivateKeys,
+}
+
+/// Which certificates a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateFilter {
+    /// Only those carrying this address.
+    pub email: Option<String>,
+    /// Only those with (or without) a private key.
+    pub has_key: Option<bool>,
+    /// Only CAs, or only end entities.
+    pub kind: Option<smime::Kind>,
+    /// Only those with (or without) issues.
+    pub has_issues: Option<bool>,
+    /// Only those with this text (any case) in an address or the subject.
+    pub search: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificatePage {
+    /// How many match the filter.
+    pub total: usize,
+    /// This page, from 1.
+    pub page: usize,
+    /// Rows per page.
+    pub per_page: usize,
+    /// The rows.
+    pub items: Vec<StoredCertificate>,
+}
+
+/// A file to hand out: its bytes, a file name and a media type.
+#[derive(Debug)]
+pub struct Download {
+    /// The content; zeroed when dropped (it may be a private key).
+    pub bytes: Zeroizing<Vec<u8>>,
+    /// A file name (the fingerprint's first 16 characters).
+    pub file_name: String,
+    /// The media type.
+    pub media_type: &'static str,
+    /// A private key that is protected by its upload passphrase.
+    pub protected: bool,
+}
+
+impl Engine {
+    /// Parses an uploaded or pasted file and stores it whole or not at all,
+    /// with an audit entry per stored item in the same transaction
+    /// (admins). `progress` gets the number of certificates written so far.
+    pub async fn import(
+        &self,
+        actor: &Actor,
+        data: Zeroizing<Vec<u8>>,
+        passphrase: Option<Zeroizing<String>>,
+        kind: ImportKind,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<ImportReport> {
+        actor.admin()?;
+        let pass = passphrase.clone();
+        let bundle = self
+            .compute(move || smime::bundle::parse(&data, pass.as_ref().map(|p| p.as_str())))
+            .await??;
+        match kind {
+            ImportKind::Certificates if bundle.certificates.is_empty() => {
+                return Err(Error::Unusable(
+                    "the upload holds no certificate (for a private key, import it as a key)"
+                        .into(),
+                ));
+            }
+            ImportKind::PrivateKeys if bundle.keys.is_empty() => {
+                return Err(Error::Unusable(
+                    "the upload holds no private key (for certificates, import them as certificates)"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        let pass = passphrase.as_ref().map(|p| p.as_str());
+        Ok(self
+            .store
+            .import(bundle, pass, progress, actor.name())
+            .await?)
+    }
+
+    /// The certificates that match `filter`, one page of `per_page` (admins).
+    pub async fn certificates(
+        &self,
+        actor: &Actor,
+        filter: &CertificateFilter,
+        page: usize,
+        per_page: usize,
+    ) -> Result<CertificatePage> {
+        actor.admin()?;
+        let all = match &filter.email {
+            Some(email) => self.store.certificates_for_email(email).await?,
+            None => self.store.list_certificates().await?,
+        };
+        let items: Vec<StoredCertificate> = all
+            .into_iter()
+            .filter(|c| filter.has_key.is_none_or(|k| c.has_private_key == k))
+            .filter(|c| filter.kind.is_none_or(|k| c.certificate.info().kind == k))
+            .filter(|c| filter.has_issues.is_none_or(|i| c.issues.is_empty() != i))
+            .filter(|c| {
+                filter.search.as_ref().is_none_or(|needle| {
+                    let needle = needle.to_lowercase();
+                    let info = c.certificate.info();
+                    info.email_addresses.iter().any(|e| e.contains(&needle))
+                        || info.subject.to_lowercase().contains(&needle)
+                })
+            })
+            .collect();
+        let per_page = per_page.max(1);
+        let page = page.max(1);
+        let total = items.len();
+        let items = items
+            .into_iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
+            .collect();
+        Ok(CertificatePage {
+            total,
+            page,
+            per_page,
+            items,
+        })
+    }
+
+    /// One certificate by fingerprint or unique prefix (admins).
+    pub async fn certificate(&self, actor: &Actor, id: &str) -> Result<StoredCertificate> {
+        actor.admin()?;
+        Ok(self.store.find_certificate(id).await?)
+    }
+
+    /// A certificate as a file, PEM or DER (admins).
+    pub async fn certificate_file(&self, actor: &Actor, id: &str, der: bool) -> Result<Download> {
+        let cert = self.certificate(actor, id).await?.certificate;
+        let short = &cert.fingerprint()[..16];
+        let (bytes, media_type, ext) = if der {
+            (cert.der().to_vec(), "application/pkix-cert", "cer")
+        } else {
+            (cert.to_pem()?, "application/x-pem-file", "pem")
+        };
+        Ok(Download {
+            bytes: Zeroizing::new(bytes),
+            file_name: format!("{short}.{ext}"),
+            media_type,
+            protected: false,
+        })
+    }
+
+    /// Deletes a certificate and its private key, audited (admins).
+    /// Returns the fingerprint and whether a key went too.
+    pub async fn delete_certificate(&self, actor: &Actor, id: &str) -> Result<(String, bool)> {
+        actor.admin()?;
+        let fp = self.store.resolve_id(id).await?;
+        let had_key = self.store.delete_certificate(&fp, actor.name()).await?;
+        self.keys.forget(&fp);
+        Ok((fp, had_key))
+    }
+
+    /// A private key exactly as uploaded (a protected key stays protected),
+    /// audited before it is handed out (admins).
+    pub async fn private_key_file(&self, actor: &Actor, id: &str) -> Result<Download> {
+        actor.admin()?;
+        let fp = self.store.resolve_id(id).await?;
+        let key = self.store.download_key(&fp, actor.name()).await?;
+        let pem = key.original.starts_with(b"-----BEGIN");
+        let (media_type, ext) = if pem {
+            ("application/x-pem-file", "key.pem")
+        } else {
+            ("application/octet-stream", "key.der")
+        };
+        Ok(Download {
+            protected: key.passphrase.is_some(),
+            bytes: key.original,
+            file_name: format!("{}.{ext}", &fp[..16]),
+            media_type,
+        })
+    }
+
+    /// Deletes a private key, audited; the certificate stays (admins).
+    /// Returns the certificate's fingerprint.
+    pub async fn delete_private_key(&self, actor: &Actor, id: &str) -> Result<String> {
+        actor.admin()?;
+        let fp = self.store.resolve_id(id).await?;
+        self.store.delete_key(&fp, actor.name()).await?;
+        self.keys.forget(&fp);
+        Ok(fp)
+    }
+
+    /// What `smimed status` shows (admins).
+    pub async fn status(&self, actor: &Actor) -> Result<Status> {
+        actor.admin()?;
+        Ok(self.store.status().await?)
+    }
+}

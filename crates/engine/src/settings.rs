@@ -1,0 +1,140 @@
+//! The settings an admin changes (`smimed settings`, `PUT /settings`, the
+//! page's switch): read as one typed value, changed by one checked patch,
+//! written with its audit entry in one transaction.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use smime::encrypt::{ContentCipher, EncryptOptions};
+
+use crate::{Actor, Engine, Error, Result};
+
+/// Setting names for the outgoing defaults.
+pub const SETTING_CIPHER: &str = "cipher";
+/// RSA-OAEP on (`true`) or off.
+pub const SETTING_RSA_OAEP: &str = "rsa_oaep";
+/// SHA-1 signatures refused (`true`) or accepted with a warning.
+pub const SETTING_REJECT_SHA1: &str = "reject_sha1";
+/// Days that logs and kept messages live.
+pub const SETTING_RETENTION: &str = "log_retention_days";
+/// Logs and kept messages live this long unless set otherwise.
+pub const DEFAULT_RETENTION_DAYS: i64 = 30;
+
+/// Every setting, as the API and `smimed settings --json` show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    /// S/MIME processing is on.
+    pub enabled: bool,
+    /// Content cipher of outgoing mail: `aes-256-cbc` or `aes-256-gcm`.
+    pub cipher: &'static str,
+    /// RSA-OAEP key transport for RSA recipients.
+    pub rsa_oaep: bool,
+    /// Incoming SHA-1 signatures are `weak_signature`.
+    pub reject_sha1: bool,
+    /// Days that logs and kept incoming messages are kept.
+    pub log_retention_days: i64,
+}
+
+/// A change to any subset of the settings; absent fields stay.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// S/MIME on or off.
+    pub enabled: Option<bool>,
+    /// `aes-256-cbc` or `aes-256-gcm`.
+    pub cipher: Option<String>,
+    /// RSA-OAEP on or off.
+    pub rsa_oaep: Option<bool>,
+    /// Refuse SHA-1 signatures.
+    pub reject_sha1: Option<bool>,
+    /// 1 to 3650.
+    pub log_retention_days: Option<i64>,
+}
+
+impl Settings {
+    /// The typed view of the raw settings rows.
+    pub(crate) fn from_rows(rows: &HashMap<String, String>) -> Self {
+        let encryption = encryption_settings(rows);
+        Settings {
+            enabled: smimed_store::enabled_in(rows),
+            cipher: encryption.cipher.as_str(),
+            rsa_oaep: encryption.rsa_oaep,
+            reject_sha1: flag(rows, SETTING_REJECT_SHA1),
+            log_retention_days: rows
+                .get(SETTING_RETENTION)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_RETENTION_DAYS),
+        }
+    }
+}
+
+fn flag(rows: &HashMap<String, String>, name: &str) -> bool {
+    rows.get(name).map(String::as_str) == Some("true")
+}
+
+/// The admin's choice of algorithms (from the raw settings): what outgoing
+/// mail uses unless the agent chose.
+pub(crate) fn encryption_settings(rows: &HashMap<String, String>) -> EncryptOptions {
+    EncryptOptions {
+        cipher: rows
+            .get(SETTING_CIPHER)
+            .and_then(|c| ContentCipher::parse(c))
+            .unwrap_or_default(),
+        rsa_oaep: flag(rows, SETTING_RSA_OAEP),
+    }
+}
+
+/// The rules for incoming mail at `now`, with the admin's settings.
+pub(crate) fn policy(rows: &HashMap<String, String>, now: i64) -> smime::Policy {
+    let mut policy = smime::Policy::at(now);
+    policy.reject_sha1 = flag(rows, SETTING_REJECT_SHA1);
+    policy
+}
+
+impl Engine {
+    /// The settings (admins).
+    pub async fn settings(&self, actor: &Actor) -> Result<Settings> {
+        actor.admin()?;
+        Ok(Settings::from_rows(&self.store.settings().await?))
+    }
+
+    /// Checks every field of `patch`, then writes all of it with one audit
+    /// entry in one transaction: a refused patch changes nothing (admins).
+    pub async fn update_settings(&self, actor: &Actor, patch: &SettingsPatch) -> Result<Settings> {
+        actor.admin()?;
+        let mut changes: Vec<(&str, String)> = Vec::new();
+        if let Some(cipher) = &patch.cipher {
+            let c = ContentCipher::parse(cipher).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "cipher \"{cipher}\": use aes-256-cbc or aes-256-gcm"
+                ))
+            })?;
+            changes.push((SETTING_CIPHER, c.as_str().to_string()));
+        }
+        if let Some(days) = patch.log_retention_days {
+            if !(1..=3650).contains(&days) {
+                return Err(Error::Invalid(
+                    "log_retention_days must be between 1 and 3650".into(),
+                ));
+            }
+            changes.push((SETTING_RETENTION, days.to_string()));
+        }
+        for (value, name) in [
+            (patch.rsa_oaep, SETTING_RSA_OAEP),
+            (patch.reject_sha1, SETTING_REJECT_SHA1),
+            (patch.enabled, smimed_store::SETTING_ENABLED),
+        ] {
+            if let Some(on) = value {
+                changes.push((name, on.to_string()));
+            }
+        }
+        if !changes.is_empty() {
+            let values: Vec<(&str, &str)> = changes.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let detail = serde_json::to_string(patch).unwrap_or_default();
+            self.store
+                .set_settings(&values, actor.name(), &detail)
+                .await?;
+        }
+        self.settings(actor).await
+    }
+}
