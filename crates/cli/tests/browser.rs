@@ -463,7 +463,10 @@ async fn admin_and_agent_flow_in_chromium() {
     let signed = wait_download(&downloads, "message.eml").await;
     let signed_text = String::from_utf8_lossy(&signed).to_string();
     assert!(signed_text.contains("multipart/signed"), "{signed_text}");
-    assert!(signed_text.contains("To: nobody@example.net"));
+    assert!(
+        signed_text.contains("To: <nobody@example.net>"),
+        "{signed_text}"
+    );
     // Asking for encryption where it is impossible is refused: fail closed.
     // (The toggle is disabled, so force it on as a tampered form would, and
     // post the form past the page's own check.)

@@ -560,3 +560,95 @@ fn an_ambiguous_prefix_is_refused_with_a_count() {
             .contains("BEGIN CERTIFICATE")
     );
 }
+
+/// Every admin action of the CLI writes its audit entry as `cli:<user>`,
+/// with what it acted on (the API's twin is in crates/server/tests/api.rs).
+#[test]
+fn every_admin_action_is_audited_as_the_cli_user() {
+    let s = Smimed::new();
+    let fp = {
+        s.ok(&["status"]);
+        let pem = std::fs::read(pki(files::ALICE)).unwrap();
+        let der = openssl::x509::X509::from_pem(&pem)
+            .unwrap()
+            .to_der()
+            .unwrap();
+        openssl::hash::hash(openssl::hash::MessageDigest::sha256(), &der)
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let key_out = s.dir.path().join("key.pem").display().to_string();
+    let alice = pki(files::ALICE);
+    let alice_key = pki(files::ALICE_KEY);
+    let steps: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["cert", "import", &alice], "certificate.import", &fp),
+        (vec!["key", "import", &alice_key], "private_key.import", &fp),
+        (
+            vec!["key", "export", &fp, "-o", &key_out],
+            "private_key.download",
+            &fp,
+        ),
+        (vec!["key", "delete", &fp], "private_key.delete", &fp),
+        (vec!["enable"], "settings.update", "settings"),
+        (
+            vec!["settings", "--reject-sha1", "yes"],
+            "settings.update",
+            "settings",
+        ),
+        (
+            vec!["group", "set", "support", "--email", "alice@example.org"],
+            "group.update",
+            "support",
+        ),
+        (
+            vec!["group", "delete", "support"],
+            "group.delete",
+            "support",
+        ),
+        (
+            vec!["token", "create", "--role", "agent", "--name", "desk"],
+            "token.create",
+            "desk",
+        ),
+        (vec!["token", "revoke", "desk"], "token.revoke", "desk"),
+        (vec!["cert", "delete", &fp], "certificate.delete", &fp),
+    ];
+    let url = format!("sqlite://{}", s.data_dir().join("smimed.db").display());
+    let newest = || -> (String, String, String) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                use sqlx::Connection;
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+                sqlx::query_as(
+                    "SELECT action, token_name, subject FROM audit_log ORDER BY id DESC LIMIT 1",
+                )
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+            })
+    };
+    for (args, action, subject) in steps {
+        let out = s
+            .command()
+            .env("USER", "tester")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            newest(),
+            (action.into(), "cli:tester".into(), subject.into()),
+            "{args:?}"
+        );
+    }
+}

@@ -137,6 +137,14 @@ fn two_instances_on_one_postgresql_database() {
         "",
     );
     assert_eq!(s, 200);
+    let (s, _) = a.call(
+        &token,
+        "PUT",
+        "/api/v1/groups/desk",
+        br#"{"email": "x@example.org"}"#,
+        "application/json",
+    );
+    assert_eq!(s, 200);
     let (s, v) = b.call(
         &token,
         "POST",

@@ -73,8 +73,11 @@ impl Engine {
     ) -> Result<ImportReport> {
         actor.admin()?;
         let pass = passphrase.clone();
+        let kdf = crate::settings::policy(&self.store.settings().await?, smime::now()).kdf;
         let bundle = self
-            .compute(move || smime::bundle::parse(&data, pass.as_ref().map(|p| p.as_str())))
+            .compute(move || {
+                smime::bundle::parse_with(&data, pass.as_ref().map(|p| p.as_str()), &kdf)
+            })
             .await??;
         match kind {
             ImportKind::Certificates if bundle.certificates.is_empty() => {

@@ -502,3 +502,147 @@ async fn every_response_carries_a_request_id() {
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(id.len(), 36, "a UUID is made otherwise: {id}");
 }
+
+/// Every admin action the API offers writes its audit entry, under the
+/// token's name, with what it acted on (the CLI's twin is in
+/// crates/cli/tests/cli.rs).
+#[tokio::test]
+async fn every_admin_action_is_audited_under_its_token() {
+    let a = api().await;
+    let alice = smime::bundle::parse(&fixture(files::ALICE), None)
+        .unwrap()
+        .certificates
+        .remove(0);
+    let fp = alice.fingerprint().to_string();
+    let json = "application/json";
+    // (method, path, content type, body, audit action, audit subject)
+    type Step<'a> = (Method, String, &'a str, Vec<u8>, &'a str, String);
+    let steps: Vec<Step> = vec![
+        (
+            Method::POST,
+            "/api/v1/certificates".into(),
+            "",
+            fixture(files::ALICE),
+            "certificate.import",
+            fp.clone(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/private-keys".into(),
+            "",
+            fixture(files::ALICE_KEY),
+            "private_key.import",
+            fp.clone(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/certificates/{fp}/private-key/download"),
+            "",
+            vec![],
+            "private_key.download",
+            fp.clone(),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/certificates/{fp}/private-key"),
+            "",
+            vec![],
+            "private_key.delete",
+            fp.clone(),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/settings".into(),
+            json,
+            br#"{"enabled": true}"#.to_vec(),
+            "settings.update",
+            "settings".into(),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/groups/support".into(),
+            json,
+            br#"{"email": "Support <alice@example.org>"}"#.to_vec(),
+            "group.update",
+            "support".into(),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/groups/support".into(),
+            "",
+            vec![],
+            "group.delete",
+            "support".into(),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/certificates/{fp}"),
+            "",
+            vec![],
+            "certificate.delete",
+            fp.clone(),
+        ),
+    ];
+    for (method, path, content_type, body, action, subject) in steps {
+        let (status, answer) = a
+            .request(method.clone(), &path, Some(&a.admin), content_type, body)
+            .await;
+        assert!(
+            status.is_success(),
+            "{method} {path}: {status} {}",
+            String::from_utf8_lossy(&answer)
+        );
+        let newest = newest_audit_entry(&a).await;
+        assert_eq!(
+            (
+                newest["action"].as_str(),
+                newest["token_name"].as_str(),
+                newest["subject"].as_str()
+            ),
+            (Some(action), Some("root"), Some(subject.as_str())),
+            "{method} {path}"
+        );
+    }
+
+    // Retry of a kept message.
+    let (_, kept) = a
+        .request(
+            Method::POST,
+            "/api/v1/incoming",
+            Some(&a.agent),
+            "message/rfc822",
+            b"From: a@example.org\r\nSubject: x\r\n\r\nhi\r\n".to_vec(),
+        )
+        .await;
+    let id = serde_json::from_slice::<Value>(&kept).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = a
+        .request(
+            Method::POST,
+            &format!("/api/v1/incoming/{id}/retry"),
+            Some(&a.agent),
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let newest = newest_audit_entry(&a).await;
+    assert_eq!(newest["action"], "incoming.retry");
+    assert_eq!(newest["token_name"], "desk");
+    assert_eq!(newest["subject"], id.as_str());
+}
+
+async fn newest_audit_entry(a: &Api) -> Value {
+    let (_, body) = a
+        .request(
+            Method::GET,
+            "/api/v1/audit?limit=1",
+            Some(&a.admin),
+            "",
+            vec![],
+        )
+        .await;
+    serde_json::from_slice::<Value>(&body).unwrap()[0].clone()
+}

@@ -747,3 +747,57 @@ async fn a_refused_settings_change_changes_nothing() {
     assert_eq!(v["cipher"], "aes-256-cbc", "{v}");
     assert_eq!(v["rsa_oaep"], false, "{v}");
 }
+
+// ---------------------------------------------------------------------------
+// (e) One stored key that will not open breaks only its own messages
+
+#[tokio::test]
+async fn a_stored_key_that_will_not_open_fails_only_the_mail_addressed_to_it() {
+    let s = svc().await;
+    let alice = certificate(files::ALICE);
+    sqlx::any::install_default_drivers();
+    let mut db = AnyConnection::connect(&s.url).await.unwrap();
+    sqlx::query("UPDATE private_keys SET sealed_key = $1 WHERE fingerprint = $2")
+        .bind(vec![0u8; 40])
+        .bind(alice.fingerprint().to_string())
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    // Mail to Bob still opens: Alice's key is never touched for it.
+    let (der, smime_type) = encrypt(&certificate(files::BOB), EncryptOptions::default());
+    let (status, v) = s.incoming(message(&der, smime_type)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["report"]["encryption"]["code"], "decrypted", "{v}");
+
+    // Mail to Alice says that her stored key cannot be opened.
+    let (der, smime_type) = encrypt(&alice, EncryptOptions::default());
+    let (status, v) = s.incoming(message(&der, smime_type)).await;
+    assert_eq!(status, StatusCode::OK);
+    let enc = &v["report"]["encryption"];
+    assert_eq!(enc["code"], "key_unavailable", "{v}");
+    assert!(
+        enc["comment"]
+            .as_str()
+            .unwrap()
+            .contains(&alice.fingerprint()[..16]),
+        "{enc}"
+    );
+
+    // Her certificate shows it until the key opens again.
+    let path = format!("/api/v1/certificates/{}", alice.fingerprint());
+    let (_, cert) = s.admin(Method::GET, &path, "", vec![]).await;
+    let issues = cert["issues"].as_array().unwrap();
+    assert!(issues.contains(&Value::from("key_unusable")), "{cert}");
+    assert!(cert["key_problem"].is_string(), "{cert}");
+
+    // The admin imports the key again: mail to Alice opens, the issue goes.
+    let key_path = format!("{path}/private-key");
+    let (status, _) = s.admin(Method::DELETE, &key_path, "", vec![]).await;
+    assert_eq!(status, StatusCode::OK);
+    s.import_fixtures(&[files::ALICE_KEY]).await;
+    let (_, v) = s.incoming(message(&der, smime_type)).await;
+    assert_eq!(v["report"]["encryption"]["code"], "decrypted", "{v}");
+    let (_, cert) = s.admin(Method::GET, &path, "", vec![]).await;
+    assert!(cert["issues"].as_array().unwrap().is_empty(), "{cert}");
+}

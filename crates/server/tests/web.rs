@@ -948,7 +948,7 @@ async fn create_refuses_an_explicit_encrypt_that_is_not_possible_and_keeps_the_f
     assert_eq!(r.headers["content-type"], "message/rfc822");
     assert!(r.body.contains("application/pkcs7-mime"), "{}", r.body);
     assert!(!r.body.contains("Your secret reply"));
-    assert!(r.body.contains("To: bob@example.org"), "{}", r.body);
+    assert!(r.body.contains("To: <bob@example.org>"), "{}", r.body);
 
     // Untouched and shown off: the group default decides. Support cannot
     // encrypt to nobody@ nor sign (no key), so the message is plain, as the
@@ -1041,7 +1041,7 @@ async fn names_in_to_and_cc_are_understood_and_a_non_address_is_named() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert!(r.body.contains("To: alice@example.org"), "{}", r.body);
-    assert!(r.body.contains("Cc: bob@example.org"), "{}", r.body);
+    assert!(r.body.contains("To: <alice@example.org>"), "{}", r.body);
+    assert!(r.body.contains("Cc: <bob@example.org>"), "{}", r.body);
     assert!(r.body.contains("application/pkcs7-mime"));
 }

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::cert::first_reason;
 use crate::der;
 use crate::key::{from_der, from_pem_block, is_key_label};
+use crate::policy::KdfLimits;
 use crate::{Certificate, Error, PrivateKey, Result};
 
 /// Everything one input holds, in input order.
@@ -26,6 +27,11 @@ pub struct Bundle {
 /// Parses a whole input, or fails naming the first part that is wrong.
 /// `passphrase` opens PKCS#12 files and encrypted keys.
 pub fn parse(input: &[u8], passphrase: Option<&str>) -> Result<Bundle> {
+    parse_with(input, passphrase, &KdfLimits::default())
+}
+
+/// [`parse`] with these bounds on key derivation.
+pub fn parse_with(input: &[u8], passphrase: Option<&str>, kdf: &KdfLimits) -> Result<Bundle> {
     crate::init();
     if input.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Empty);
@@ -34,15 +40,15 @@ pub fn parse(input: &[u8], passphrase: Option<&str>) -> Result<Bundle> {
         // A copy is made only for input that is not UTF-8; it may hold a
         // key, so it is zeroed too.
         match String::from_utf8_lossy(input) {
-            Cow::Borrowed(text) => parse_pem(text, passphrase),
-            Cow::Owned(text) => parse_pem(&Zeroizing::new(text), passphrase),
+            Cow::Borrowed(text) => parse_pem(text, passphrase, kdf),
+            Cow::Owned(text) => parse_pem(&Zeroizing::new(text), passphrase, kdf),
         }
     } else {
-        parse_der(input, passphrase)
+        parse_der(input, passphrase, kdf)
     }
 }
 
-fn parse_pem(text: &str, passphrase: Option<&str>) -> Result<Bundle> {
+fn parse_pem(text: &str, passphrase: Option<&str>, kdf: &KdfLimits) -> Result<Bundle> {
     let mut bundle = Bundle::default();
     let mut recognised = false;
     for block in crate::pem::scan(text)? {
@@ -66,7 +72,7 @@ fn parse_pem(text: &str, passphrase: Option<&str>) -> Result<Bundle> {
             }
             label if is_key_label(label) => {
                 recognised = true;
-                bundle.keys.push(from_pem_block(&block, passphrase)?);
+                bundle.keys.push(from_pem_block(&block, passphrase, kdf)?);
             }
             // CRLs, CSRs, public keys: text around what we read.
             _ => {}
@@ -78,7 +84,7 @@ fn parse_pem(text: &str, passphrase: Option<&str>) -> Result<Bundle> {
     Ok(bundle)
 }
 
-fn parse_der(der: &[u8], passphrase: Option<&str>) -> Result<Bundle> {
+fn parse_der(der: &[u8], passphrase: Option<&str>, kdf: &KdfLimits) -> Result<Bundle> {
     if der.first() != Some(&0x30) {
         return Err(Error::Unreadable);
     }
@@ -95,10 +101,10 @@ fn parse_der(der: &[u8], passphrase: Option<&str>) -> Result<Bundle> {
         });
     }
     if let Ok(p12) = Pkcs12::from_der(der) {
-        check_pkcs12_iterations(der)?;
+        check_pkcs12_iterations(der, kdf)?;
         return parse_pkcs12(&p12, passphrase);
     }
-    match from_der(der, passphrase)? {
+    match from_der(der, passphrase, kdf)? {
         Some(key) => Ok(Bundle {
             certificates: Vec::new(),
             keys: vec![key],
@@ -129,7 +135,7 @@ fn parse_pkcs12(p12: &Pkcs12, passphrase: Option<&str>) -> Result<Bundle> {
     let parsed = match p12.parse2(pass) {
         Ok(parsed) => parsed,
         Err(_) if passphrase.is_none() => return Err(Error::PassphraseRequired { what: what() }),
-        Err(e) if first_reason(&e).contains("mac verify failure") => {
+        Err(e) if crate::ffi::has_reason(&e, crate::ffi::MAC_VERIFY_FAILURE) => {
             return Err(Error::WrongPassphrase { what: what() });
         }
         Err(e) => {
@@ -152,21 +158,21 @@ fn parse_pkcs12(p12: &Pkcs12, passphrase: Option<&str>) -> Result<Bundle> {
     Ok(bundle)
 }
 
-/// The most key derivation iterations a PKCS#12 file or an encrypted key
-/// may ask for. OpenSSL runs whatever count the file names, and 10,000,000
-/// take minutes; common exports use 2,048 (OpenSSL, Windows) up to 600,000
-/// (OWASP's advice for PBKDF2-SHA256), which take well under a second.
+/// The default bound on key derivation iterations ([`KdfLimits`]).
 pub const MAX_ITERATIONS: u64 = 1_000_000;
 
 /// Refuses a PKCS#12 file whose MAC or bag encryption asks for more than
-/// [`MAX_ITERATIONS`], before OpenSSL derives any key from the passphrase.
-/// Parts whose structure cannot be followed are left to OpenSSL.
-fn check_pkcs12_iterations(der: &[u8]) -> Result<()> {
+/// `kdf` allows, before OpenSSL derives any key from the passphrase. Parts
+/// whose structure cannot be followed are left to OpenSSL.
+fn check_pkcs12_iterations(der: &[u8], kdf: &KdfLimits) -> Result<()> {
     let counts = pkcs12_iterations(der);
     match counts.into_iter().max_by_key(|&(_, n)| n) {
-        Some((what, n)) if n > MAX_ITERATIONS => {
-            Err(too_many_iterations("the PKCS#12 file", what, n))
-        }
+        Some((what, n)) if n > kdf.max_iterations => Err(too_many_iterations(
+            "the PKCS#12 file",
+            what,
+            n,
+            kdf.max_iterations,
+        )),
         _ => Ok(()),
     }
 }
@@ -174,24 +180,29 @@ fn check_pkcs12_iterations(der: &[u8]) -> Result<()> {
 /// The same for an encrypted PKCS#8 key: `EncryptedPrivateKeyInfo ::=
 /// SEQUENCE { encryptionAlgorithm, encryptedData OCTET STRING }`. Anything
 /// of another shape passes (it is no encrypted key).
-pub(crate) fn check_pkcs8_iterations(der: &[u8], item: &str) -> Result<()> {
+pub(crate) fn check_pkcs8_iterations(der: &[u8], item: &str, kdf: &KdfLimits) -> Result<()> {
     let n = der::read(der, 0)
         .and_then(|(info, _)| der::children(info.contents, 1))
         .filter(|f| f.len() == 2 && f[0].tag == 0x30 && f[1].tag == 0x04)
         .and_then(|fields| alg_iterations(&fields[0], 2))
         .unwrap_or(0);
-    if n > MAX_ITERATIONS {
-        return Err(too_many_iterations(item, "its encryption", n));
+    if n > kdf.max_iterations {
+        return Err(too_many_iterations(
+            item,
+            "its encryption",
+            n,
+            kdf.max_iterations,
+        ));
     }
     Ok(())
 }
 
-fn too_many_iterations(item: &str, what: &str, n: u64) -> Error {
+fn too_many_iterations(item: &str, what: &str, n: u64, max: u64) -> Error {
     Error::Malformed {
         item: item.to_string(),
         reason: format!(
             "{what} asks for {n} key derivation iterations; smimed refuses more than \
-             {MAX_ITERATIONS}, which would take minutes to open: export it again with \
+             {max}, which would take minutes to open: export it again with \
              the usual settings"
         ),
     }
@@ -452,13 +463,13 @@ mod tests {
         // the edit broke, not on the count).
         let at_limit = bump(&der, MAX_ITERATIONS, false);
         assert!(pkcs12_iterations(&at_limit).contains(&("its MAC", MAX_ITERATIONS)));
-        assert!(check_pkcs12_iterations(&at_limit).is_ok());
+        assert!(check_pkcs12_iterations(&at_limit, &KdfLimits::default()).is_ok());
 
         // An encrypted PKCS#8 key, PEM and DER.
         let pem = String::from_utf8(pki("alice.key.enc.pem")).unwrap();
         let block = &crate::pem::scan(&pem).unwrap()[0];
         let epki = block.der().unwrap();
-        assert!(check_pkcs8_iterations(&epki, "k").is_ok());
+        assert!(check_pkcs8_iterations(&epki, "k", &KdfLimits::default()).is_ok());
         let huge = bump(&epki, 10_000_000, false);
         let e = parse(&huge, Some(testpki::ALICE_KEY_PASSPHRASE)).unwrap_err();
         assert!(e.to_string().contains("10000000"), "{e}");

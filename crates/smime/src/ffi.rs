@@ -367,6 +367,7 @@ pub(crate) type Reason = (Option<c_int>, c_int);
 
 const ERR_LIB_EVP: c_int = 6;
 const ERR_LIB_CMS: c_int = 46;
+const ERR_LIB_PKCS12: c_int = 35;
 /// `ERR_R_UNSUPPORTED`: a common reason, with `ERR_RFLAG_COMMON` set.
 const ERR_R_UNSUPPORTED: c_int = 268 | (0x2 << 18);
 
@@ -379,6 +380,10 @@ pub(crate) const UNSUPPORTED_ALGORITHM: &[Reason] = &[
     (Some(ERR_LIB_EVP), 118), // EVP_R_UNSUPPORTED_PRIVATE_KEY_ALGORITHM
     (None, ERR_R_UNSUPPORTED),
 ];
+
+/// `PKCS12_R_MAC_VERIFY_FAILURE`: a PKCS#12 file's MAC does not match (a
+/// wrong passphrase).
+pub(crate) const MAC_VERIFY_FAILURE: &[Reason] = &[(Some(ERR_LIB_PKCS12), 113)];
 
 /// `CMS_R_SIGNER_CERTIFICATE_NOT_FOUND`.
 pub(crate) const SIGNER_NOT_FOUND: &[Reason] = &[(Some(ERR_LIB_CMS), 138)];

@@ -7,6 +7,7 @@ use openssl::symm::Cipher;
 use zeroize::Zeroizing;
 
 use crate::pem::Block;
+use crate::policy::KdfLimits;
 use crate::{Certificate, Error, Result};
 
 /// A private key, opened, together with the bytes to give back on export.
@@ -27,9 +28,9 @@ impl PrivateKey {
                 .iter()
                 .find(|b| is_key_label(b.label))
                 .ok_or(Error::Unreadable)?;
-            from_pem_block(block, passphrase)
+            from_pem_block(block, passphrase, &KdfLimits::default())
         } else {
-            from_der(original, passphrase)?.ok_or(Error::Unreadable)
+            from_der(original, passphrase, &KdfLimits::default())?.ok_or(Error::Unreadable)
         }
     }
 
@@ -88,14 +89,18 @@ pub(crate) fn is_key_label(label: &str) -> bool {
 
 /// Opens one PEM key block: PKCS#1, SEC1, PKCS#8, encrypted PKCS#8 or
 /// legacy `Proc-Type: 4,ENCRYPTED`.
-pub(crate) fn from_pem_block(block: &Block<'_>, passphrase: Option<&str>) -> Result<PrivateKey> {
+pub(crate) fn from_pem_block(
+    block: &Block<'_>,
+    passphrase: Option<&str>,
+    kdf: &KdfLimits,
+) -> Result<PrivateKey> {
     let protected = block.label == "ENCRYPTED PRIVATE KEY" || block.has_headers;
     let what = || format!("the private key in {}", block.describe());
     if protected && passphrase.is_none() {
         return Err(Error::PassphraseRequired { what: what() });
     }
     if block.label == "ENCRYPTED PRIVATE KEY" {
-        crate::bundle::check_pkcs8_iterations(&block.der()?, &block.describe())?;
+        crate::bundle::check_pkcs8_iterations(&block.der()?, &block.describe(), kdf)?;
     }
     let pkey = if protected {
         PKey::private_key_from_pem_passphrase(
@@ -120,7 +125,11 @@ pub(crate) fn from_pem_block(block: &Block<'_>, passphrase: Option<&str>) -> Res
 
 /// Opens a DER key (PKCS#8, encrypted PKCS#8, PKCS#1, SEC1). `Ok(None)`
 /// means "this is no key", so that format detection can go on.
-pub(crate) fn from_der(der: &[u8], passphrase: Option<&str>) -> Result<Option<PrivateKey>> {
+pub(crate) fn from_der(
+    der: &[u8],
+    passphrase: Option<&str>,
+    kdf: &KdfLimits,
+) -> Result<Option<PrivateKey>> {
     let keep = |pkey, protected| {
         Ok(Some(PrivateKey {
             pkey,
@@ -131,7 +140,7 @@ pub(crate) fn from_der(der: &[u8], passphrase: Option<&str>) -> Result<Option<Pr
     if let Ok(pkey) = PKey::private_key_from_der(der) {
         return keep(pkey, false);
     }
-    crate::bundle::check_pkcs8_iterations(der, "the DER private key")?;
+    crate::bundle::check_pkcs8_iterations(der, "the DER private key", kdf)?;
     // An encrypted PKCS#8 asks for its passphrase through the callback;
     // that tells "protected" apart from "not a key at all".
     let mut asked = false;

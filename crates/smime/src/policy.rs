@@ -40,6 +40,25 @@ impl Default for CmsLimits {
     }
 }
 
+/// How much key derivation an uploaded file may ask for (PKCS#12 MACs and
+/// encrypted parts, encrypted PKCS#8 keys). OpenSSL runs whatever count a
+/// file names, and 10,000,000 iterations take minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KdfLimits {
+    /// Iterations of one key derivation. Common exports use 2,048 (OpenSSL,
+    /// Windows) up to 600,000 (OWASP's advice for PBKDF2-SHA256).
+    pub max_iterations: u64,
+}
+
+impl Default for KdfLimits {
+    fn default() -> Self {
+        KdfLimits {
+            max_iterations: 1_000_000,
+        }
+    }
+}
+
 /// The rules one incoming message is checked by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -56,6 +75,12 @@ pub struct Policy {
     pub max_layers: usize,
     /// Bounds on the CMS structures.
     pub limits: CmsLimits,
+    /// Bounds on key derivation in uploaded files.
+    pub kdf: KdfLimits,
+    /// A detached signature that fails over the canonical (CRLF) content is
+    /// tried again over its LF-only form, which some signers hash (noted in
+    /// the result).
+    pub lf_fallback: bool,
 }
 
 impl Policy {
@@ -67,6 +92,8 @@ impl Policy {
             reject_sha1: false,
             max_layers: 16,
             limits: CmsLimits::default(),
+            kdf: KdfLimits::default(),
+            lf_fallback: true,
         }
     }
 

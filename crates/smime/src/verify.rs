@@ -204,7 +204,7 @@ pub fn verify(
     let known = stored.as_deref();
     let mut math = cms.verify(known, None, detached, Some(&mut content), flags);
     let mut notes = Vec::new();
-    if let (Err(_), Some(d)) = (&math, detached) {
+    if let (Err(_), Some(d), true) = (&math, detached, policy.lf_fallback) {
         // Some signers hash the text with bare LF line endings (not
         // canonical, RFC 8551 §3.1.1); the bytes differ only there.
         let lf = lf_only(d);

@@ -138,3 +138,25 @@ fn a_remembered_path_is_not_trusted_under_other_anchors_or_without_its_intermedi
     let without = root_only.validate(&alice, &untrusted, now.now).unwrap();
     assert!(matches!(without, PathCheck::Untrusted(_)), "{without:?}");
 }
+
+/// Some signers hash text with bare LF line endings: the policy's LF
+/// fallback accepts that (with a note); switched off, it is a bad signature.
+#[test]
+fn the_lf_fallback_is_the_policy_s_choice() {
+    let (alice, key) = load(files::ALICE, files::ALICE_KEY);
+    let crlf = b"Content-Type: text/plain\r\n\r\nline one\r\nline two\r\n".to_vec();
+    let lf: Vec<u8> = String::from_utf8(crlf.clone())
+        .unwrap()
+        .replace("\r\n", "\n")
+        .into_bytes();
+    let sig = common::detached_signature(&lf, &alice, &key, &chain());
+    let trust = TrustStore::new(chain().iter());
+    let senders = from("alice@example.org");
+    let mut policy = Policy::now();
+    let (with, _) = verify(&sig, Some(&crlf), &trust, Some(&senders), &policy);
+    assert_eq!(with.code, SignCode::Verified, "{with:?}");
+    assert!(with.comment.contains("LF line endings"), "{}", with.comment);
+    policy.lf_fallback = false;
+    let (without, _) = verify(&sig, Some(&crlf), &trust, Some(&senders), &policy);
+    assert_eq!(without.code, SignCode::BadSignature, "{without:?}");
+}

@@ -390,8 +390,10 @@ async fn make_message(
         .message)
 }
 
-/// A plain message from the composer's fields: UTF-8 text, quoted-printable,
-/// and the attachment in base64 under multipart/mixed.
+/// A plain message from the composer's fields, built by mail-builder:
+/// UTF-8 text (encoded as the builder chooses, 7-bit safe), the subject and
+/// the attachment's name as RFC 2047 words where they need it, and the
+/// attachment in base64 under multipart/mixed.
 fn rfc5322(
     from: &str,
     to: &[String],
@@ -401,81 +403,31 @@ fn rfc5322(
     attachment: Option<Attachment>,
 ) -> Result<Vec<u8>, ApiError> {
     let domain = from.rsplit('@').next().unwrap_or("localhost");
-    let id = smimed_store::random_hex(16)?;
-    let mut m = format!("From: {from}\r\nTo: {}\r\n", to.join(",\r\n "));
+    let id = format!("{}@{domain}", smimed_store::random_hex(16)?);
+    let subject: String = subject.chars().filter(|c| !c.is_control()).collect();
+    let list = |addresses: &[String]| -> Vec<String> { addresses.to_vec() };
+    let mut message = mail_builder::MessageBuilder::new()
+        .from(from.to_string())
+        .to(list(to))
+        .subject(subject)
+        .date(smime::now())
+        .message_id(id)
+        .text_body(body.to_string());
     if !cc.is_empty() {
-        m.push_str(&format!("Cc: {}\r\n", cc.join(",\r\n ")));
+        message = message.cc(list(cc));
     }
-    m.push_str(&format!(
-        "Subject: {}\r\nDate: {}\r\nMessage-ID: <{id}@{domain}>\r\nMIME-Version: 1.0\r\n",
-        encoded_word(subject),
-        mail_parser::DateTime::from_timestamp(smime::now()).to_rfc822()
-    ));
-    let text_head = "Content-Type: text/plain; charset=utf-8\r\n\
-                     Content-Transfer-Encoding: quoted-printable\r\n\r\n";
-    let text = smime::mime::quoted_printable(&smime::mime::to_crlf(body.as_bytes()));
-    let mut out = m.into_bytes();
-    match attachment {
-        None => {
-            out.extend_from_slice(text_head.as_bytes());
-            out.extend_from_slice(&text);
-        }
-        Some(a) => {
-            let boundary = format!("=_smimed_{}", smimed_store::random_hex(12)?);
-            let name: String = a
-                .name
-                .chars()
-                .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
-                .collect();
-            let mime: String = a.mime.chars().filter(|c| c.is_ascii_graphic()).collect();
-            out.extend_from_slice(
-                format!(
-                    "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n{text_head}"
-                )
-                .as_bytes(),
-            );
-            out.extend_from_slice(&text);
-            out.extend_from_slice(
-                format!(
-                    "\r\n--{boundary}\r\nContent-Type: {mime}; name=\"{n}\"\r\n\
-                     Content-Disposition: attachment; filename=\"{n}\"\r\n\
-                     Content-Transfer-Encoding: base64\r\n\r\n",
-                    n = encoded_word(&name)
-                )
-                .as_bytes(),
-            );
-            out.extend_from_slice(&smime::mime::base64_lines(&a.data));
-            out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        }
+    if let Some(a) = attachment {
+        let name: String = a
+            .name
+            .chars()
+            .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+            .collect();
+        let mime: String = a.mime.chars().filter(|c| c.is_ascii_graphic()).collect();
+        message = message.attachment(mime, name, a.data);
     }
-    Ok(out)
-}
-
-/// RFC 2047: ASCII text as it is, anything else as UTF-8 base64 words.
-fn encoded_word(text: &str) -> String {
-    let text: String = text.chars().filter(|c| !c.is_control()).collect();
-    if text.is_ascii() {
-        return text;
-    }
-    let mut words = Vec::new();
-    let mut chunk = String::new();
-    for c in text.chars() {
-        if chunk.len() + c.len_utf8() > 45 {
-            words.push(std::mem::take(&mut chunk));
-        }
-        chunk.push(c);
-    }
-    words.push(chunk);
-    words
-        .iter()
-        .map(|w| {
-            format!(
-                "=?UTF-8?B?{}?=",
-                openssl::base64::encode_block(w.as_bytes())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\r\n ")
+    message
+        .write_to_vec()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
 }
 
 // --- incoming check -----------------------------------------------------------------
