@@ -280,6 +280,7 @@ fn outcome_label(outcome: Outcome) -> &'static str {
         Outcome::AlreadyPresent => "already present",
         Outcome::Rejected => "REJECTED       ",
         Outcome::NotImported => "not imported   ",
+        _ => "other          ",
     }
 }
 

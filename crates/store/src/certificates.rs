@@ -88,6 +88,7 @@ pub struct Candidate {
 /// What happened to one item of an imported file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// Newly stored.
     Imported,

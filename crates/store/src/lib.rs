@@ -10,10 +10,12 @@
 mod certificates;
 mod error;
 mod groups;
+mod kept;
 mod keys;
+mod logs;
 mod seal;
-mod service;
 mod sessions;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 
@@ -25,10 +27,12 @@ pub use certificates::{
 };
 pub use error::{Error, Result};
 pub use groups::Group;
+pub use kept::StoredIncoming;
 pub use keys::{SealedKey, UnsealedKey};
+pub use logs::{AuditEntry, Operation};
 pub use seal::MasterKey;
-pub use service::{AuditEntry, Operation, Role, StoredIncoming, TokenInfo, random_hex, token_hash};
 pub use sessions::WebSession;
+pub use tokens::{Role, TokenInfo, random_hex, token_hash};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -223,6 +227,12 @@ impl Store {
         }
         audit(&mut tx, actor, "settings.update", "settings", detail).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Cheap database check for `/healthz`.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 

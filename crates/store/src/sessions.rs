@@ -5,7 +5,7 @@
 
 use sqlx::Row;
 
-use crate::service::{random_hex, token_hash};
+use crate::tokens::{random_hex, token_hash};
 use crate::{Result, Role, Store};
 
 /// A signed-in browser.

@@ -209,6 +209,7 @@ fn outcome(o: Outcome) -> (&'static str, &'static str) {
         Outcome::AlreadyPresent => ("info", "already present"),
         Outcome::Rejected => ("bad", "rejected"),
         Outcome::NotImported => ("warn", "not imported"),
+        _ => ("warn", "other"),
     }
 }
 

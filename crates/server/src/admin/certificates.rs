@@ -1,6 +1,5 @@
-//! Admin routes: settings, certificates, private keys, groups, logs. Each
-//! handler parses its input and renders the core's answer; the core checks
-//! the role, validates, writes and audits.
+//! Certificates and private keys: list, import (pasted, uploaded or raw),
+//! download, delete.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -8,13 +7,10 @@ use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use smimed_engine::{
-    CertificateFilter, CertificatePage, Download, Group, GroupPatch, ImportKind, Settings,
-    SettingsPatch,
-};
+use smimed_engine::{CertificateFilter, CertificatePage, Download, ImportKind};
 use zeroize::Zeroizing;
 
-use crate::error::{ApiError, ApiResult, Body};
+use crate::error::{ApiError, ApiResult};
 use crate::{AppState, Caller};
 
 /// A passphrase: zeroed on drop, never printed by `Debug`.
@@ -24,39 +20,6 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(..)")
     }
-}
-
-#[utoipa::path(get, path = "/api/v1/settings", summary = "Read the settings (admin)", responses((status = 200, description = "settings"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
-pub(crate) async fn get_settings(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> ApiResult<Json<Settings>> {
-    Ok(Json(state.engine.settings(&caller.actor).await?))
-}
-
-#[utoipa::path(put, path = "/api/v1/settings", summary = "Change any subset of the settings (admin)", request_body = SettingsBody, responses((status = 200, description = "settings"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
-pub(crate) async fn put_settings(
-    State(state): State<AppState>,
-    caller: Caller,
-    Body(body): Body,
-) -> ApiResult<Json<Settings>> {
-    caller.admin()?;
-    let patch: SettingsPatch = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("settings: {e}")))?;
-    Ok(Json(
-        state.engine.update_settings(&caller.actor, &patch).await?,
-    ))
-}
-
-/// The settings patch, for the OpenAPI document.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct SettingsBody {
-    enabled: Option<bool>,
-    cipher: Option<String>,
-    rsa_oaep: Option<bool>,
-    reject_sha1: Option<bool>,
-    log_retention_days: Option<i64>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -298,90 +261,4 @@ pub(crate) async fn delete_private_key(
 ) -> ApiResult<Json<serde_json::Value>> {
     let fp = state.engine.delete_private_key(&caller.actor, &id).await?;
     Ok(Json(serde_json::json!({"deleted_private_key_of": fp})))
-}
-
-#[utoipa::path(get, path = "/api/v1/groups", summary = "List groups (admin)", responses((status = 200, description = "groups"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
-pub(crate) async fn list_groups(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> ApiResult<Json<Vec<Group>>> {
-    Ok(Json(state.engine.groups(&caller.actor).await?))
-}
-
-#[utoipa::path(get, path = "/api/v1/groups/{name}", summary = "One group (admin)", params(("name" = String, Path)), responses((status = 200, description = "group"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
-pub(crate) async fn get_group(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Group>> {
-    Ok(Json(state.engine.group(&caller.actor, &name).await?))
-}
-
-/// The group change, for the OpenAPI document: absent fields keep their
-/// value; a new group needs `email`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct GroupBody {
-    email: Option<String>,
-    default_sign: Option<bool>,
-    default_encrypt: Option<bool>,
-}
-
-#[utoipa::path(put, path = "/api/v1/groups/{name}", summary = "Create a group, or change the given fields of one (admin)", params(("name" = String, Path)), request_body = GroupBody, responses((status = 200, description = "group"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
-pub(crate) async fn put_group(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-    Body(body): Body,
-) -> ApiResult<Json<Group>> {
-    caller.admin()?;
-    let patch: GroupPatch =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("group: {e}")))?;
-    Ok(Json(
-        state.engine.put_group(&caller.actor, &name, &patch).await?,
-    ))
-}
-
-#[utoipa::path(delete, path = "/api/v1/groups/{name}", summary = "Delete a group (admin)", params(("name" = String, Path)), responses((status = 200, description = "deleted"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
-pub(crate) async fn delete_group(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
-    state.engine.delete_group(&caller.actor, &name).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-pub(crate) struct Page {
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
-#[utoipa::path(get, path = "/api/v1/logs", summary = "Operation log, newest first (admin)", params(Page), responses((status = 200, description = "operations"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
-pub(crate) async fn logs(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(p): Query<Page>,
-) -> ApiResult<Json<Vec<smimed_store::Operation>>> {
-    Ok(Json(
-        state
-            .engine
-            .operations(&caller.actor, p.limit.unwrap_or(100), p.offset.unwrap_or(0))
-            .await?,
-    ))
-}
-
-#[utoipa::path(get, path = "/api/v1/audit", summary = "Audit log, newest first (admin)", params(Page), responses((status = 200, description = "audit entries"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
-pub(crate) async fn audit(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(p): Query<Page>,
-) -> ApiResult<Json<Vec<smimed_store::AuditEntry>>> {
-    Ok(Json(
-        state
-            .engine
-            .audit_entries(&caller.actor, p.limit.unwrap_or(100), p.offset.unwrap_or(0))
-            .await?,
-    ))
 }

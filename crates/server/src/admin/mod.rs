@@ -1,0 +1,84 @@
+//! Admin routes: settings, certificates, private keys, groups, logs. Each
+//! handler parses its input and renders the core's answer; the core checks
+//! the role, validates, writes and audits.
+
+mod certificates;
+mod groups;
+
+pub(crate) use certificates::*;
+pub(crate) use groups::*;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use smimed_engine::{Settings, SettingsPatch};
+
+use crate::error::{ApiError, ApiResult, Body};
+use crate::{AppState, Caller};
+
+#[utoipa::path(get, path = "/api/v1/settings", summary = "Read the settings (admin)", responses((status = 200, description = "settings"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
+pub(crate) async fn get_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Settings>> {
+    Ok(Json(state.engine.settings(&caller.actor).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/settings", summary = "Change any subset of the settings (admin)", request_body = SettingsBody, responses((status = 200, description = "settings"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
+pub(crate) async fn put_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body,
+) -> ApiResult<Json<Settings>> {
+    caller.admin()?;
+    let patch: SettingsPatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("settings: {e}")))?;
+    Ok(Json(
+        state.engine.update_settings(&caller.actor, &patch).await?,
+    ))
+}
+
+/// The settings patch, for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SettingsBody {
+    enabled: Option<bool>,
+    cipher: Option<String>,
+    rsa_oaep: Option<bool>,
+    reject_sha1: Option<bool>,
+    log_retention_days: Option<i64>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct Page {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/logs", summary = "Operation log, newest first (admin)", params(Page), responses((status = 200, description = "operations"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
+pub(crate) async fn logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<Page>,
+) -> ApiResult<Json<Vec<smimed_store::Operation>>> {
+    Ok(Json(
+        state
+            .engine
+            .operations(&caller.actor, p.limit.unwrap_or(100), p.offset.unwrap_or(0))
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", summary = "Audit log, newest first (admin)", params(Page), responses((status = 200, description = "audit entries"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<Page>,
+) -> ApiResult<Json<Vec<smimed_store::AuditEntry>>> {
+    Ok(Json(
+        state
+            .engine
+            .audit_entries(&caller.actor, p.limit.unwrap_or(100), p.offset.unwrap_or(0))
+            .await?,
+    ))
+}

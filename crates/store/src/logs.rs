@@ -1,0 +1,180 @@
+//! The operation log (every sign, encrypt, decrypt, verify) and the audit
+//! log (every admin change), and their retention.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{Result, Store};
+
+/// One entry of the operation log.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Operation {
+    /// Row id (0 when not stored yet).
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// `outgoing` or `incoming`.
+    pub direction: String,
+    /// `sign`, `encrypt`, `decrypt` or `verify`.
+    pub operation: String,
+    /// `success` or `failure`.
+    pub status: String,
+    /// From address.
+    pub from: String,
+    /// Recipients, comma-separated.
+    pub to: String,
+    /// Message-ID.
+    pub message_id: String,
+    /// A short detail (result comment).
+    pub detail: String,
+    /// The API token (or `cli`) that caused it.
+    pub token_name: String,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditEntry {
+    /// Row id.
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who.
+    pub token_name: String,
+    /// What, e.g. `certificate.import`.
+    pub action: String,
+    /// On what, e.g. a fingerprint or group name.
+    pub subject: String,
+    /// More.
+    pub detail: String,
+}
+
+impl Store {
+    /// Appends to the operation log.
+    pub async fn log_operation(&self, op: &Operation) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO operation_log (at, direction, operation, status, from_addr, to_addrs, \
+             message_id, detail, token_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(smime::now())
+        .bind(op.direction.clone())
+        .bind(op.operation.clone())
+        .bind(op.status.clone())
+        .bind(op.from.clone())
+        .bind(op.to.clone())
+        .bind(op.message_id.clone())
+        .bind(op.detail.clone())
+        .bind(op.token_name.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The newest operations first.
+    pub async fn operations(&self, limit: i64, offset: i64) -> Result<Vec<Operation>> {
+        let rows = sqlx::query(
+            "SELECT id, at, direction, operation, status, from_addr, to_addrs, message_id, detail, \
+             token_name FROM operation_log ORDER BY id DESC LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(operation_from_row).collect()
+    }
+
+    /// One operation by id.
+    pub async fn operation(&self, id: i64) -> Result<Option<Operation>> {
+        let row = sqlx::query(
+            "SELECT id, at, direction, operation, status, from_addr, to_addrs, message_id, detail, \
+             token_name FROM operation_log WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(operation_from_row).transpose()
+    }
+
+    /// Appends an entry to the audit log that records no change of its own
+    /// (a sign-in, a refused action).
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        crate::audit(&mut tx, actor, action, subject, detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest audit entries first.
+    pub async fn audit_entries(&self, limit: i64, offset: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, token_name, action, subject, detail FROM audit_log \
+             ORDER BY id DESC LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    /// One audit entry by id.
+    pub async fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>> {
+        let row = sqlx::query(
+            "SELECT id, at, token_name, action, subject, detail FROM audit_log WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(audit_from_row).transpose()
+    }
+
+    /// Deletes log entries and kept messages older than `days` days.
+    /// Returns how many rows went.
+    pub async fn expire(&self, days: i64) -> Result<u64> {
+        let cutoff = smime::now() - days * 86_400;
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM operation_log WHERE at < $1",
+            "DELETE FROM audit_log WHERE at < $1",
+            "DELETE FROM incoming_messages WHERE created_at < $1",
+        ] {
+            n += sqlx::query(sql)
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(n + self.expire_sessions().await?)
+    }
+}
+
+fn operation_from_row(r: &sqlx::any::AnyRow) -> Result<Operation> {
+    Ok(Operation {
+        id: r.try_get(0)?,
+        at: r.try_get(1)?,
+        direction: r.try_get(2)?,
+        operation: r.try_get(3)?,
+        status: r.try_get(4)?,
+        from: r.try_get(5)?,
+        to: r.try_get(6)?,
+        message_id: r.try_get(7)?,
+        detail: r.try_get(8)?,
+        token_name: r.try_get(9)?,
+    })
+}
+
+fn audit_from_row(r: &sqlx::any::AnyRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.try_get(0)?,
+        at: r.try_get(1)?,
+        token_name: r.try_get(2)?,
+        action: r.try_get(3)?,
+        subject: r.try_get(4)?,
+        detail: r.try_get(5)?,
+    })
+}
