@@ -69,6 +69,20 @@ impl Smimed {
             .clone()
     }
 
+    /// The store's SQLite database and a runtime to drive queries on it,
+    /// for tests that look at or change rows directly.
+    fn sqlite(&self) -> (tokio::runtime::Runtime, sqlx::AnyConnection) {
+        use sqlx::Connection;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = format!("sqlite://{}", self.data_dir().join("smimed.db").display());
+        sqlx::any::install_default_drivers();
+        let conn = rt.block_on(sqlx::AnyConnection::connect(&url)).unwrap();
+        (rt, conn)
+    }
+
     fn secret_file(&self, name: &str, content: &str) -> String {
         let path = self.dir.path().join(name);
         std::fs::write(&path, format!("{content}\n")).unwrap();
@@ -531,16 +545,9 @@ fn an_ambiguous_prefix_is_refused_with_a_count() {
     s.ok(&["cert", "import", &pki(files::ALICE)]);
     let fp = s.list()[0]["fingerprint"].as_str().unwrap().to_string();
     // A second row whose fingerprint shares the first 8 characters.
-    let url = format!("sqlite://{}", s.data_dir().join("smimed.db").display());
     let twin = format!("{}{}", &fp[..8], "0".repeat(56));
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            use sqlx::Connection;
-            sqlx::any::install_default_drivers();
-            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let (rt, mut conn) = s.sqlite();
+    rt.block_on(async {
             sqlx::query(
                 "INSERT INTO certificates (fingerprint, der, subject, spki_sha256, subject_name_sha256, \
                  issuer_name_sha256, is_ca, not_before, not_after, created_at) \
@@ -615,23 +622,15 @@ fn every_admin_action_is_audited_as_the_cli_user() {
         (vec!["token", "revoke", "desk"], "token.revoke", "desk"),
         (vec!["cert", "delete", &fp], "certificate.delete", &fp),
     ];
-    let url = format!("sqlite://{}", s.data_dir().join("smimed.db").display());
     let newest = || -> (String, String, String) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                use sqlx::Connection;
-                sqlx::any::install_default_drivers();
-                let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-                sqlx::query_as(
-                    "SELECT action, token_name, subject FROM audit_log ORDER BY id DESC LIMIT 1",
-                )
-                .fetch_one(&mut conn)
-                .await
-                .unwrap()
-            })
+        let (rt, mut conn) = s.sqlite();
+        rt.block_on(
+            sqlx::query_as(
+                "SELECT action, token_name, subject FROM audit_log ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_one(&mut conn),
+        )
+        .unwrap()
     };
     for (args, action, subject) in steps {
         let out = s

@@ -3,17 +3,14 @@
 //! that may also sign certificates, and user certificates from any issuer.
 //! The regression tests of the trust rules build their inputs from these.
 
-use openssl::asn1::Asn1Time;
-use openssl::bn::{BigNum, MsbOption};
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, PKeyRef, Private};
 use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
-    SubjectKeyIdentifier,
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
 };
-use openssl::x509::{X509, X509Builder, X509Name, X509NameRef, X509Ref};
+use openssl::x509::{X509, X509Name, X509Ref};
 
 use crate::{DAY, YEAR, unix_now};
 
@@ -39,7 +36,7 @@ pub fn v1(
     if let Some(email) = email {
         name.append_entry_by_nid(Nid::PKCS9_EMAILADDRESS, email)?;
     }
-    let mut b = builder(0, &name.build(), key, issuer, ten_years())?;
+    let mut b = crate::builder(0, &name.build(), key, issuer, ten_years())?;
     b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())?;
     Ok(b.build())
 }
@@ -48,34 +45,6 @@ pub fn v1(
 fn ten_years() -> (i64, i64) {
     let now = unix_now();
     (now - DAY, now + 10 * YEAR)
-}
-
-/// A certificate of `version` (0 for v1, 2 for v3) for `subject` on `key`,
-/// issued by `issuer` (self-signed when `None`), valid from `not_before`
-/// to `not_after`, with a random serial number; not yet signed.
-fn builder(
-    version: i32,
-    subject: &X509NameRef,
-    key: &PKeyRef<Private>,
-    issuer: Option<Issuer<'_>>,
-    (not_before, not_after): (i64, i64),
-) -> Result<X509Builder, ErrorStack> {
-    let mut b = X509Builder::new()?;
-    b.set_version(version)?;
-    let mut serial = BigNum::new()?;
-    serial.rand(64, MsbOption::ONE, false)?;
-    let serial = serial.to_asn1_integer()?;
-    b.set_serial_number(&serial)?;
-    b.set_subject_name(subject)?;
-    b.set_issuer_name(issuer.map_or(subject, |(ca, _)| ca.subject_name()))?;
-    b.set_pubkey(key)?;
-    let (not_before, not_after) = (
-        Asn1Time::from_unix(not_before)?,
-        Asn1Time::from_unix(not_after)?,
-    );
-    b.set_not_before(&not_before)?;
-    b.set_not_after(&not_after)?;
-    Ok(b)
 }
 
 /// A contact's S/MIME certificate for `email` whose keyUsage also has
@@ -124,19 +93,15 @@ pub fn user_valid(
 pub fn ca(cn: &str, key: &PKeyRef<Private>, validity: (i64, i64)) -> Result<X509, ErrorStack> {
     let mut name = X509Name::builder()?;
     name.append_entry_by_nid(Nid::COMMONNAME, cn)?;
-    let mut b = builder(2, &name.build(), key, None, validity)?;
+    let mut b = crate::builder(2, &name.build(), key, None, validity)?;
     b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
-    b.append_extension(
-        KeyUsage::new()
-            .critical()
-            .key_cert_sign()
-            .crl_sign()
-            .build()?,
-    )?;
-    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
-    b.append_extension(ski)?;
-    b.sign(key, MessageDigest::sha256())?;
-    Ok(b.build())
+    let ku = KeyUsage::new()
+        .critical()
+        .key_cert_sign()
+        .crl_sign()
+        .build()?;
+    b.append_extension(ku)?;
+    crate::finish(b, key, None, MessageDigest::sha256())
 }
 
 fn user_with(
@@ -148,24 +113,14 @@ fn user_with(
 ) -> Result<X509, ErrorStack> {
     let mut name = X509Name::builder()?;
     name.append_entry_by_nid(Nid::COMMONNAME, email)?;
-    let mut b = builder(2, &name.build(), key, issuer, validity)?;
+    let mut b = crate::builder(2, &name.build(), key, issuer, validity)?;
     let mut san = SubjectAlternativeName::new();
     san.email(email);
     let san = san.build(&b.x509v3_context(None, None))?;
     b.append_extension(ku)?;
     b.append_extension(ExtendedKeyUsage::new().email_protection().build()?)?;
     b.append_extension(san)?;
-    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
-    b.append_extension(ski)?;
-    // An issuer without a key identifier (a v1 root) gets none named.
-    if let Some((ca, _)) = issuer.filter(|(ca, _)| ca.subject_key_id().is_some()) {
-        let aki = AuthorityKeyIdentifier::new()
-            .keyid(true)
-            .build(&b.x509v3_context(Some(ca), None))?;
-        b.append_extension(aki)?;
-    }
-    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())?;
-    Ok(b.build())
+    crate::finish(b, key, issuer, MessageDigest::sha256())
 }
 
 /// A SignedData written field by field, so that a test can choose what

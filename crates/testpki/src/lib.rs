@@ -564,12 +564,29 @@ fn cert(
     key: &PKeyRef<Private>,
     subject: &X509NameRef,
     issuer: Option<(&X509Ref, &PKeyRef<Private>)>,
-    (not_before, not_after): (i64, i64),
+    validity: (i64, i64),
     digest: MessageDigest,
     extensions: Vec<X509Extension>,
 ) -> Result<X509, ErrorStack> {
+    let mut b = builder(2, subject, key, issuer, validity)?;
+    for ext in extensions {
+        b.append_extension(ext)?;
+    }
+    finish(b, key, issuer, digest)
+}
+
+/// A certificate of `version` (0 for v1, 2 for v3) for `subject` on `key`,
+/// issued by `issuer` (self-signed when `None`), valid from `not_before`
+/// to `not_after`, with a random 128-bit serial number; not yet signed.
+pub(crate) fn builder(
+    version: i32,
+    subject: &X509NameRef,
+    key: &PKeyRef<Private>,
+    issuer: Option<(&X509Ref, &PKeyRef<Private>)>,
+    (not_before, not_after): (i64, i64),
+) -> Result<X509Builder, ErrorStack> {
     let mut b = X509Builder::new()?;
-    b.set_version(2)?;
+    b.set_version(version)?;
     let mut serial = BigNum::new()?;
     serial.rand(128, MsbOption::ONE, false)?;
     let serial = serial.to_asn1_integer()?;
@@ -583,12 +600,21 @@ fn cert(
     );
     b.set_not_before(&not_before)?;
     b.set_not_after(&not_after)?;
-    for ext in extensions {
-        b.append_extension(ext)?;
-    }
+    Ok(b)
+}
+
+/// Adds subjectKeyIdentifier and, when the issuer has a key identifier,
+/// authorityKeyIdentifier, then signs (with the issuer's key, or `key`).
+pub(crate) fn finish(
+    mut b: X509Builder,
+    key: &PKeyRef<Private>,
+    issuer: Option<(&X509Ref, &PKeyRef<Private>)>,
+    digest: MessageDigest,
+) -> Result<X509, ErrorStack> {
     let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
     b.append_extension(ski)?;
-    if let Some((ca, _)) = issuer {
+    // An issuer without a key identifier (a v1 root) gets none named.
+    if let Some((ca, _)) = issuer.filter(|(ca, _)| ca.subject_key_id().is_some()) {
         let aki = AuthorityKeyIdentifier::new()
             .keyid(true)
             .build(&b.x509v3_context(Some(ca), None))?;
