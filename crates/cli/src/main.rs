@@ -67,6 +67,9 @@ enum Command {
     /// Manage private keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The master key that seals private keys.
+    #[command(subcommand)]
+    MasterKey(MasterKeyCommand),
     /// Manage helpdesk groups (sending address, composer defaults).
     #[command(subcommand)]
     Group(GroupCommand),
@@ -153,6 +156,14 @@ struct SenderArgs {
     /// The sending address: a group's (its defaults apply).
     #[arg(long)]
     from: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum MasterKeyCommand {
+    /// Re-seal every private key under a new master key, in one
+    /// transaction; the old key file is kept beside the new one as `.old`.
+    /// Stop every other instance on the same database first.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -340,6 +351,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         master_key_file: cli.master_key_file.or(file.master_key_file),
     };
     let store = smimed_store::Store::open_location(&location).await?;
+    let key_path = location
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| location.data_dir.join("master.key"));
     let engine = smimed_engine::Engine::new(store, 256);
     let actor = smimed_engine::Actor::cli();
     match cli.command {
@@ -362,6 +377,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             .await
         }
         Command::Token(cmd) => serve_cmd::token(&engine, &actor, cmd).await,
+        Command::MasterKey(MasterKeyCommand::Rotate) => {
+            let n = engine.rotate_master_key(&actor, &key_path).await?;
+            println!(
+                "Re-sealed {n} private key(s) under a new master key in {}; the old key is {}.old.",
+                key_path.display(),
+                key_path.display()
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Group(_)
         | Command::Settings { .. }
         | Command::Options { .. }

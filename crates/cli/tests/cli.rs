@@ -496,12 +496,15 @@ fn master_key_file_can_live_outside_the_data_dir() {
             .success()
     );
     assert!(!s.data_dir().join("master.key").exists());
-    let fp = s.list()[0]["fingerprint"].as_str().unwrap().to_string();
+    let list = with_key(&["cert", "list", "--json"]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let fp = list[0]["fingerprint"].as_str().unwrap().to_string();
     let out = with_key(&["key", "export", &fp]);
     assert!(out.status.success());
-    // Without that key file, a new master key is made, and it opens nothing.
+    // Without that key file nothing starts, and no other key is made.
     let err = s.fails(&["key", "export", &fp]);
-    assert!(err.contains("could not be opened"), "{err}");
+    assert!(err.contains("is missing"), "{err}");
+    assert!(!s.data_dir().join("master.key").exists());
     std::fs::write(&key_file, b"short").unwrap();
     let out = with_key(&["status"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("exactly 32 bytes"));
@@ -620,6 +623,11 @@ fn every_admin_action_is_audited_as_the_cli_user() {
             "desk",
         ),
         (vec!["token", "revoke", "desk"], "token.revoke", "desk"),
+        (
+            vec!["master-key", "rotate"],
+            "master_key.rotate",
+            "master key",
+        ),
         (vec!["cert", "delete", &fp], "certificate.delete", &fp),
     ];
     let newest = || -> (String, String, String) {
@@ -650,4 +658,32 @@ fn every_admin_action_is_audited_as_the_cli_user() {
             "{args:?}"
         );
     }
+}
+
+/// Every command refuses to start when the master key is gone while sealed
+/// keys exist, and says how to fix it; nothing is made in its place.
+#[test]
+fn a_missing_master_key_stops_every_command_and_is_not_remade() {
+    let s = Smimed::new();
+    let pass = s.secret_file("p12.pass", P12_PASSWORD);
+    s.ok(&[
+        "cert",
+        "import",
+        "--passphrase-file",
+        &pass,
+        &pki(files::ALICE_P12),
+    ]);
+    let key = s.data_dir().join("master.key");
+    let saved = std::fs::read(&key).unwrap();
+    std::fs::remove_file(&key).unwrap();
+    for args in [&["status"][..], &["cert", "list"], &["serve"]] {
+        let err = s.fails(args);
+        assert!(
+            err.contains("is missing") && err.contains("master-key-file"),
+            "{args:?}: {err}"
+        );
+        assert!(!key.exists(), "{args:?} made a new key");
+    }
+    std::fs::write(&key, &saved).unwrap();
+    s.ok(&["status"]);
 }

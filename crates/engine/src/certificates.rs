@@ -207,6 +207,18 @@ impl Engine {
         Ok(fp)
     }
 
+    /// Re-seals every stored key under a new master key written to
+    /// `key_path` (the old one kept as `.old`), audited (admins). Every other
+    /// instance on the same database must be stopped meanwhile.
+    pub async fn rotate_master_key(
+        &self,
+        actor: &Actor,
+        key_path: &std::path::Path,
+    ) -> Result<usize> {
+        actor.admin()?;
+        Ok(self.store.rotate_master_key(key_path, actor.name()).await?)
+    }
+
     /// What `smimed status` shows (admins).
     pub async fn status(&self, actor: &Actor) -> Result<Status> {
         actor.admin()?;

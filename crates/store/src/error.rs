@@ -47,6 +47,28 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The master key file is missing although the store holds keys sealed
+    /// under it: a new key would make them unusable, so none is made.
+    #[error(
+        "master key file {path} is missing, but the store holds {keys} private key(s) sealed under it: \
+         restore the file (or name it with --master-key-file / SMIMED_MASTER_KEY_FILE); \
+         smimed will not make a new key, which would lock those keys away for good"
+    )]
+    MasterKeyMissing {
+        /// The file.
+        path: String,
+        /// How many sealed keys the store holds.
+        keys: i64,
+    },
+    /// The master key does not open the keys the store holds.
+    #[error(
+        "master key file {path} does not open the private keys this store holds: \
+         it is not the key they were sealed with"
+    )]
+    WrongMasterKey {
+        /// The file.
+        path: String,
+    },
     /// The database URL names no supported backend.
     #[error("unsupported database URL \"{0}\": use sqlite://PATH or postgres://...")]
     UnsupportedDatabase(String),

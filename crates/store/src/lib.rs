@@ -91,67 +91,109 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the data dir, master key and database.
+    ///
+    /// The master key is made only for a store that holds no sealed key:
+    /// when the key file is missing but sealed keys exist, or the key does
+    /// not open them, this refuses with a clear error instead of going on
+    /// with keys nobody can use. A rotation that was cut short
+    /// ([`Store::rotate_master_key`]) is finished or undone first.
     pub async fn open_location(location: &Location) -> Result<Store> {
         create_private_dir(&location.data_dir).map_err(|e| Error::MasterKey {
             path: location.data_dir.display().to_string(),
             reason: format!("cannot create the data directory: {e}"),
         })?;
-        let master = match &location.master_key_file {
-            Some(path) => MasterKey::load(path)?,
-            None => MasterKey::load_or_create(&location.data_dir.join("master.key"))?,
-        };
         let url = match &location.database_url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                location.data_dir.join("smimed.db").display()
-            ),
+            None => {
+                let file = location.data_dir.join("smimed.db");
+                create_private_file(&file).map_err(|e| Error::MasterKey {
+                    path: file.display().to_string(),
+                    reason: format!("cannot create the database file: {e}"),
+                })?;
+                format!("sqlite://{}?mode=rwc", file.display())
+            }
         };
-        Store::open(&url, master).await
+        let (pool, backend) = connect(&url).await?;
+        let key_path = location
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| location.data_dir.join("master.key"));
+        let sample = sealed_sample(&pool).await?;
+        finish_rotation(&key_path, sample.as_ref())?;
+        let master = match (key_path.exists(), &sample, &location.master_key_file) {
+            (true, _, _) => MasterKey::load(&key_path)?,
+            (false, Some((_, keys, _)), _) => {
+                return Err(Error::MasterKeyMissing {
+                    path: key_path.display().to_string(),
+                    keys: *keys,
+                });
+            }
+            (false, None, Some(_)) => MasterKey::load(&key_path)?,
+            (false, None, None) => MasterKey::load_or_create(&key_path)?,
+        };
+        if let Some((fingerprint, _, sealed)) = &sample
+            && master
+                .open(sealed, &certificates::key_context(fingerprint))
+                .is_err()
+        {
+            return Err(Error::WrongMasterKey {
+                path: key_path.display().to_string(),
+            });
+        }
+        Ok(Store {
+            pool,
+            backend,
+            master: std::sync::Arc::new(master),
+        })
     }
 
-    /// Opens the database at `url` and brings its schema up to date.
-    pub async fn open(url: &str, master: MasterKey) -> Result<Store> {
-        install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            return Err(Error::UnsupportedDatabase(url.to_string()));
-        };
-        let options = match backend {
-            // 16: every HTTP request makes two or three short queries
-            // (token, generation, operation log), each a hand-off to the
-            // connection's worker thread; with 4 connections requests
-            // queued for one and the CPU idled (docs/benchmarks.md).
-            Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(16)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // Writers wait for each other instead of failing;
-                            // WAL lets readers go on meanwhile.
-                            conn.execute("PRAGMA busy_timeout = 30000").await?;
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            Ok(())
-                        })
-                    })
-            }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(8),
-        };
-        let pool = options.connect(url).await?;
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        // Two processes starting on a fresh SQLite file can race to the
-        // first migration; the loser finds it applied on the second pass.
-        if migrator.run(&pool).await.is_err() {
-            migrator.run(&pool).await?;
+    /// Re-seals every private key and passphrase under a new master key in
+    /// one transaction (audited), then puts the new key at `key_path`; the
+    /// old one stays beside it as `.old`. Returns how many keys were
+    /// re-sealed. The new key is written first (as `.new`): a crash at any
+    /// point leaves a store that the next start opens with the right key.
+    /// Other instances sharing the database must be stopped meanwhile.
+    pub async fn rotate_master_key(&self, key_path: &Path, actor: &str) -> Result<usize> {
+        let new_path = with_suffix(key_path, "new");
+        let _ = std::fs::remove_file(&new_path);
+        let new = MasterKey::generate()?;
+        new.write_new(&new_path)?;
+        let mut tx = self.begin_write().await?;
+        let rows: Vec<(String, Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT fingerprint, sealed_key, sealed_passphrase FROM private_keys ORDER BY fingerprint",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for (fingerprint, sealed_key, sealed_pass) in &rows {
+            let key_ctx = certificates::key_context(fingerprint);
+            let key = new.seal(&self.master.open(sealed_key, &key_ctx)?, &key_ctx)?;
+            let pass = match sealed_pass {
+                Some(sealed) => {
+                    let ctx = certificates::passphrase_context(fingerprint);
+                    Some(new.seal(&self.master.open(sealed, &ctx)?, &ctx)?)
+                }
+                None => None,
+            };
+            sqlx::query(
+                "UPDATE private_keys SET sealed_key = $1, sealed_passphrase = $2 WHERE fingerprint = $3",
+            )
+            .bind(key)
+            .bind(pass)
+            .bind(fingerprint.clone())
+            .execute(&mut *tx)
+            .await?;
         }
+        let detail = format!("{} key(s) re-sealed", rows.len());
+        audit(&mut tx, actor, "master_key.rotate", "master key", &detail).await?;
+        tx.commit().await?;
+        swap_in(key_path, &new_path)?;
+        Ok(rows.len())
+    }
+
+    /// Opens the database at `url` and brings its schema up to date, with
+    /// `master` as the master key (tests, or a key from a secret manager).
+    pub async fn open(url: &str, master: MasterKey) -> Result<Store> {
+        let (pool, backend) = connect(url).await?;
         Ok(Store {
             pool,
             backend,
@@ -264,6 +306,114 @@ impl Store {
 /// A write transaction.
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// A pool on `url`, its schema brought up to date.
+async fn connect(url: &str) -> Result<(AnyPool, Backend)> {
+    install_default_drivers();
+    let backend = if url.starts_with("sqlite:") {
+        Backend::Sqlite
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Backend::Postgres
+    } else {
+        return Err(Error::UnsupportedDatabase(url.to_string()));
+    };
+    let options = match backend {
+        // 16: every HTTP request makes two or three short queries
+        // (token, generation, operation log), each a hand-off to the
+        // connection's worker thread; with 4 connections requests
+        // queued for one and the CPU idled (docs/benchmarks.md).
+        Backend::Sqlite => AnyPoolOptions::new()
+            .max_connections(16)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Writers wait for each other instead of failing;
+                    // WAL lets readers go on meanwhile.
+                    conn.execute("PRAGMA busy_timeout = 30000").await?;
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            }),
+        Backend::Postgres => AnyPoolOptions::new().max_connections(8),
+    };
+    let pool = options.connect(url).await?;
+    let migrator = match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
+    };
+    // Two processes starting on a fresh SQLite file can race to the
+    // first migration; the loser finds it applied on the second pass.
+    if migrator.run(&pool).await.is_err() {
+        migrator.run(&pool).await?;
+    }
+    Ok((pool, backend))
+}
+
+/// One sealed key of the store (its fingerprint, how many there are, and
+/// the sealed bytes), to check a master key against; `None` when there
+/// are none.
+async fn sealed_sample(pool: &AnyPool) -> Result<Option<(String, i64, Vec<u8>)>> {
+    let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM private_keys")
+        .fetch_one(pool)
+        .await?;
+    if keys == 0 {
+        return Ok(None);
+    }
+    let (fingerprint, sealed): (String, Vec<u8>) = sqlx::query_as(
+        "SELECT fingerprint, sealed_key FROM private_keys ORDER BY fingerprint LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Some((fingerprint, keys, sealed)))
+}
+
+/// `path` with `.suffix` added to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Puts the key at `new` in place of the one at `path` (kept as `.old`).
+fn swap_in(path: &Path, new: &Path) -> Result<()> {
+    let err = |e: std::io::Error| Error::MasterKey {
+        path: path.display().to_string(),
+        reason: format!("cannot put the new key in place: {e}"),
+    };
+    if path.exists() {
+        std::fs::rename(path, with_suffix(path, "old")).map_err(err)?;
+    }
+    std::fs::rename(new, path).map_err(err)?;
+    if let Some(dir) = path.parent()
+        && let Ok(dir) = std::fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// A rotation cut short leaves `path.new`: if the store was re-sealed under
+/// it (it opens the sample), it is put in place; otherwise it goes.
+fn finish_rotation(path: &Path, sample: Option<&(String, i64, Vec<u8>)>) -> Result<()> {
+    let new_path = with_suffix(path, "new");
+    if !new_path.exists() {
+        return Ok(());
+    }
+    let resealed = match (MasterKey::load(&new_path), sample) {
+        (Ok(new), Some((fingerprint, _, sealed))) => new
+            .open(sealed, &certificates::key_context(fingerprint))
+            .is_ok(),
+        _ => false,
+    };
+    if resealed {
+        swap_in(path, &new_path)
+    } else {
+        let _ = std::fs::remove_file(&new_path);
+        Ok(())
+    }
+}
+
 /// Appends to the audit log inside `tx`: the entry stands or falls with the
 /// change it records.
 async fn audit(tx: &mut Tx, actor: &str, action: &str, subject: &str, detail: &str) -> Result<()> {
@@ -278,6 +428,23 @@ async fn audit(tx: &mut Tx, actor: &str, action: &str, subject: &str, detail: &s
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Creates `file` empty with mode 0600 unless it exists (the SQLite
+/// database: its WAL and shared-memory files take the same mode).
+fn create_private_file(file: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

@@ -46,6 +46,26 @@ impl MasterKey {
         Self::load(path)
     }
 
+    /// A new random key.
+    pub fn generate() -> Result<Self> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        openssl::rand::rand_bytes(key.as_mut())?;
+        Ok(MasterKey(key))
+    }
+
+    /// Writes the key to `path`, a file that must not exist yet (mode
+    /// 0600), and syncs it to disk.
+    pub fn write_new(&self, path: &Path) -> Result<()> {
+        let err = |e: std::io::Error| Error::MasterKey {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let mut file = private_file(path).map_err(err)?;
+        file.write_all(self.0.as_ref())
+            .and_then(|()| file.sync_all())
+            .map_err(err)
+    }
+
     /// Reads an existing key file: exactly 32 bytes.
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::MasterKey {

@@ -667,3 +667,91 @@ async fn every_change_the_engine_reads_moves_the_generation_on() {
         moved("certificate deletion", store.generation().await.unwrap());
     }
 }
+
+/// The master key is never remade under sealed keys, a wrong one is
+/// refused at once, and rotation re-seals everything under a new one, safe
+/// at every point of a crash.
+#[tokio::test]
+async fn the_master_key_is_never_lost_and_rotates_whole() {
+    use smimed_store::Location;
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location {
+        data_dir: dir.path().join("data"),
+        ..Location::default()
+    };
+    let key_path = location.data_dir.join("master.key");
+    let store = Store::open_location(&location).await.unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let db = location.data_dir.join("smimed.db");
+        let mode = std::fs::metadata(&db).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the SQLite file is private");
+    }
+    assert!(
+        import(&store, files::ALICE_P12, Some(testpki::P12_PASSWORD))
+            .await
+            .stored
+    );
+    let fp = store.list_certificates().await.unwrap()[0]
+        .certificate
+        .fingerprint()
+        .to_string();
+    drop(store);
+
+    // Missing while sealed keys exist: refused, nothing made.
+    let saved = std::fs::read(&key_path).unwrap();
+    std::fs::remove_file(&key_path).unwrap();
+    match Store::open_location(&location).await {
+        Err(e @ Error::MasterKeyMissing { keys: 1, .. }) => {
+            assert!(e.to_string().contains("will not make a new key"), "{e}")
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("opened without its master key"),
+    }
+    assert!(!key_path.exists(), "no new key was made");
+    // Another key: refused.
+    std::fs::write(&key_path, [5u8; 32]).unwrap();
+    assert!(matches!(
+        Store::open_location(&location).await,
+        Err(Error::WrongMasterKey { .. })
+    ));
+    std::fs::write(&key_path, &saved).unwrap();
+
+    // Rotation: every key re-sealed, the old key kept beside, audited.
+    let store = Store::open_location(&location).await.unwrap();
+    assert_eq!(store.rotate_master_key(&key_path, "test").await.unwrap(), 1);
+    assert_ne!(std::fs::read(&key_path).unwrap(), saved);
+    assert_eq!(
+        std::fs::read(key_path.with_file_name("master.key.old")).unwrap(),
+        saved
+    );
+    let audit = store.audit_entries(1, 0).await.unwrap();
+    assert_eq!(audit[0].action, "master_key.rotate");
+    drop(store);
+    let store = Store::open_location(&location).await.unwrap();
+    store.load_key(&fp).await.expect("opens under the new key");
+    drop(store);
+
+    // A crash after the re-sealing committed but before the new key was put
+    // in place: the next start finds the store sealed under `.new`.
+    let current = std::fs::read(&key_path).unwrap();
+    let store = Store::open_location(&location).await.unwrap();
+    store.rotate_master_key(&key_path, "test").await.unwrap();
+    drop(store);
+    let newest = std::fs::read(&key_path).unwrap();
+    std::fs::write(&key_path, &current).unwrap();
+    std::fs::write(key_path.with_file_name("master.key.new"), &newest).unwrap();
+    let store = Store::open_location(&location).await.unwrap();
+    store
+        .load_key(&fp)
+        .await
+        .expect("the interrupted rotation is finished");
+    assert_eq!(std::fs::read(&key_path).unwrap(), newest);
+    drop(store);
+    // A crash before the re-sealing committed: `.new` opens nothing and goes.
+    std::fs::write(key_path.with_file_name("master.key.new"), [6u8; 32]).unwrap();
+    let store = Store::open_location(&location).await.unwrap();
+    store.load_key(&fp).await.expect("the old key stands");
+    assert!(!key_path.with_file_name("master.key.new").exists());
+}
