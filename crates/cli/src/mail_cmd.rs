@@ -64,6 +64,7 @@ pub(crate) async fn run(
             cipher,
             rsa_oaep,
             reject_sha1,
+            keep_incoming_mib,
             json,
         } => {
             // All of it or nothing, with its audit entry.
@@ -71,11 +72,13 @@ pub(crate) async fn run(
                 cipher,
                 rsa_oaep,
                 reject_sha1,
+                keep_incoming_mib,
                 ..SettingsPatch::default()
             };
             let settings = if patch.cipher.is_some()
                 || patch.rsa_oaep.is_some()
                 || patch.reject_sha1.is_some()
+                || patch.keep_incoming_mib.is_some()
             {
                 engine.update_settings(actor, &patch).await?
             } else {
@@ -89,6 +92,7 @@ pub(crate) async fn run(
                 println!("cipher:  {}", settings.cipher);
                 println!("rsa-oaep: {}", yes(settings.rsa_oaep));
                 println!("reject-sha1: {}", yes(settings.reject_sha1));
+                println!("keep-incoming-mib: {}", settings.keep_incoming_mib);
             }
         }
         Command::Options {

@@ -47,6 +47,19 @@ enum Command {
         /// Largest certificate or key upload, in MiB [default: 5].
         #[arg(long, env = "SMIMED_MAX_UPLOAD_MIB")]
         max_upload_mib: Option<usize>,
+        /// Connections served at once [default: 512].
+        #[arg(long, env = "SMIMED_MAX_CONNECTIONS")]
+        max_connections: Option<usize>,
+        /// Messages (outgoing and incoming) processed at once; beyond, 503
+        /// with Retry-After [default: 32].
+        #[arg(long, env = "SMIMED_MAX_MESSAGES")]
+        max_messages: Option<usize>,
+        /// Seconds a client has to send a request's header [default: 10].
+        #[arg(long, env = "SMIMED_HEADER_TIMEOUT_SECS")]
+        header_timeout_secs: Option<u64>,
+        /// Seconds a request body may stall [default: 30].
+        #[arg(long, env = "SMIMED_BODY_TIMEOUT_SECS")]
+        body_timeout_secs: Option<u64>,
     },
     /// Manage API tokens.
     #[command(subcommand)]
@@ -85,6 +98,9 @@ enum Command {
         /// of accepting them with a warning.
         #[arg(long, value_parser = parse_yes_no)]
         reject_sha1: Option<bool>,
+        /// MiB of kept incoming messages (for retry); the oldest go first.
+        #[arg(long)]
+        keep_incoming_mib: Option<i64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -296,14 +312,16 @@ const STACK_BYTES: usize = 8 << 20;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // Crypto work runs on these threads (and the blocking pool's): 8 MiB
-    // stacks hold what OpenSSL recurses through on bounded input with room
-    // to spare (the CMS element counts are checked before it parses).
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .thread_stack_size(STACK_BYTES)
-        .build()
-    {
+    // `serve` answers many requests at once: one worker per core, so a
+    // request that needs the CPU never holds the others (and /healthz);
+    // other commands do one thing. Crypto work runs on the blocking pool:
+    // 8 MiB stacks hold what OpenSSL recurses through on bounded input with
+    // room to spare (the CMS element counts are checked before it parses).
+    let mut builder = match cli.command {
+        Command::Serve { .. } => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().thread_stack_size(STACK_BYTES).build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -329,6 +347,10 @@ struct FileConfig {
     listen: Option<std::net::SocketAddr>,
     max_message_mib: Option<usize>,
     max_upload_mib: Option<usize>,
+    max_connections: Option<usize>,
+    max_messages: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
 }
 
 fn read_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
@@ -362,10 +384,28 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             listen,
             max_message_mib,
             max_upload_mib,
+            max_connections,
+            max_messages,
+            header_timeout_secs,
+            body_timeout_secs,
         } => {
+            let defaults = smimed_server::Config::default();
+            let secs = std::time::Duration::from_secs;
+            let messages = max_messages
+                .or(file.max_messages)
+                .unwrap_or(smimed_engine::DEFAULT_MAX_MESSAGES);
             serve_cmd::serve(
-                engine,
+                engine.with_message_limit(messages),
                 smimed_server::Config {
+                    max_connections: max_connections
+                        .or(file.max_connections)
+                        .unwrap_or(defaults.max_connections),
+                    header_timeout: header_timeout_secs
+                        .or(file.header_timeout_secs)
+                        .map_or(defaults.header_timeout, secs),
+                    body_timeout: body_timeout_secs
+                        .or(file.body_timeout_secs)
+                        .map_or(defaults.body_timeout, secs),
                     listen: listen
                         .or(file.listen)
                         .unwrap_or(([127, 0, 0, 1], 8080).into()),

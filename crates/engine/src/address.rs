@@ -31,13 +31,14 @@ pub fn parse_address(text: &str) -> Result<String> {
 /// The addresses of a list such as a To field, in order, without repeats.
 /// Commas and semicolons separate, except inside quotes or angle brackets.
 pub fn parse_list(text: &str) -> Result<Vec<String>> {
+    let mut seen = std::collections::HashSet::new();
     let mut out: Vec<String> = Vec::new();
     for item in split(text) {
         if item.trim().is_empty() {
             continue;
         }
         let address = parse_address(item)?;
-        if !out.contains(&address) {
+        if seen.insert(address.clone()) {
             out.push(address);
         }
     }

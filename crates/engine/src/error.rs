@@ -36,6 +36,9 @@ pub enum Error {
     /// The input is larger than accepted; the text says by how much.
     #[error("{0}")]
     TooLarge(String),
+    /// As many messages as allowed are being processed; try again shortly.
+    #[error("busy: {0} messages are being processed already; try again in a moment")]
+    Busy(usize),
     /// A fault of the service itself (a computation that did not finish).
     #[error("internal error: {0}")]
     Internal(String),

@@ -32,11 +32,15 @@ impl Engine {
     /// `actor`.
     pub async fn incoming(&self, actor: &Actor, raw: Vec<u8>) -> Result<Received> {
         check_header_size(&raw)?;
+        let _permit = self.admit()?;
         let processed = self.process(raw.clone()).await?;
         let id = self
             .store
             .save_incoming(&raw, &report_json(&processed)?)
             .await?;
+        let budget = self.view().await?.settings().await?;
+        let mib = crate::Settings::from_rows(&budget).keep_incoming_mib;
+        self.store.prune_incoming(mib << 20).await?;
         self.log_layers(actor, &raw, &processed).await?;
         Ok(Received { id, processed })
     }
@@ -45,6 +49,7 @@ impl Engine {
     /// (after a missing one was added); the new report replaces the old,
     /// audited.
     pub async fn retry(&self, actor: &Actor, id: &str) -> Result<Received> {
+        let _permit = self.admit()?;
         let kept = self.store.incoming_message(id).await?;
         let processed = self.process(kept.raw.clone()).await?;
         self.store

@@ -38,10 +38,10 @@ pub use certificates::{CertificateFilter, CertificatePage, Download, ImportKind}
 pub use error::{Error, Result};
 pub use groups::GroupPatch;
 pub use incoming::Received;
-pub use outgoing::{Outgoing, OutgoingRequest, Sender, recipients_of};
+pub use outgoing::{MAX_ADDRESSES, Outgoing, OutgoingRequest, Sender, recipients_of};
 pub use settings::{
-    DEFAULT_RETENTION_DAYS, SETTING_CIPHER, SETTING_REJECT_SHA1, SETTING_RETENTION,
-    SETTING_RSA_OAEP, Settings, SettingsPatch,
+    DEFAULT_KEEP_INCOMING_MIB, DEFAULT_RETENTION_DAYS, SETTING_CIPHER, SETTING_KEEP_INCOMING,
+    SETTING_REJECT_SHA1, SETTING_RETENTION, SETTING_RSA_OAEP, Settings, SettingsPatch,
 };
 pub use smimed_store::{
     AuditEntry, Group, ImportReport, Operation, Role, Status, StoredCertificate, StoredIncoming,
@@ -59,7 +59,13 @@ pub struct Engine {
     store: Store,
     keys: Keyring,
     memo: Memo,
+    /// Messages being processed now, and how many may be.
+    busy: Arc<tokio::sync::Semaphore>,
+    max_messages: usize,
 }
+
+/// How many messages are processed at once unless configured.
+pub const DEFAULT_MAX_MESSAGES: usize = 32;
 
 /// Opens stored keys for a computation, remembering them: owned, so it can
 /// go to the blocking pool.
@@ -101,7 +107,27 @@ impl Engine {
             },
             store,
             memo: Memo::default(),
+            busy: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_MESSAGES)),
+            max_messages: DEFAULT_MAX_MESSAGES,
         }
+    }
+
+    /// At most `n` messages (outgoing and incoming together) are processed
+    /// at once; beyond, [`Error::Busy`] at once instead of a queue that
+    /// grows with every caller.
+    pub fn with_message_limit(mut self, n: usize) -> Self {
+        let n = n.max(1);
+        self.busy = Arc::new(tokio::sync::Semaphore::new(n));
+        self.max_messages = n;
+        self
+    }
+
+    /// A place for one more message, or `Busy`.
+    fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.busy
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::Busy(self.max_messages))
     }
 
     /// The store as a message starting now sees it.

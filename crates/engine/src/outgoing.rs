@@ -3,7 +3,7 @@
 //! the plan, the signer's key, chain and settings; compute
 //! [`smime::outgoing::protect`] on the blocking pool; log once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use mail_parser::MessageParser;
 use smime::Certificate;
@@ -69,6 +69,7 @@ impl Engine {
         sender: &Sender,
         recipients: &[String],
     ) -> Result<SecurityOptions> {
+        check_address_count(recipients.len())?;
         let view = self.view().await?;
         let (email, ds, de) = resolve(&view, sender).await?;
         let recipients = recipients
@@ -92,6 +93,7 @@ impl Engine {
         request: &OutgoingRequest,
     ) -> Result<Outgoing> {
         check_header_size(&raw)?;
+        let _permit = self.admit()?;
         let envelope = envelope(&raw);
         let result = self.protect(raw, sender, request).await;
         let log = |operation: &str, status: &str, detail: String| Operation {
@@ -131,6 +133,7 @@ impl Engine {
         let view = self.view().await?;
         let (email, ds, de) = resolve(&view, sender).await?;
         let recipients = recipients_of(&raw)?;
+        check_address_count(recipients.len())?;
         if !view.enabled().await? {
             if request.sign == Some(true) || request.encrypt == Some(true) {
                 return Err(Error::Disabled);
@@ -259,6 +262,18 @@ enum ComputeError {
     Key(String, String),
 }
 
+/// The most recipients one request may name: each costs a store lookup.
+pub const MAX_ADDRESSES: usize = 1000;
+
+fn check_address_count(n: usize) -> Result<()> {
+    if n > MAX_ADDRESSES {
+        return Err(Error::TooLarge(format!(
+            "{n} recipient addresses; at most {MAX_ADDRESSES} are accepted in one request"
+        )));
+    }
+    Ok(())
+}
+
 /// The sending address and the group's defaults. An address must be a
 /// group's: nobody signs as an address the helpdesk does not send from.
 async fn resolve(view: &View<'_>, sender: &Sender) -> Result<(String, Option<bool>, Option<bool>)> {
@@ -296,10 +311,11 @@ async fn plan_for(
         .cloned();
 
     let mut lookups = Vec::new();
+    let mut seen = HashSet::new();
     let mut unique: Vec<String> = Vec::new();
     for r in recipients {
         let r = r.trim().to_ascii_lowercase();
-        if !r.is_empty() && !unique.contains(&r) {
+        if !r.is_empty() && seen.insert(r.clone()) {
             unique.push(r);
         }
     }
@@ -368,6 +384,7 @@ pub fn recipients_of(raw: &[u8]) -> Result<Vec<String>> {
     let message = MessageParser::default()
         .parse_headers(raw)
         .ok_or(Error::NotAMessage)?;
+    let mut seen = HashSet::new();
     let mut out = Vec::new();
     for field in [message.to(), message.cc(), message.bcc()]
         .into_iter()
@@ -376,7 +393,7 @@ pub fn recipients_of(raw: &[u8]) -> Result<Vec<String>> {
         for addr in field.iter() {
             if let Some(email) = addr.address() {
                 let email = email.trim().to_ascii_lowercase();
-                if !out.contains(&email) {
+                if seen.insert(email.clone()) {
                     out.push(email);
                 }
             }

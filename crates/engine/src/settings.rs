@@ -19,6 +19,10 @@ pub const SETTING_REJECT_SHA1: &str = "reject_sha1";
 pub const SETTING_RETENTION: &str = "log_retention_days";
 /// Logs and kept messages live this long unless set otherwise.
 pub const DEFAULT_RETENTION_DAYS: i64 = 30;
+/// MiB of kept incoming messages, the oldest dropped first beyond it.
+pub const SETTING_KEEP_INCOMING: &str = "keep_incoming_mib";
+/// The size budget of kept incoming messages unless set otherwise.
+pub const DEFAULT_KEEP_INCOMING_MIB: i64 = 1024;
 
 /// Every setting, as the API and `smimed settings --json` show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +37,8 @@ pub struct Settings {
     pub reject_sha1: bool,
     /// Days that logs and kept incoming messages are kept.
     pub log_retention_days: i64,
+    /// MiB of kept incoming messages; the oldest go first beyond it.
+    pub keep_incoming_mib: i64,
 }
 
 /// A change to any subset of the settings; absent fields stay.
@@ -49,6 +55,8 @@ pub struct SettingsPatch {
     pub reject_sha1: Option<bool>,
     /// 1 to 3650.
     pub log_retention_days: Option<i64>,
+    /// 1 to 1,048,576 (1 TiB).
+    pub keep_incoming_mib: Option<i64>,
 }
 
 impl Settings {
@@ -64,6 +72,10 @@ impl Settings {
                 .get(SETTING_RETENTION)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_RETENTION_DAYS),
+            keep_incoming_mib: rows
+                .get(SETTING_KEEP_INCOMING)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_KEEP_INCOMING_MIB),
         }
     }
 }
@@ -118,6 +130,14 @@ impl Engine {
                 ));
             }
             changes.push((SETTING_RETENTION, days.to_string()));
+        }
+        if let Some(mib) = patch.keep_incoming_mib {
+            if !(1..=1 << 20).contains(&mib) {
+                return Err(Error::Invalid(
+                    "keep_incoming_mib must be between 1 and 1048576".into(),
+                ));
+            }
+            changes.push((SETTING_KEEP_INCOMING, mib.to_string()));
         }
         for (value, name) in [
             (patch.rsa_oaep, SETTING_RSA_OAEP),

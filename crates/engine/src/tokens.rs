@@ -69,6 +69,10 @@ impl Engine {
     /// the cookie secret, or `None` for an unknown token. Audited.
     pub async fn sign_in(&self, secret: &str, lifetime_secs: i64) -> Result<Option<String>> {
         let Some(actor) = self.authenticate(secret).await? else {
+            // The token itself is never written anywhere.
+            self.store
+                .audit("-", "web.sign_in_failed", "", "unknown or revoked token")
+                .await?;
             return Ok(None);
         };
         let cookie = self

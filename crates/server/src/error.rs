@@ -14,6 +14,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// For people.
     pub message: String,
+    /// Seconds after which to try again (503).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -23,6 +25,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
     /// 400.
@@ -37,11 +40,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        if self.status.is_server_error() && self.retry_after.is_none() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -101,6 +110,10 @@ impl From<smimed_engine::Error> for ApiError {
                 "invalid_input",
                 e.to_string(),
             ),
+            E::Busy(_) => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+            },
             E::TooLarge(_) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
             }
@@ -147,5 +160,48 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
                 };
                 ApiError::new(e.status(), code, e.body_text())
             })
+    }
+}
+
+/// A query string, with a malformed one answered as the JSON error shape
+/// (axum's own rejection is plain text).
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// A path parameter, with a malformed one answered as the JSON error shape.
+pub struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
     }
 }

@@ -42,6 +42,13 @@ pub struct Config {
     pub max_upload_bytes: usize,
     /// How often the retention task runs.
     pub retention_interval: Duration,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
+    /// Time a client has to send a request's header (also the idle time of
+    /// a kept-alive connection between requests).
+    pub header_timeout: Duration,
+    /// Time a request's body may stall between two pieces.
+    pub body_timeout: Duration,
 }
 
 impl Default for Config {
@@ -51,6 +58,9 @@ impl Default for Config {
             max_message_bytes: 25 * 1024 * 1024,
             max_upload_bytes: 5 * 1024 * 1024,
             retention_interval: Duration::from_secs(3600),
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -124,6 +134,13 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .with_state(state)
         .layer(axum::middleware::map_response(web::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -137,6 +154,28 @@ pub fn router(state: AppState, config: &Config) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::map_request(sanitize_request_id))
+}
+
+/// A client's `x-request-id` is kept only when it looks like an id (1 to
+/// 128 letters, digits, `-`, `_`, `.`, `:`); anything else (line breaks,
+/// quotes, log-looking text) is dropped and a new id is made, so a client
+/// cannot write into the service's log lines.
+async fn sanitize_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
+    let valid = |v: &axum::http::HeaderValue| {
+        let v = v.as_bytes();
+        (1..=128).contains(&v.len())
+            && v.iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+    };
+    if request
+        .headers()
+        .get("x-request-id")
+        .is_some_and(|v| !valid(v))
+    {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
@@ -152,21 +191,67 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 /// Runs the service until SIGTERM or Ctrl-C, finishing in-flight requests.
 /// `ready` gets the bound address (useful with port 0) once connections
 /// are accepted.
+///
+/// Connections are bounded: at most `max_connections` are served at once
+/// (the next ones wait in the kernel's listen queue), a client has
+/// `header_timeout` to send each request's header and the body may not
+/// stall longer than `body_timeout`, so idle or trickling connections
+/// (slowloris) cannot hold the service.
 pub async fn serve(
     engine: Arc<Engine>,
     config: Config,
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
     let state = AppState::new(engine.clone());
-    let app = router(state, &config);
+    let app = router(state, &config).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        config.body_timeout,
+    ));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let local = listener.local_addr()?;
     tracing::info!(listen = %local, "smimed is serving");
     ready(local);
     tokio::spawn(retention(engine, config.retention_interval));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(config.header_timeout);
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Deletes logs and kept messages older than the retention setting.

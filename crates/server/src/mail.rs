@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use smime::encrypt::ContentCipher;
 use smime::incoming::Processed;
 use smimed_engine::{OutgoingRequest, Received, Sender};
 
-use crate::error::{ApiError, ApiResult, Body};
+use crate::error::{ApiError, ApiResult, Body, Path, Query};
 use crate::{AppState, Caller};
 
 pub(crate) fn sender(group: Option<String>, from: Option<String>) -> ApiResult<Sender> {

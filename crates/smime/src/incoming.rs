@@ -178,6 +178,10 @@ pub struct Processed {
     pub message: Vec<u8>,
 }
 
+/// At most this many From addresses are taken for the signer to match;
+/// more name no author a signature can vouch for.
+pub const MAX_AUTHORS: usize = 16;
+
 /// The message's author as a signature must name it: the From addresses
 /// (and Sender's, shown only), lowercase; a message with two From or two
 /// Sender fields names no single author.
@@ -189,11 +193,12 @@ pub fn senders(raw: &[u8]) -> Result<Senders> {
         .parse_headers(raw)
         .ok_or_else(not_a_message)?;
     let addresses = |field: Option<&mail_parser::Address<'_>>| {
+        let mut seen = std::collections::HashSet::new();
         let mut out: Vec<String> = Vec::new();
         for a in field.into_iter().flat_map(|f| f.iter()) {
             if let Some(email) = a.address() {
                 let email = email.trim().to_ascii_lowercase();
-                if !out.contains(&email) {
+                if seen.insert(email.clone()) {
                     out.push(email);
                 }
             }
@@ -208,14 +213,20 @@ pub fn senders(raw: &[u8]) -> Result<Senders> {
             .filter(|f| f.name.eq_ignore_ascii_case(name))
             .count()
     };
-    let ambiguous = match (count("from"), count("sender")) {
-        (n, _) if n > 1 => Some(format!("the message has {n} From fields")),
-        (_, n) if n > 1 => Some(format!("the message has {n} Sender fields")),
+    let mut from = addresses(message.from());
+    let mut sender = addresses(message.sender());
+    let ambiguous = match (count("from"), count("sender"), from.len()) {
+        (n, _, _) if n > 1 => Some(format!("the message has {n} From fields")),
+        (_, n, _) if n > 1 => Some(format!("the message has {n} Sender fields")),
+        (_, _, n) if n > MAX_AUTHORS => Some(format!("the message names {n} authors")),
         _ => None,
     };
+    // Only so many are looked up: a message naming more verifies never.
+    from.truncate(MAX_AUTHORS);
+    sender.truncate(MAX_AUTHORS);
     Ok(Senders {
-        from: addresses(message.from()),
-        sender: addresses(message.sender()),
+        from,
+        sender,
         ambiguous,
     })
 }

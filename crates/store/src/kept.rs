@@ -24,17 +24,38 @@ impl Store {
         let id = random_hex(16)?;
         let now = smime::now();
         sqlx::query(
-            "INSERT INTO incoming_messages (id, raw, report, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO incoming_messages (id, raw, report, created_at, updated_at, size) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id.clone())
         .bind(raw.to_vec())
         .bind(report.to_string())
         .bind(now)
         .bind(now)
+        .bind(raw.len() as i64)
         .execute(&self.pool)
         .await?;
         Ok(id)
+    }
+
+    /// Drops the oldest kept messages until the rest fit in `budget` bytes;
+    /// returns how many went.
+    pub async fn prune_incoming(&self, budget: i64) -> Result<u64> {
+        let total: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM incoming_messages")
+            .fetch_one(&self.pool)
+            .await?;
+        if total <= budget {
+            return Ok(0);
+        }
+        Ok(sqlx::query(
+            "DELETE FROM incoming_messages WHERE id IN (SELECT id FROM (\
+             SELECT id, SUM(size) OVER (ORDER BY created_at DESC, id DESC) AS newer \
+             FROM incoming_messages) t WHERE newer > $1)",
+        )
+        .bind(budget)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// Replaces the report of a kept message after a retry by `actor`,

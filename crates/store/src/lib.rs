@@ -272,9 +272,15 @@ impl Store {
         Ok(())
     }
 
-    /// Cheap database check for `/healthz`.
+    /// Database check for `/healthz`: one small write, so a store that can
+    /// be read but not written (disk full, read-only) is reported too.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO health (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(smime::now())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

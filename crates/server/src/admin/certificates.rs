@@ -3,14 +3,14 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use smimed_engine::{CertificateFilter, CertificatePage, Download, ImportKind};
 use zeroize::Zeroizing;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Path, Query};
 use crate::{AppState, Caller};
 
 /// A passphrase: zeroed on drop, never printed by `Debug`.

@@ -1,11 +1,11 @@
 //! Groups: the sending address and the composer's defaults.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use smimed_engine::{Group, GroupPatch};
 
-use crate::error::{ApiError, ApiResult, Body};
+use crate::error::{ApiError, ApiResult, Body, Path};
 use crate::{AppState, Caller};
 
 #[utoipa::path(get, path = "/api/v1/groups", summary = "List groups (admin)", responses((status = 200, description = "groups"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]

@@ -9,11 +9,11 @@ pub(crate) use certificates::*;
 pub(crate) use groups::*;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use smimed_engine::{Settings, SettingsPatch};
 
-use crate::error::{ApiError, ApiResult, Body};
+use crate::error::{ApiError, ApiResult, Body, Query};
 use crate::{AppState, Caller};
 
 #[utoipa::path(get, path = "/api/v1/settings", summary = "Read the settings (admin)", responses((status = 200, description = "settings"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
@@ -47,6 +47,7 @@ pub(crate) struct SettingsBody {
     rsa_oaep: Option<bool>,
     reject_sha1: Option<bool>,
     log_retention_days: Option<i64>,
+    keep_incoming_mib: Option<i64>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
