@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use crate::cert::first_reason;
 use crate::der;
 use crate::key::{from_der, from_pem_block, is_key_label};
-use crate::policy::KdfLimits;
+use crate::policy::{KdfBudget, KdfLimits};
 use crate::{Certificate, Error, PrivateKey, Result};
 
 /// Everything one input holds, in input order.
@@ -32,6 +32,7 @@ pub fn parse(input: &[u8], passphrase: Option<&str>) -> Result<Bundle> {
 
 /// [`parse`] with these bounds on key derivation.
 pub fn parse_with(input: &[u8], passphrase: Option<&str>, kdf: &KdfLimits) -> Result<Bundle> {
+    let kdf = &KdfBudget::new(*kdf);
     crate::init();
     if input.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Empty);
@@ -48,7 +49,7 @@ pub fn parse_with(input: &[u8], passphrase: Option<&str>, kdf: &KdfLimits) -> Re
     }
 }
 
-fn parse_pem(text: &str, passphrase: Option<&str>, kdf: &KdfLimits) -> Result<Bundle> {
+fn parse_pem(text: &str, passphrase: Option<&str>, kdf: &KdfBudget) -> Result<Bundle> {
     let mut bundle = Bundle::default();
     let mut recognised = false;
     for block in crate::pem::scan(text)? {
@@ -84,7 +85,7 @@ fn parse_pem(text: &str, passphrase: Option<&str>, kdf: &KdfLimits) -> Result<Bu
     Ok(bundle)
 }
 
-fn parse_der(der: &[u8], passphrase: Option<&str>, kdf: &KdfLimits) -> Result<Bundle> {
+fn parse_der(der: &[u8], passphrase: Option<&str>, kdf: &KdfBudget) -> Result<Bundle> {
     if der.first() != Some(&0x30) {
         return Err(Error::Unreadable);
     }
@@ -158,54 +159,29 @@ fn parse_pkcs12(p12: &Pkcs12, passphrase: Option<&str>) -> Result<Bundle> {
     Ok(bundle)
 }
 
-/// The default bound on key derivation iterations ([`KdfLimits`]).
+/// The default bound on the work of one key derivation ([`KdfLimits`]).
 pub const MAX_ITERATIONS: u64 = 1_000_000;
 
-/// Refuses a PKCS#12 file whose MAC or bag encryption asks for more than
-/// `kdf` allows, before OpenSSL derives any key from the passphrase. Parts
-/// whose structure cannot be followed are left to OpenSSL.
-fn check_pkcs12_iterations(der: &[u8], kdf: &KdfLimits) -> Result<()> {
-    let counts = pkcs12_iterations(der);
-    match counts.into_iter().max_by_key(|&(_, n)| n) {
-        Some((what, n)) if n > kdf.max_iterations => Err(too_many_iterations(
-            "the PKCS#12 file",
-            what,
-            n,
-            kdf.max_iterations,
-        )),
-        _ => Ok(()),
+/// Charges `kdf` with the key derivations of a PKCS#12 file (its MAC and
+/// every password-encrypted part), before OpenSSL derives any key from the
+/// passphrase. Parts whose structure cannot be followed are left to OpenSSL.
+fn check_pkcs12_iterations(der: &[u8], kdf: &KdfBudget) -> Result<()> {
+    for (what, work) in pkcs12_iterations(der) {
+        kdf.charge("the PKCS#12 file", what, work)?;
     }
+    Ok(())
 }
 
 /// The same for an encrypted PKCS#8 key: `EncryptedPrivateKeyInfo ::=
 /// SEQUENCE { encryptionAlgorithm, encryptedData OCTET STRING }`. Anything
 /// of another shape passes (it is no encrypted key).
-pub(crate) fn check_pkcs8_iterations(der: &[u8], item: &str, kdf: &KdfLimits) -> Result<()> {
-    let n = der::read(der, 0)
+pub(crate) fn check_pkcs8_iterations(der: &[u8], item: &str, kdf: &KdfBudget) -> Result<()> {
+    let work = der::read(der, 0)
         .and_then(|(info, _)| der::children(info.contents, 1))
         .filter(|f| f.len() == 2 && f[0].tag == 0x30 && f[1].tag == 0x04)
         .and_then(|fields| alg_iterations(&fields[0], 2))
         .unwrap_or(0);
-    if n > kdf.max_iterations {
-        return Err(too_many_iterations(
-            item,
-            "its encryption",
-            n,
-            kdf.max_iterations,
-        ));
-    }
-    Ok(())
-}
-
-fn too_many_iterations(item: &str, what: &str, n: u64, max: u64) -> Error {
-    Error::Malformed {
-        item: item.to_string(),
-        reason: format!(
-            "{what} asks for {n} key derivation iterations; smimed refuses more than \
-             {max}, which would take minutes to open: export it again with \
-             the usual settings"
-        ),
-    }
+    kdf.charge(item, "its encryption", work)
 }
 
 const OID_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
@@ -315,16 +291,26 @@ fn bag_iterations(der: &[u8], depth: usize, out: &mut Vec<(&'static str, u64)>) 
     }
 }
 
-/// The iteration count of a password-based encryption AlgorithmIdentifier:
-/// PKCS#12 PBE and PBES1 parameters are `{ salt, iterations }`, PBKDF2's
-/// `{ salt, iterationCount, .. }`, and PBES2's `{ keyDerivationFunc,
-/// encryptionScheme }` hold the PBKDF2 one. 0 when there is none.
+/// `1.3.6.1.4.1.11591.4.11` id-scrypt (RFC 7914).
+const OID_SCRYPT: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xda, 0x47, 0x04, 0x0b];
+
+/// The work of a password-based encryption AlgorithmIdentifier: PKCS#12
+/// PBE and PBES1 parameters are `{ salt, iterations }`, PBKDF2's `{ salt,
+/// iterationCount, .. }`, scrypt's `{ salt, N, r, p, .. }` (work N·r·p),
+/// and PBES2's `{ keyDerivationFunc, encryptionScheme }` hold one of the
+/// last two. 0 when there is none.
 fn alg_iterations(alg: &der::Tlv<'_>, depth: usize) -> Option<u64> {
     let parts = der::children(alg.contents, depth)?;
     let Some(params) = parts.get(1) else {
         return Some(0);
     };
     let fields = der::children(params.contents, depth + 1)?;
+    if parts.first().map(|oid| oid.contents) == Some(OID_SCRYPT) {
+        let n = fields.get(1).and_then(integer)?;
+        let r = fields.get(2).and_then(integer)?;
+        let p = fields.get(3).and_then(integer)?;
+        return Some(n.saturating_mul(r).saturating_mul(p));
+    }
     match (fields.first(), fields.get(1)) {
         (Some(salt), Some(n)) if salt.tag == 0x04 && n.tag == 0x02 => integer(n),
         (Some(kdf), _) if kdf.tag == 0x30 && depth < 16 => alg_iterations(kdf, depth + 2),
@@ -455,7 +441,10 @@ mod tests {
                 "{text}"
             );
             assert!(
-                !octets || text.contains(part) || text.contains("encrypted part"),
+                !octets
+                    || ["its MAC", part, "encrypted part"]
+                        .iter()
+                        .any(|p| text.contains(p)),
                 "{text}"
             );
         }
@@ -463,13 +452,15 @@ mod tests {
         // the edit broke, not on the count).
         let at_limit = bump(&der, MAX_ITERATIONS, false);
         assert!(pkcs12_iterations(&at_limit).contains(&("its MAC", MAX_ITERATIONS)));
-        assert!(check_pkcs12_iterations(&at_limit, &KdfLimits::default()).is_ok());
+        let budget = KdfBudget::new(KdfLimits::default());
+        assert!(check_pkcs12_iterations(&at_limit, &budget).is_ok());
 
         // An encrypted PKCS#8 key, PEM and DER.
         let pem = String::from_utf8(pki("alice.key.enc.pem")).unwrap();
         let block = &crate::pem::scan(&pem).unwrap()[0];
         let epki = block.der().unwrap();
-        assert!(check_pkcs8_iterations(&epki, "k", &KdfLimits::default()).is_ok());
+        let budget = KdfBudget::new(KdfLimits::default());
+        assert!(check_pkcs8_iterations(&epki, "k", &budget).is_ok());
         let huge = bump(&epki, 10_000_000, false);
         let e = parse(&huge, Some(testpki::ALICE_KEY_PASSPHRASE)).unwrap_err();
         assert!(e.to_string().contains("10000000"), "{e}");
@@ -480,5 +471,76 @@ mod tests {
         let e = parse(huge_pem.as_bytes(), Some(testpki::ALICE_KEY_PASSPHRASE)).unwrap_err();
         assert!(e.to_string().contains("PEM block 1"), "{e}");
         assert!(e.to_string().contains("10000000"), "{e}");
+    }
+
+    #[test]
+    fn scrypt_work_and_the_total_of_a_file_are_bounded() {
+        crate::init();
+        // OpenSSL's own scrypt-encrypted PKCS#8 (N 16384, r 8, p 1), then
+        // the same with p raised until N·r·p passes the bound.
+        let key =
+            openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let pem = key
+            .private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"pw")
+            .unwrap();
+        assert!(parse(&pem, Some("pw")).is_ok());
+        let scrypt = |n: u64, r: u64, p: u64| -> Vec<u8> {
+            let params = der::constructed(
+                0x30,
+                &[
+                    &der::encode(0x04, b"saltsalt"),
+                    &integer_der(n),
+                    &integer_der(r),
+                    &integer_der(p),
+                ],
+            );
+            let alg = der::constructed(0x30, &[&der::encode(0x06, OID_SCRYPT), &params]);
+            let pbes2 = der::constructed(
+                0x30,
+                &[
+                    &alg,
+                    &der::algorithm(
+                        &crate::der::tests::oid("2.16.840.1.101.3.4.1.42"),
+                        Some(&der::encode(0x04, &[0; 16])),
+                    ),
+                ],
+            );
+            let alg = der::constructed(
+                0x30,
+                &[
+                    &der::encode(0x06, &crate::der::tests::oid("1.2.840.113549.1.5.13")),
+                    &pbes2,
+                ],
+            );
+            der::constructed(0x30, &[&alg, &der::encode(0x04, &[0; 64])])
+        };
+        let cost = |d: &[u8]| {
+            let (info, _) = der::read(d, 0).unwrap();
+            alg_iterations(&der::children(info.contents, 1).unwrap()[0], 2).unwrap()
+        };
+        assert_eq!(cost(&scrypt(16384, 8, 1)), 131_072);
+        let fine = KdfBudget::new(KdfLimits::default());
+        assert!(check_pkcs8_iterations(&scrypt(16384, 8, 7), "k", &fine).is_ok());
+        let e = check_pkcs8_iterations(&scrypt(16384, 8, 8), "k", &fine).unwrap_err();
+        assert!(e.to_string().contains("1048576"), "{e}");
+        assert!(e.to_string().contains("scrypt"), "{e}");
+        // Each within the bound, too many together.
+        let budget = KdfBudget::new(KdfLimits::default());
+        // 34 × 917,504 is within the 32,000,000 of a file; the 35th is not.
+        for _ in 0..34 {
+            check_pkcs8_iterations(&scrypt(16384, 8, 7), "k", &budget).unwrap();
+        }
+        let e = check_pkcs8_iterations(&scrypt(16384, 8, 7), "k", &budget).unwrap_err();
+        assert!(e.to_string().contains("in all"), "{e}");
+    }
+
+    fn integer_der(n: u64) -> Vec<u8> {
+        let bytes = n.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count().min(7);
+        let mut body = bytes[skip..].to_vec();
+        if body[0] & 0x80 != 0 {
+            body.insert(0, 0);
+        }
+        der::encode(0x02, &body)
     }
 }

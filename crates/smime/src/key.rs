@@ -7,7 +7,7 @@ use openssl::symm::Cipher;
 use zeroize::Zeroizing;
 
 use crate::pem::Block;
-use crate::policy::KdfLimits;
+use crate::policy::{KdfBudget, KdfLimits};
 use crate::{Certificate, Error, Result};
 
 /// A private key, opened, together with the bytes to give back on export.
@@ -28,9 +28,10 @@ impl PrivateKey {
                 .iter()
                 .find(|b| is_key_label(b.label))
                 .ok_or(Error::Unreadable)?;
-            from_pem_block(block, passphrase, &KdfLimits::default())
+            from_pem_block(block, passphrase, &KdfBudget::new(KdfLimits::default()))
         } else {
-            from_der(original, passphrase, &KdfLimits::default())?.ok_or(Error::Unreadable)
+            from_der(original, passphrase, &KdfBudget::new(KdfLimits::default()))?
+                .ok_or(Error::Unreadable)
         }
     }
 
@@ -92,7 +93,7 @@ pub(crate) fn is_key_label(label: &str) -> bool {
 pub(crate) fn from_pem_block(
     block: &Block<'_>,
     passphrase: Option<&str>,
-    kdf: &KdfLimits,
+    kdf: &KdfBudget,
 ) -> Result<PrivateKey> {
     let protected = block.label == "ENCRYPTED PRIVATE KEY" || block.has_headers;
     let what = || format!("the private key in {}", block.describe());
@@ -128,7 +129,7 @@ pub(crate) fn from_pem_block(
 pub(crate) fn from_der(
     der: &[u8],
     passphrase: Option<&str>,
-    kdf: &KdfLimits,
+    kdf: &KdfBudget,
 ) -> Result<Option<PrivateKey>> {
     let keep = |pkey, protected| {
         Ok(Some(PrivateKey {

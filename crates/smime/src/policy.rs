@@ -41,21 +41,73 @@ impl Default for CmsLimits {
 }
 
 /// How much key derivation an uploaded file may ask for (PKCS#12 MACs and
-/// encrypted parts, encrypted PKCS#8 keys). OpenSSL runs whatever count a
-/// file names, and 10,000,000 iterations take minutes.
+/// encrypted parts, encrypted PKCS#8 keys). OpenSSL runs whatever a file
+/// names: 10,000,000 PBKDF2 iterations take minutes, and so does scrypt
+/// with a large parallelization. Work is counted in PBKDF2 iterations, or
+/// scrypt's N·r·p: one unit of either costs about 0.5 µs here
+/// (`openssl kdf`, docs/security.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct KdfLimits {
-    /// Iterations of one key derivation. Common exports use 2,048 (OpenSSL,
-    /// Windows) up to 600,000 (OWASP's advice for PBKDF2-SHA256).
-    pub max_iterations: u64,
+    /// The work of one key derivation. Common exports ask for 2,048 (OpenSSL,
+    /// Windows) up to 600,000 (OWASP's advice for PBKDF2-SHA256) iterations;
+    /// OpenSSL's scrypt default is 131,072 (N 16384, r 8, p 1).
+    pub max_work: u64,
+    /// The work of all key derivations one file asks for (a bundle of many
+    /// encrypted keys, a PKCS#12 file's MAC and parts together).
+    pub max_total: u64,
 }
 
 impl Default for KdfLimits {
     fn default() -> Self {
         KdfLimits {
-            max_iterations: 1_000_000,
+            max_work: 1_000_000,
+            max_total: 32_000_000,
         }
+    }
+}
+
+/// What one file has spent of its [`KdfLimits`] so far.
+#[derive(Debug)]
+pub struct KdfBudget {
+    limits: KdfLimits,
+    spent: std::cell::Cell<u64>,
+}
+
+impl KdfBudget {
+    /// A budget with nothing spent.
+    pub fn new(limits: KdfLimits) -> Self {
+        KdfBudget {
+            limits,
+            spent: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Counts one derivation of `work` that `what` of `item` asks for, or
+    /// refuses it (and everything after) with the reason.
+    pub(crate) fn charge(&self, item: &str, what: &str, work: u64) -> crate::Result<()> {
+        let refuse = |reason: String| crate::Error::Malformed {
+            item: item.to_string(),
+            reason,
+        };
+        if work > self.limits.max_work {
+            return Err(refuse(format!(
+                "{what} asks for {work} key derivation iterations (or scrypt N·r·p); smimed \
+                 refuses more than {}, which would take minutes to open: export it again \
+                 with the usual settings",
+                self.limits.max_work
+            )));
+        }
+        let spent = self.spent.get().saturating_add(work);
+        self.spent.set(spent);
+        if spent > self.limits.max_total {
+            return Err(refuse(format!(
+                "the file asks for {spent} key derivation iterations in all; smimed refuses \
+                 more than {} for one file: split it into smaller files",
+                self.limits.max_total
+            )));
+        }
+        Ok(())
     }
 }
 
