@@ -130,6 +130,17 @@ impl Engine {
             .map_err(|_| Error::Busy(self.max_messages))
     }
 
+    /// Takes `n` of the places for messages at once, or `Busy`: for a front
+    /// end that must refuse before it receives a message (the SMTP gateway
+    /// before DATA), and for tests of the bound. The places come back when
+    /// the permit is dropped.
+    pub fn hold_message_slots(&self, n: usize) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.busy
+            .clone()
+            .try_acquire_many_owned(u32::try_from(n).unwrap_or(u32::MAX))
+            .map_err(|_| Error::Busy(self.max_messages))
+    }
+
     /// The store as a message starting now sees it.
     async fn view(&self) -> Result<View<'_>> {
         View::new(&self.store, &self.memo).await

@@ -152,15 +152,36 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
         axum::body::Bytes::from_request(req, state)
             .await
             .map(Body)
-            .map_err(|e| {
-                let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    "too_large"
-                } else {
-                    "bad_request"
-                };
-                ApiError::new(e.status(), code, e.body_text())
-            })
+            .map_err(|e| unreadable_body(e.status(), e.body_text(), &e))
     }
+}
+
+/// A request body that could not be read, as the JSON error shape: over
+/// the size limit (413 `too_large`), stalled past the body timeout (408
+/// `request_timeout`), or otherwise cut (400).
+pub(crate) fn unreadable_body(
+    status: StatusCode,
+    text: String,
+    error: &(dyn std::error::Error + 'static),
+) -> ApiError {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request's body stopped arriving for longer than the body timeout \
+                 (body_timeout_secs); nothing of it was used",
+            );
+        }
+        cause = e.source();
+    }
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "too_large"
+    } else {
+        "bad_request"
+    };
+    ApiError::new(status, code, text)
 }
 
 /// A query string, with a malformed one answered as the JSON error shape

@@ -183,7 +183,12 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unhealthy",
+                "the store cannot be written (full disk, read-only file system or lost database); see the service log",
+            )
+            .into_response()
         }
     }
 }

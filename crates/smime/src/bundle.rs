@@ -50,6 +50,14 @@ pub fn parse_with(input: &[u8], passphrase: Option<&str>, kdf: &KdfLimits) -> Re
 }
 
 fn parse_pem(text: &str, passphrase: Option<&str>, kdf: &KdfBudget) -> Result<Bundle> {
+    // The whole file's key derivation work is counted before the first
+    // key is opened: a file over its total is refused without running any.
+    let total = kdf.fresh();
+    for block in crate::pem::scan(text)? {
+        if block.label == "ENCRYPTED PRIVATE KEY" {
+            check_pkcs8_iterations(&block.der()?, &block.describe(), &total)?;
+        }
+    }
     let mut bundle = Bundle::default();
     let mut recognised = false;
     for block in crate::pem::scan(text)? {

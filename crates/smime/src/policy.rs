@@ -83,6 +83,11 @@ impl KdfBudget {
         }
     }
 
+    /// A budget with the same limits and nothing spent.
+    pub(crate) fn fresh(&self) -> Self {
+        KdfBudget::new(self.limits)
+    }
+
     /// Counts one derivation of `work` that `what` of `item` asks for, or
     /// refuses it (and everything after) with the reason.
     pub(crate) fn charge(&self, item: &str, what: &str, work: u64) -> crate::Result<()> {

@@ -24,8 +24,8 @@ impl Store {
         let id = random_hex(16)?;
         let now = smime::now();
         sqlx::query(
-            "INSERT INTO incoming_messages (id, raw, report, created_at, updated_at, size) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO incoming_messages (id, raw, report, created_at, updated_at, size, received_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id.clone())
         .bind(raw.to_vec())
@@ -33,6 +33,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(raw.len() as i64)
+        .bind(received_us())
         .execute(&self.pool)
         .await?;
         Ok(id)
@@ -49,7 +50,7 @@ impl Store {
         }
         Ok(sqlx::query(
             "DELETE FROM incoming_messages WHERE id IN (SELECT id FROM (\
-             SELECT id, SUM(size) OVER (ORDER BY created_at DESC, id DESC) AS newer \
+             SELECT id, SUM(size) OVER (ORDER BY received_us DESC, id DESC) AS newer \
              FROM incoming_messages) t WHERE newer > $1)",
         )
         .bind(budget)
@@ -92,5 +93,22 @@ impl Store {
             report: row.try_get(2)?,
             created_at: row.try_get(3)?,
         })
+    }
+}
+
+/// Microseconds since the Unix epoch, never less than the last value this
+/// process handed out: the order kept messages were received in.
+fn received_us() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let previous = LAST.fetch_max(now, Ordering::Relaxed);
+    if previous >= now {
+        LAST.fetch_add(1, Ordering::Relaxed) + 1
+    } else {
+        now
     }
 }

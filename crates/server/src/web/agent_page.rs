@@ -15,7 +15,7 @@ use smimed_engine::{OutgoingRequest, Sender};
 use smimed_store::Group;
 
 use super::{Chrome, PlainFormSession, Session, UiResult, render};
-use crate::error::ApiError;
+use crate::error::{ApiError, unreadable_body};
 use crate::{AppState, mail};
 
 // --- composer ---------------------------------------------------------------------
@@ -285,7 +285,7 @@ pub(crate) async fn create(
     while let Some(field) = multipart
         .next_field()
         .await
-        .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?
+        .map_err(|e| unreadable_body(e.status(), e.body_text(), &e))?
     {
         let name = field.name().unwrap_or("").to_string();
         if name == "attachment" {
@@ -297,7 +297,7 @@ pub(crate) async fn create(
             let data = field
                 .bytes()
                 .await
-                .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+                .map_err(|e| unreadable_body(e.status(), e.body_text(), &e))?;
             if !data.is_empty() {
                 attachment = Some(Attachment {
                     name: file,
@@ -310,7 +310,7 @@ pub(crate) async fn create(
         let text = field
             .text()
             .await
-            .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+            .map_err(|e| unreadable_body(e.status(), e.body_text(), &e))?;
         match name.as_str() {
             "csrf" => csrf = Some(text),
             "group" => form.group = text,
@@ -590,13 +590,13 @@ pub(crate) async fn incoming(
     while let Some(field) = multipart
         .next_field()
         .await
-        .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?
+        .map_err(|e| unreadable_body(e.status(), e.body_text(), &e))?
     {
         if field.name() == Some("message") {
             let data = field
                 .bytes()
                 .await
-                .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+                .map_err(|e| unreadable_body(e.status(), e.body_text(), &e))?;
             raw = Some(data.to_vec());
         }
     }

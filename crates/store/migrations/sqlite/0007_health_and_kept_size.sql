@@ -7,7 +7,9 @@ CREATE TABLE health (
 );
 
 -- Kept incoming messages have a size budget besides their age
--- (`keep_incoming_mib`): the oldest go first.
+-- (`keep_incoming_mib`): the oldest go first, in the order received
+-- (microseconds: created_at is seconds, and ids are random).
 ALTER TABLE incoming_messages ADD COLUMN size BIGINT NOT NULL DEFAULT 0;
-UPDATE incoming_messages SET size = length(raw);
-CREATE INDEX incoming_messages_created_id ON incoming_messages (created_at, id);
+ALTER TABLE incoming_messages ADD COLUMN received_us BIGINT NOT NULL DEFAULT 0;
+UPDATE incoming_messages SET size = length(raw), received_us = created_at * 1000000;
+CREATE INDEX incoming_messages_received ON incoming_messages (received_us, id);
