@@ -24,7 +24,7 @@ pub(crate) async fn serve(
         println!("  {secret}");
         println!("Create more with `smimed token create --role admin|agent --name NAME`.");
     }
-    smimed_server::serve(Arc::new(engine), config, |addr| {
+    smimed_server::serve(Arc::new(engine.with_queued_log()), config, |addr| {
         // Not println!: a closed standard output must not stop the service.
         use std::io::Write;
         let mut out = std::io::stdout();

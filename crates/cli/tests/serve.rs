@@ -206,3 +206,90 @@ fn sigterm_lets_a_request_in_flight_finish() {
     let mut server = server;
     assert!(server.child.wait().unwrap().success());
 }
+
+#[test]
+fn every_operation_answered_before_sigterm_is_in_the_log() {
+    // The service hands operation log entries to a writer task (no request
+    // waits for a log write). SIGTERM arrives while requests are in
+    // flight: every one that was answered must have its entry written
+    // before the process exits.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let token = server.token.clone().unwrap();
+    for (path, file) in [
+        ("/api/v1/certificates", files::CHAIN),
+        ("/api/v1/certificates", files::ALICE),
+        ("/api/v1/private-keys", files::ALICE_KEY),
+    ] {
+        let (s, v) = server.call(&token, "POST", path, &fixture(file), "");
+        assert_eq!(s, 200, "{file}: {v}");
+    }
+    for (path, body) in [
+        ("/api/v1/settings", r#"{"enabled": true}"#),
+        (
+            "/api/v1/groups/support",
+            r#"{"email": "alice@example.org"}"#,
+        ),
+    ] {
+        let (s, v) = server.call(&token, "PUT", path, body.as_bytes(), "application/json");
+        assert_eq!(s, 200, "{path}: {v}");
+    }
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let port = server.port;
+    let senders: Vec<_> = (0..4)
+        .map(|_| {
+            let (answered, token) = (answered.clone(), token.clone());
+            std::thread::spawn(move || {
+                let message =
+                    b"From: alice@example.org\r\nTo: x@example.net\r\nSubject: t\r\n\r\nhi\r\n";
+                for _ in 0..400 {
+                    let mut s = match TcpStream::connect(("127.0.0.1", port)) {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    };
+                    let head = format!(
+                        "POST /api/v1/outgoing?group=support&sign=true&encrypt=false HTTP/1.1\r\n\
+                         Host: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
+                         Content-Type: message/rfc822\r\nContent-Length: {}\r\n\r\n",
+                        message.len()
+                    );
+                    if s.write_all(head.as_bytes()).is_err() || s.write_all(message).is_err() {
+                        return;
+                    }
+                    let mut resp = String::new();
+                    let _ = s.read_to_string(&mut resp);
+                    if resp.starts_with("HTTP/1.1 200") {
+                        answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    } else {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 200 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(server.stop().success());
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let answered = answered.load(std::sync::atomic::Ordering::SeqCst);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    sqlx::any::install_default_drivers();
+    let written: i64 = rt.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", data.join("smimed.db").display());
+        let mut db = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM operation_log WHERE operation = 'sign'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap()
+    });
+    assert!(answered >= 200);
+    assert_eq!(written, answered as i64);
+}

@@ -127,8 +127,8 @@ impl Engine {
             } else {
                 "failure"
             };
-            self.store
-                .log_operation(&Operation {
+            self.oplog
+                .log(Operation {
                     direction: "incoming".into(),
                     operation: layer.operation().into(),
                     status: status.into(),

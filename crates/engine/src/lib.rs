@@ -21,6 +21,7 @@ mod groups;
 mod incoming;
 mod logs;
 mod memo;
+mod oplog;
 mod outgoing;
 mod settings;
 mod tokens;
@@ -62,6 +63,7 @@ pub struct Engine {
     /// Messages being processed now, and how many may be.
     busy: Arc<tokio::sync::Semaphore>,
     max_messages: usize,
+    oplog: oplog::OpLog,
 }
 
 /// How many messages are processed at once unless configured.
@@ -105,6 +107,7 @@ impl Engine {
                 store: store.clone(),
                 cache: Arc::new(cache::KeyCache::new(key_cache_size)),
             },
+            oplog: oplog::OpLog::Direct(store.clone()),
             store,
             memo: Memo::default(),
             busy: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_MESSAGES)),

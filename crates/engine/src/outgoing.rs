@@ -108,15 +108,15 @@ impl Engine {
             Ok(out) => {
                 for (done, operation) in [(out.signed, "sign"), (out.encrypted, "encrypt")] {
                     if done {
-                        self.store
-                            .log_operation(&log(operation, "success", String::new()))
+                        self.oplog
+                            .log(log(operation, "success", String::new()))
                             .await?;
                     }
                 }
             }
             Err(Error::NotPossible { operation, message }) => {
-                self.store
-                    .log_operation(&log(operation, "failure", message.clone()))
+                self.oplog
+                    .log(log(operation, "failure", message.clone()))
                     .await?;
             }
             Err(_) => {}

@@ -218,7 +218,7 @@ pub async fn serve(
     let local = listener.local_addr()?;
     tracing::info!(listen = %local, "smimed is serving");
     ready(local);
-    tokio::spawn(retention(engine, config.retention_interval));
+    tokio::spawn(retention(engine.clone(), config.retention_interval));
 
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -256,6 +256,8 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+    // Every request is answered; what they logged is written before exit.
+    engine.flush_log().await;
     Ok(())
 }
 

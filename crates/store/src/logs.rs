@@ -2,9 +2,12 @@
 //! log (every admin change), and their retention.
 
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store};
+
+/// Operations per multi-row INSERT of [`Store::log_operations`].
+pub const LOG_BATCH: usize = 100;
 
 /// One entry of the operation log.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -51,21 +54,40 @@ pub struct AuditEntry {
 impl Store {
     /// Appends to the operation log.
     pub async fn log_operation(&self, op: &Operation) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO operation_log (at, direction, operation, status, from_addr, to_addrs, \
-             message_id, detail, token_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(smime::now())
-        .bind(op.direction.clone())
-        .bind(op.operation.clone())
-        .bind(op.status.clone())
-        .bind(op.from.clone())
-        .bind(op.to.clone())
-        .bind(op.message_id.clone())
-        .bind(op.detail.clone())
-        .bind(op.token_name.clone())
-        .execute(&self.pool)
-        .await?;
+        self.log_operations(std::slice::from_ref(op)).await
+    }
+
+    /// Writes operations in one transaction (a group commit), in rows of
+    /// [`LOG_BATCH`]. Each keeps its own `at` when set (the time it
+    /// happened, not the time it was written).
+    pub async fn log_operations(&self, ops: &[Operation]) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let now = smime::now();
+        let mut tx = self.begin_write().await?;
+        for rows in ops.chunks(LOG_BATCH) {
+            let sql = format!(
+                "INSERT INTO operation_log (at, direction, operation, status, from_addr, \
+                 to_addrs, message_id, detail, token_name) VALUES {}",
+                crate::placeholders(rows.len(), 9)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for op in rows {
+                query = query
+                    .bind(if op.at > 0 { op.at } else { now })
+                    .bind(op.direction.clone())
+                    .bind(op.operation.clone())
+                    .bind(op.status.clone())
+                    .bind(op.from.clone())
+                    .bind(op.to.clone())
+                    .bind(op.message_id.clone())
+                    .bind(op.detail.clone())
+                    .bind(op.token_name.clone());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
