@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use smime::Certificate;
 use smime::trust::Fingerprints;
-use smimed_store::{Candidate, Group, SealedKey};
+use smimed_store::{Candidate, Group, SealedKey, TokenInfo};
 
 use crate::Result;
 
@@ -39,6 +39,8 @@ pub(crate) enum Key {
     Keyed,
     /// Every stored key, sealed.
     Sealed,
+    /// The API token with this secret hash (only found ones are kept).
+    Token(String),
 }
 
 /// What was found.
@@ -51,6 +53,7 @@ pub(crate) enum Value {
     Certificates(Arc<Vec<Certificate>>),
     Fingerprints(Arc<Fingerprints>),
     Sealed(Arc<Vec<SealedKey>>),
+    Token(TokenInfo),
 }
 
 /// A type that can be remembered as a [`Value`].
@@ -231,6 +234,22 @@ impl<'a> View<'a> {
             .find(|s| s.fingerprint == fingerprint)
             .cloned()
             .ok_or_else(|| smimed_store::Error::NoPrivateKey(fingerprint.to_string()).into())
+    }
+
+    /// The token whose secret hashes to `hash`. Unknown hashes are asked
+    /// of the store each time and never kept, so guesses cannot fill or
+    /// flush the memory.
+    pub(crate) async fn token(&self, hash: &str) -> Result<Option<TokenInfo>> {
+        let key = Key::Token(hash.to_string());
+        if let Some(Value::Token(token)) = self.memo.get(self.generation, &key) {
+            return Ok(Some(token));
+        }
+        let found = self.store.token_by_hash(hash).await?;
+        if let Some(token) = &found {
+            self.memo
+                .put(self.generation, key, Value::Token(token.clone()));
+        }
+        Ok(found)
     }
 
     pub(crate) async fn certificates_with_keys(&self) -> Result<Arc<Vec<Certificate>>> {

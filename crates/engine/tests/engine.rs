@@ -775,6 +775,27 @@ async fn remembered_lookups_end_with_any_change_on_any_instance() {
         .unwrap();
     assert!(options.sign.possible && !options.sign.default);
 
+    // A token is remembered once found; revoked there, it is refused here
+    // at the next request, and a new one made there is known here.
+    let secret = other
+        .create_token("desk", smimed_store::Role::Agent, "test")
+        .await
+        .unwrap();
+    let first = a.engine.authenticate(&secret).await.unwrap();
+    assert_eq!(first.map(|t| t.name().to_string()).as_deref(), Some("desk"));
+    let remembered = a.engine.remembered_lookups();
+    assert!(a.engine.authenticate(&secret).await.unwrap().is_some());
+    assert_eq!(a.engine.remembered_lookups(), remembered, "from memory");
+    other.revoke_token("desk", "test").await.unwrap();
+    assert!(a.engine.authenticate(&secret).await.unwrap().is_none());
+    let again = other
+        .create_token("desk", smimed_store::Role::Admin, "test")
+        .await
+        .unwrap();
+    assert!(a.engine.authenticate(&secret).await.unwrap().is_none());
+    let renewed = a.engine.authenticate(&again).await.unwrap().unwrap();
+    assert_eq!(renewed.role(), smimed_store::Role::Admin);
+
     // S/MIME switched off there: nothing is signed here.
     other.set_enabled(false, "test").await.unwrap();
     let out = a

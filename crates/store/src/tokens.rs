@@ -87,9 +87,14 @@ impl Store {
 
     /// The name and role of the token whose secret is `secret`.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<TokenInfo>> {
+        self.token_by_hash(&token_hash(secret)?).await
+    }
+
+    /// The token whose secret has this [`token_hash`].
+    pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenInfo>> {
         let row =
             sqlx::query("SELECT name, role, created_at FROM api_tokens WHERE token_sha256 = $1")
-                .bind(token_hash(secret)?)
+                .bind(hash.to_string())
                 .fetch_optional(&self.pool)
                 .await?;
         row.map(|r| token_from_row(&r)).transpose()
