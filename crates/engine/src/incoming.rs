@@ -38,9 +38,7 @@ impl Engine {
             .store
             .save_incoming(&raw, &report_json(&processed)?)
             .await?;
-        let budget = self.view().await?.settings().await?;
-        let mib = crate::Settings::from_rows(&budget).keep_incoming_mib;
-        self.store.prune_incoming(mib << 20).await?;
+        self.keep_within_budget(raw.len()).await?;
         self.log_layers(actor, &raw, &processed).await?;
         Ok(Received { id, processed })
     }
@@ -60,6 +58,25 @@ impl Engine {
             id: id.to_string(),
             processed,
         })
+    }
+
+    /// Drops the oldest kept messages beyond `keep_incoming_mib`. The sum
+    /// is taken once every 1/64 of the budget received here, not per
+    /// message: between two, the budget can be passed by at most that much
+    /// (per instance).
+    async fn keep_within_budget(&self, received: usize) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let settings = self.view().await?.settings().await?;
+        let budget = crate::Settings::from_rows(&settings).keep_incoming_mib << 20;
+        let since = self
+            .kept_since_prune
+            .fetch_add(received as u64, Ordering::Relaxed)
+            + received as u64;
+        if since >= (budget as u64 / 64).max(1) {
+            self.kept_since_prune.store(0, Ordering::Relaxed);
+            self.store.prune_incoming(budget).await?;
+        }
+        Ok(())
     }
 
     /// A kept message and its last report.

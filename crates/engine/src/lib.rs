@@ -64,6 +64,9 @@ pub struct Engine {
     busy: Arc<tokio::sync::Semaphore>,
     max_messages: usize,
     oplog: oplog::OpLog,
+    /// Bytes of incoming messages kept since the kept ones were last
+    /// summed against their budget.
+    kept_since_prune: std::sync::atomic::AtomicU64,
 }
 
 /// How many messages are processed at once unless configured.
@@ -108,6 +111,7 @@ impl Engine {
                 cache: Arc::new(cache::KeyCache::new(key_cache_size)),
             },
             oplog: oplog::OpLog::Direct(store.clone()),
+            kept_since_prune: std::sync::atomic::AtomicU64::new(u64::MAX / 2),
             store,
             memo: Memo::default(),
             busy: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_MESSAGES)),

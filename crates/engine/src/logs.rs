@@ -48,9 +48,16 @@ impl Engine {
 
     /// Deletes logs, kept messages and sessions older than the retention
     /// setting; returns how many rows went.
+    /// Kept messages also go down to their size budget here, so a budget
+    /// made smaller takes effect within the hour without new mail.
     pub async fn expire(&self) -> Result<u64> {
-        let days = crate::Settings::from_rows(&self.store.settings().await?).log_retention_days;
-        Ok(self.store.expire(days).await?)
+        let settings = crate::Settings::from_rows(&self.store.settings().await?);
+        let expired = self.store.expire(settings.log_retention_days).await?;
+        let pruned = self
+            .store
+            .prune_incoming(settings.keep_incoming_mib << 20)
+            .await?;
+        Ok(expired + pruned)
     }
 
     /// Whether the store answers (for `/healthz`).

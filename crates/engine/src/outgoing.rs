@@ -94,8 +94,11 @@ impl Engine {
     ) -> Result<Outgoing> {
         check_header_size(&raw)?;
         let _permit = self.admit()?;
-        let envelope = envelope(&raw);
-        let result = self.protect(raw, sender, request).await;
+        let Head {
+            recipients,
+            envelope,
+        } = Head::parse(&raw);
+        let result = self.protect(raw, recipients, sender, request).await;
         let log = |operation: &str, status: &str, detail: String| Operation {
             direction: "outgoing".into(),
             operation: operation.into(),
@@ -127,12 +130,13 @@ impl Engine {
     async fn protect(
         &self,
         raw: Vec<u8>,
+        recipients: Result<Vec<String>>,
         sender: &Sender,
         request: &OutgoingRequest,
     ) -> Result<Outgoing> {
         let view = self.view().await?;
         let (email, ds, de) = resolve(&view, sender).await?;
-        let recipients = recipients_of(&raw)?;
+        let recipients = recipients?;
         check_address_count(recipients.len())?;
         if !view.enabled().await? {
             if request.sign == Some(true) || request.encrypt == Some(true) {
@@ -381,45 +385,62 @@ fn decide(operation: &'static str, asked: Option<bool>, choice: &Choice) -> Resu
 
 /// To, Cc and Bcc addresses of a message, lowercase.
 pub fn recipients_of(raw: &[u8]) -> Result<Vec<String>> {
-    let message = MessageParser::default()
-        .parse_headers(raw)
-        .ok_or(Error::NotAMessage)?;
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for field in [message.to(), message.cc(), message.bcc()]
-        .into_iter()
-        .flatten()
-    {
-        for addr in field.iter() {
-            if let Some(email) = addr.address() {
-                let email = email.trim().to_ascii_lowercase();
-                if seen.insert(email.clone()) {
-                    out.push(email);
+    Head::parse(raw).recipients
+}
+
+/// What the engine reads from a message's header, parsed once: the
+/// recipients it looks certificates up for, and what the operation log
+/// records.
+pub(crate) struct Head {
+    /// To, Cc and Bcc addresses, lowercase, each once; `NotAMessage` when
+    /// the header cannot be read.
+    pub(crate) recipients: Result<Vec<String>>,
+    /// From, To+Cc and Message-ID, for the operation log.
+    pub(crate) envelope: Operation,
+}
+
+impl Head {
+    pub(crate) fn parse(raw: &[u8]) -> Head {
+        let Some(m) = MessageParser::default().parse_headers(raw) else {
+            return Head {
+                recipients: Err(Error::NotAMessage),
+                envelope: Operation::default(),
+            };
+        };
+        let mut seen = HashSet::new();
+        let mut recipients = Vec::new();
+        for field in [m.to(), m.cc(), m.bcc()].into_iter().flatten() {
+            for addr in field.iter() {
+                if let Some(email) = addr.address() {
+                    let email = email.trim().to_ascii_lowercase();
+                    if seen.insert(email.clone()) {
+                        recipients.push(email);
+                    }
                 }
             }
         }
+        let addrs = |a: Option<&mail_parser::Address<'_>>| -> Vec<String> {
+            a.map(|a| {
+                a.iter()
+                    .filter_map(|x| x.address().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let to: Vec<String> = addrs(m.to()).into_iter().chain(addrs(m.cc())).collect();
+        Head {
+            recipients: Ok(recipients),
+            envelope: Operation {
+                from: addrs(m.from()).join(", "),
+                to: to.join(", "),
+                message_id: m.message_id().unwrap_or_default().to_string(),
+                ..Operation::default()
+            },
+        }
     }
-    Ok(out)
 }
 
 /// From, To+Cc and Message-ID of a message, for the operation log.
 pub(crate) fn envelope(raw: &[u8]) -> Operation {
-    let Some(m) = MessageParser::default().parse_headers(raw) else {
-        return Operation::default();
-    };
-    let addrs = |a: Option<&mail_parser::Address<'_>>| -> Vec<String> {
-        a.map(|a| {
-            a.iter()
-                .filter_map(|x| x.address().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    let to: Vec<String> = addrs(m.to()).into_iter().chain(addrs(m.cc())).collect();
-    Operation {
-        from: addrs(m.from()).join(", "),
-        to: to.join(", "),
-        message_id: m.message_id().unwrap_or_default().to_string(),
-        ..Operation::default()
-    }
+    Head::parse(raw).envelope
 }

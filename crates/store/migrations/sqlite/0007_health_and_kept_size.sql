@@ -12,4 +12,6 @@ CREATE TABLE health (
 ALTER TABLE incoming_messages ADD COLUMN size BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE incoming_messages ADD COLUMN received_us BIGINT NOT NULL DEFAULT 0;
 UPDATE incoming_messages SET size = length(raw), received_us = created_at * 1000000;
-CREATE INDEX incoming_messages_received ON incoming_messages (received_us, id);
+-- With size in the index, the budget's sum and the pruning read the index
+-- alone, not the messages.
+CREATE INDEX incoming_messages_received ON incoming_messages (received_us, id, size);
