@@ -298,7 +298,7 @@ async fn list(engine: &Engine, actor: &Actor, json: bool) -> anyhow::Result<()> 
         return Ok(());
     }
     for stored in &certs {
-        let info = stored.certificate.info();
+        let info = &stored.info;
         let key = if stored.has_private_key {
             "  [PRIVATE KEY]"
         } else {

@@ -3,7 +3,9 @@
 //! file's key derivation) runs on the blocking pool.
 
 use serde::Serialize;
-use smimed_store::{ImportReport, Status, StoredCertificate};
+use smimed_store::{
+    CertificateQuery, CertificateSort, ImportReport, ListedCertificate, Status, StoredCertificate,
+};
 use zeroize::Zeroizing;
 
 use crate::{Actor, Engine, Error, Result};
@@ -18,19 +20,21 @@ pub enum ImportKind {
     PrivateKeys,
 }
 
-/// Which certificates a list shows.
+/// Which certificates a list shows, and in which order.
 #[derive(Debug, Clone, Default)]
 pub struct CertificateFilter {
-    /// Only those carrying this address.
+    /// Only those with an address containing this text (any case).
     pub email: Option<String>,
     /// Only those with (or without) a private key.
     pub has_key: Option<bool>,
     /// Only CAs, or only end entities.
     pub kind: Option<smime::Kind>,
-    /// Only those with (or without) issues.
+    /// Only those with (or without) issues (`key_unusable` included).
     pub has_issues: Option<bool>,
     /// Only those with this text (any case) in an address or the subject.
     pub search: Option<String>,
+    /// The order (by subject unless said).
+    pub sort: CertificateSort,
 }
 
 /// One page of a list.
@@ -43,7 +47,7 @@ pub struct CertificatePage {
     /// Rows per page.
     pub per_page: usize,
     /// The rows.
-    pub items: Vec<StoredCertificate>,
+    pub items: Vec<ListedCertificate>,
 }
 
 /// A file to hand out: its bytes, a file name and a media type.
@@ -101,7 +105,9 @@ impl Engine {
             .await?)
     }
 
-    /// The certificates that match `filter`, one page of `per_page` (admins).
+    /// The certificates that match `filter`, one page of `per_page` (admins):
+    /// filtered, counted, sorted and paged by the store in SQL, from rows
+    /// that hold what a list shows (nothing is parsed).
     pub async fn certificates(
         &self,
         actor: &Actor,
@@ -110,37 +116,25 @@ impl Engine {
         per_page: usize,
     ) -> Result<CertificatePage> {
         actor.admin()?;
-        let all = match &filter.email {
-            Some(email) => self.store.certificates_for_email(email).await?,
-            None => self.store.list_certificates().await?,
-        };
-        let items: Vec<StoredCertificate> = all
-            .into_iter()
-            .filter(|c| filter.has_key.is_none_or(|k| c.has_private_key == k))
-            .filter(|c| filter.kind.is_none_or(|k| c.certificate.info().kind == k))
-            .filter(|c| filter.has_issues.is_none_or(|i| c.issues.is_empty() != i))
-            .filter(|c| {
-                filter.search.as_ref().is_none_or(|needle| {
-                    let needle = needle.to_lowercase();
-                    let info = c.certificate.info();
-                    info.email_addresses.iter().any(|e| e.contains(&needle))
-                        || info.subject.to_lowercase().contains(&needle)
-                })
-            })
-            .collect();
         let per_page = per_page.max(1);
         let page = page.max(1);
-        let total = items.len();
-        let items = items
-            .into_iter()
-            .skip((page - 1).saturating_mul(per_page))
-            .take(per_page)
-            .collect();
-        Ok(CertificatePage {
-            total,
+        let query = CertificateQuery {
+            email: filter.email.clone(),
+            search: filter.search.clone(),
+            kind: filter.kind,
+            has_key: filter.has_key,
+            has_issues: filter.has_issues,
+            sort: filter.sort,
             page,
             per_page,
-            items,
+            now: smime::now(),
+        };
+        let list = self.store.certificates_page(&query).await?;
+        Ok(CertificatePage {
+            total: list.total,
+            page,
+            per_page,
+            items: list.items,
         })
     }
 

@@ -646,3 +646,105 @@ async fn newest_audit_entry(a: &Api) -> Value {
         .await;
     serde_json::from_slice::<Value>(&body).unwrap()[0].clone()
 }
+
+/// `GET /certificates` filters, searches and sorts in the store: `email=`
+/// is a substring of an address in any case, `q=` also searches the
+/// subject, `sort=` orders, and an unknown order is a 400 naming it.
+#[tokio::test]
+async fn certificate_lists_filter_search_and_sort() {
+    let a = api().await;
+    for name in [files::ALL_VALID, files::EXPIRED, files::SOON, files::ORPHAN] {
+        let (s, _) = a
+            .request(
+                Method::POST,
+                "/api/v1/certificates",
+                Some(&a.admin),
+                "",
+                fixture(name),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+    }
+    let list = |query: &'static str| {
+        let a = &a;
+        async move {
+            let (s, v) = a
+                .json(
+                    Method::GET,
+                    &format!("/api/v1/certificates?{query}"),
+                    Value::Null,
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{query}: {v}");
+            v
+        }
+    };
+    let emails = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["email_addresses"].as_array().unwrap().clone())
+            .map(|e| e.as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let v = list("email=ARO").await;
+    assert_eq!(v["total"], 1, "{v}");
+    assert!(emails(&v).contains(&"carol@example.org".to_string()));
+    let v = list("email=carol%40example.org").await;
+    assert_eq!(v["total"], 1, "a whole address still finds its certificate");
+    assert_eq!(list("email=%25").await["total"], 0, "% is a character");
+    assert_eq!(list("email=Intermediate").await["total"], 0);
+    let v = list("q=Intermediate").await;
+    assert_eq!(v["total"], 1, "q= searches the subject too: {v}");
+    assert_eq!(v["items"][0]["kind"], "ca");
+    let v = list("q=ORPHAN&kind=end_entity").await;
+    assert_eq!(v["total"], 1);
+    assert_eq!(v["items"][0]["issues"][0], "issuer_not_in_store");
+
+    let v = list("sort=not_after&per_page=1000").await;
+    let expiry: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["not_after"].as_str().unwrap())
+        .collect();
+    assert!(expiry.len() >= 8);
+    let mut sorted = expiry.clone();
+    sorted.sort();
+    assert_eq!(expiry, sorted, "soonest first");
+    assert!(
+        v["items"][0]["issues"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("expired"))
+    );
+    let v = list("sort=subject").await;
+    let subjects: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["subject"].as_str().unwrap())
+        .collect();
+    let mut sorted = subjects.clone();
+    sorted.sort();
+    assert_eq!(subjects, sorted);
+    let v = list("sort=imported&per_page=1").await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    assert!(v["total"].as_u64().unwrap() >= 8);
+    let v = list("sort=imported&per_page=2&page=2&email=example.org").await;
+    assert_eq!(v["page"], 2);
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+
+    let (s, v) = a
+        .json(Method::GET, "/api/v1/certificates?sort=newest", Value::Null)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["code"], "bad_request");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"newest\"") && message.contains("not_after"),
+        "{message}"
+    );
+}

@@ -1,13 +1,14 @@
 //! Certificates in the store: import a whole file or nothing, list with
 //! issues, find by ID prefix or email address, delete.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use openssl::hash::{MessageDigest, hash};
 use serde::Serialize;
 use smime::{Bundle, Certificate, Issue, PrivateKey};
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::lists::{self, ListRow};
 use crate::{Error, Result, Store, placeholders};
 
 /// Rows per multi-row INSERT: enough to make bulk imports cheap, few enough
@@ -32,45 +33,60 @@ pub struct StoredCertificate {
 /// The API and `cert list --json` form: the fields the docs promise.
 impl Serialize for StoredCertificate {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct View<'a> {
-            fingerprint: &'a str,
-            subject: &'a str,
-            issuer: &'a str,
-            serial: &'a str,
-            email_addresses: &'a [String],
-            not_before: String,
-            not_after: String,
-            kind: smime::Kind,
-            usage: &'static str,
-            key_algorithm: &'a str,
-            has_private_key: bool,
-            issues: Vec<&'static str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            key_problem: Option<&'a str>,
-        }
-        let info = self.certificate.info();
-        View {
-            fingerprint: &info.fingerprint,
-            subject: &info.subject,
-            issuer: &info.issuer,
-            serial: &info.serial,
-            email_addresses: &info.email_addresses,
-            not_before: smime::rfc3339(info.not_before),
-            not_after: smime::rfc3339(info.not_after),
-            kind: info.kind,
-            usage: info.usage.as_str(),
-            key_algorithm: &info.key_algorithm,
-            has_private_key: self.has_private_key,
-            issues: self
-                .issues
-                .iter()
-                .map(Issue::code)
-                .chain(self.key_problem.as_ref().map(|_| "key_unusable"))
-                .collect(),
-            key_problem: self.key_problem.as_deref(),
-        }
+        view(
+            self.certificate.info(),
+            self.has_private_key,
+            &self.issues,
+            self.key_problem.as_deref(),
+        )
         .serialize(s)
+    }
+}
+
+/// What a certificate looks like in the API and `cert list --json`, for a
+/// [`StoredCertificate`] and a [`ListedCertificate`](crate::ListedCertificate) alike.
+#[derive(Serialize)]
+pub(crate) struct View<'a> {
+    fingerprint: &'a str,
+    subject: &'a str,
+    issuer: &'a str,
+    serial: &'a str,
+    email_addresses: &'a [String],
+    not_before: String,
+    not_after: String,
+    kind: smime::Kind,
+    usage: &'static str,
+    key_algorithm: &'a str,
+    has_private_key: bool,
+    issues: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_problem: Option<&'a str>,
+}
+
+pub(crate) fn view<'a>(
+    info: &'a smime::CertInfo,
+    has_private_key: bool,
+    issues: &[Issue],
+    key_problem: Option<&'a str>,
+) -> View<'a> {
+    View {
+        fingerprint: &info.fingerprint,
+        subject: &info.subject,
+        issuer: &info.issuer,
+        serial: &info.serial,
+        email_addresses: &info.email_addresses,
+        not_before: smime::rfc3339(info.not_before),
+        not_after: smime::rfc3339(info.not_after),
+        kind: info.kind,
+        usage: info.usage.as_str(),
+        key_algorithm: &info.key_algorithm,
+        has_private_key,
+        issues: issues
+            .iter()
+            .map(Issue::code)
+            .chain(key_problem.map(|_| "key_unusable"))
+            .collect(),
+        key_problem,
     }
 }
 
@@ -245,9 +261,13 @@ impl Store {
         }
 
         let mut tx = self.begin_write().await?;
+        lists::lock_certificates(&mut tx, self.backend).await?;
+        // Whether each has its issuer: in the file or stored already.
+        let refs: Vec<&Certificate> = certs.iter().collect();
+        let issuer_known = lists::issuers_known(&mut tx, &refs, &refs).await?;
         let mut inserted = HashSet::new();
         let mut done = 0;
-        for chunk in certs.chunks(BATCH) {
+        for (n, chunk) in certs.chunks(BATCH).enumerate() {
             let sql = format!(
                 "INSERT INTO certificates (fingerprint, der, subject, spki_sha256, \
                  subject_name_sha256, issuer_name_sha256, is_ca, not_before, not_after, created_at) \
@@ -270,6 +290,14 @@ impl Store {
                     .bind(now);
             }
             inserted.extend(query.fetch_all(&mut *tx).await?);
+
+            let rows: Vec<_> = chunk
+                .iter()
+                .zip(&issuer_known[n * BATCH..])
+                .filter(|(c, _)| inserted.contains(c.fingerprint()))
+                .map(|(c, known)| (ListRow::of(c), *known, now))
+                .collect();
+            lists::write_rows(&mut tx, &rows).await?;
 
             let emails: Vec<(&str, &str)> = chunk
                 .iter()
@@ -296,6 +324,13 @@ impl Store {
             done += chunk.len();
             progress(done);
         }
+
+        // What the new certificates issued among those stored before.
+        let new: Vec<&Certificate> = certs
+            .iter()
+            .filter(|c| inserted.contains(c.fingerprint()))
+            .collect();
+        lists::issuers_arrived(&mut tx, &new).await?;
 
         for (i, (key, owners)) in keys.iter().enumerate() {
             let mut any_new = false;
@@ -385,37 +420,27 @@ impl Store {
         Ok(())
     }
 
-    /// Every certificate, with its key indicator and current issues.
+    /// Every certificate, parsed, with its key indicator and current
+    /// issues, by subject. Lists use [`Store::certificates_page`], which
+    /// parses nothing; this is for tools and tests that want the
+    /// certificates themselves.
     pub async fn list_certificates(&self) -> Result<Vec<StoredCertificate>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "{SELECT_STORED} ORDER BY c.subject, c.fingerprint"
         )))
         .fetch_all(&self.pool)
         .await?;
-        let mut certs = Vec::with_capacity(rows.len());
-        for row in rows {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
             let der: Vec<u8> = row.try_get(0)?;
-            certs.push((Certificate::from_der(&der)?, key_state(&row)?));
-        }
-        let mut by_subject: HashMap<Vec<u8>, Vec<&Certificate>> = HashMap::new();
-        for (cert, _) in &certs {
-            by_subject
-                .entry(cert.subject_name_der()?)
-                .or_default()
-                .push(cert);
-        }
-        let now = smime::now();
-        let mut out = Vec::with_capacity(certs.len());
-        for (cert, (has_private_key, key_problem)) in certs.iter() {
-            let issuer_known = by_subject
-                .get(&cert.issuer_name_der()?)
-                .is_some_and(|issuers| issuers.iter().any(|i| cert.is_issued_by(i)));
-            out.push(StoredCertificate {
-                issues: cert.info().issues(now, issuer_known),
-                certificate: cert.clone(),
-                has_private_key: *has_private_key,
-                key_problem: key_problem.clone(),
-            });
+            out.push(
+                self.stored(
+                    Certificate::from_der(&der)?,
+                    key_state(row)?,
+                    issuer_known(row)?,
+                )
+                .await?,
+            );
         }
         Ok(out)
     }
@@ -437,8 +462,8 @@ impl Store {
     /// Certificates that carry `email` (compared case-insensitively).
     pub async fn certificates_for_email(&self, email: &str) -> Result<Vec<StoredCertificate>> {
         let mut out = Vec::new();
-        for (certificate, key) in self.keyed_for_email(email).await? {
-            out.push(self.stored(certificate, key).await?);
+        for (certificate, key, issuer_known) in self.keyed_for_email(email).await? {
+            out.push(self.stored(certificate, key, issuer_known).await?);
         }
         Ok(out)
     }
@@ -447,9 +472,12 @@ impl Store {
     /// issuer is stored: what the engine selects from.
     pub async fn candidates_for_email(&self, email: &str) -> Result<Vec<Candidate>> {
         let mut out = Vec::new();
-        for (certificate, (has_private_key, _)) in self.keyed_for_email(email).await? {
-            let issuer_known =
-                certificate.info().self_signed || self.issuer_known(&certificate).await?;
+        for (certificate, (has_private_key, _), issuer_known) in self.keyed_for_email(email).await?
+        {
+            let issuer_known = match issuer_known {
+                Some(known) => known,
+                None => self.issuer_known(&certificate).await?,
+            };
             out.push(Candidate {
                 certificate,
                 has_private_key,
@@ -467,8 +495,12 @@ impl Store {
             .await?)
     }
 
-    /// Certificates for `email` with their key state.
-    async fn keyed_for_email(&self, email: &str) -> Result<Vec<(Certificate, KeyState)>> {
+    /// Certificates for `email` with their key state and whether their
+    /// issuer is known.
+    async fn keyed_for_email(
+        &self,
+        email: &str,
+    ) -> Result<Vec<(Certificate, KeyState, Option<bool>)>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "{SELECT_STORED} JOIN certificate_emails e ON e.fingerprint = c.fingerprint \
              WHERE e.email = $1"
@@ -479,7 +511,11 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let der: Vec<u8> = row.try_get(0)?;
-                Ok((Certificate::from_der_cached(&der)?, key_state(row)?))
+                Ok((
+                    Certificate::from_der_cached(&der)?,
+                    key_state(row)?,
+                    issuer_known(row)?,
+                ))
             })
             .collect()
     }
@@ -501,12 +537,26 @@ impl Store {
     /// Returns whether a key was deleted with it.
     pub async fn delete_certificate(&self, fingerprint: &str, actor: &str) -> Result<bool> {
         let mut tx = self.begin_write().await?;
+        lists::lock_certificates(&mut tx, self.backend).await?;
+        let subject_name: Option<String> = sqlx::query_scalar(
+            "SELECT subject_name_sha256 FROM certificates WHERE fingerprint = $1",
+        )
+        .bind(fingerprint.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(subject_name) = subject_name else {
+            return Err(Error::NotFound(fingerprint.to_string()));
+        };
         let keys = sqlx::query("DELETE FROM private_keys WHERE fingerprint = $1")
             .bind(fingerprint.to_string())
             .execute(&mut *tx)
             .await?
             .rows_affected();
         sqlx::query("DELETE FROM certificate_emails WHERE fingerprint = $1")
+            .bind(fingerprint.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM certificate_list WHERE fingerprint = $1")
             .bind(fingerprint.to_string())
             .execute(&mut *tx)
             .await?;
@@ -518,6 +568,8 @@ impl Store {
         if certs == 0 {
             return Err(Error::NotFound(fingerprint.to_string()));
         }
+        // What it issued may have lost its issuer.
+        lists::issuer_left(&mut tx, &subject_name).await?;
         let detail = if keys > 0 { "with its private key" } else { "" };
         crate::audit(&mut tx, actor, "certificate.delete", fingerprint, detail).await?;
         tx.commit().await?;
@@ -545,18 +597,27 @@ impl Store {
 
     async fn stored_from_row(&self, row: &sqlx::any::AnyRow) -> Result<StoredCertificate> {
         let der: Vec<u8> = row.try_get(0)?;
-        self.stored(Certificate::from_der_cached(&der)?, key_state(row)?)
-            .await
+        self.stored(
+            Certificate::from_der_cached(&der)?,
+            key_state(row)?,
+            issuer_known(row)?,
+        )
+        .await
     }
 
-    /// A certificate with its issues now, "issuer not in the store" included.
+    /// A certificate with its issues now, "issuer not in the store"
+    /// included (`issuer_known` from its list row; looked up when it has
+    /// none yet).
     async fn stored(
         &self,
         certificate: Certificate,
         (has_private_key, key_problem): KeyState,
+        issuer_known: Option<bool>,
     ) -> Result<StoredCertificate> {
-        let issuer_known =
-            certificate.info().self_signed || self.issuer_known(&certificate).await?;
+        let issuer_known = match issuer_known {
+            Some(known) => known,
+            None => self.issuer_known(&certificate).await?,
+        };
         Ok(StoredCertificate {
             issues: certificate.info().issues(smime::now(), issuer_known),
             certificate,
@@ -598,8 +659,9 @@ impl Store {
         Ok(chain)
     }
 
+    /// Self-signed, or a stored certificate issued it.
     async fn issuer_known(&self, cert: &Certificate) -> Result<bool> {
-        Ok(self.find_issuer(cert).await?.is_some())
+        Ok(cert.info().self_signed || self.find_issuer(cert).await?.is_some())
     }
 
     async fn find_issuer(&self, cert: &Certificate) -> Result<Option<Certificate>> {
@@ -618,10 +680,13 @@ impl Store {
     }
 }
 
-/// The certificate (DER), whether it has a key, and that key's problem.
-const SELECT_STORED: &str = "SELECT c.der, k.fingerprint, p.problem FROM certificates c \
+/// The certificate (DER), whether it has a key, that key's problem, and
+/// whether its issuer is known.
+const SELECT_STORED: &str = "SELECT c.der, k.fingerprint, p.problem, l.issuer_known \
+     FROM certificates c \
      LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
-     LEFT JOIN key_problems p ON p.fingerprint = c.fingerprint";
+     LEFT JOIN key_problems p ON p.fingerprint = c.fingerprint \
+     LEFT JOIN certificate_list l ON l.fingerprint = c.fingerprint";
 
 /// Whether a certificate has a private key, and why that key would not
 /// open, if it would not.
@@ -632,6 +697,12 @@ fn key_state(row: &sqlx::any::AnyRow) -> Result<KeyState> {
     Ok((key.is_some(), row.try_get(2)?))
 }
 
+/// The `issuer_known` column of a row of [`SELECT_STORED`]; `None` for a
+/// certificate without a list row (only while the store opens).
+fn issuer_known(row: &sqlx::any::AnyRow) -> Result<Option<bool>> {
+    Ok(row.try_get::<Option<i64>, _>(3)?.map(|v| v != 0))
+}
+
 pub(crate) fn key_context(fingerprint: &str) -> String {
     format!("smimed private key {fingerprint}")
 }
@@ -640,7 +711,7 @@ pub(crate) fn passphrase_context(fingerprint: &str) -> String {
     format!("smimed passphrase {fingerprint}")
 }
 
-fn sha256_hex(data: &[u8]) -> Result<String> {
+pub(crate) fn sha256_hex(data: &[u8]) -> Result<String> {
     Ok(smime::cert::hex(&hash(MessageDigest::sha256(), data)?))
 }
 

@@ -12,6 +12,7 @@ mod error;
 mod groups;
 mod kept;
 mod keys;
+mod lists;
 mod logs;
 mod seal;
 mod sessions;
@@ -29,6 +30,7 @@ pub use error::{Error, Result};
 pub use groups::Group;
 pub use kept::StoredIncoming;
 pub use keys::{SealedKey, UnsealedKey};
+pub use lists::{CertificateList, CertificateQuery, CertificateSort, ListedCertificate};
 pub use logs::{AuditEntry, Operation};
 pub use seal::MasterKey;
 pub use sessions::WebSession;
@@ -286,16 +288,14 @@ impl Store {
 
     /// What `smimed status` shows.
     pub async fn status(&self) -> Result<Status> {
-        let certs = self.list_certificates().await?;
+        let (certificates, ca_certificates, private_keys, certificates_with_issues) =
+            self.counts(smime::now()).await?;
         Ok(Status {
             enabled: self.enabled().await?,
-            certificates: certs.len(),
-            ca_certificates: certs
-                .iter()
-                .filter(|c| c.certificate.info().kind == smime::Kind::Ca)
-                .count(),
-            private_keys: certs.iter().filter(|c| c.has_private_key).count(),
-            certificates_with_issues: certs.iter().filter(|c| !c.issues.is_empty()).count(),
+            certificates,
+            ca_certificates,
+            private_keys,
+            certificates_with_issues,
         })
     }
 
@@ -352,6 +352,7 @@ async fn connect(url: &str) -> Result<(AnyPool, Backend)> {
     if migrator.run(&pool).await.is_err() {
         migrator.run(&pool).await?;
     }
+    lists::prepare(&pool, backend).await?;
     Ok((pool, backend))
 }
 

@@ -8,9 +8,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use smimed_engine::{CertificateFilter, CertificatePage, Download, ImportKind};
+use smimed_store::CertificateSort;
 use zeroize::Zeroizing;
 
-use crate::error::{ApiError, ApiResult, Path, Query};
+use crate::error::{ApiError, ApiResult, Path, Query, unreadable_body};
 use crate::{AppState, Caller};
 
 /// A passphrase: zeroed on drop, never printed by `Debug`.
@@ -24,10 +25,16 @@ impl std::fmt::Debug for Secret {
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub(crate) struct CertFilter {
+    /// Only certificates with an address containing this text (any case).
     email: Option<String>,
+    /// Only certificates with this text (any case) in an address or the subject.
+    q: Option<String>,
     has_key: Option<bool>,
+    /// `ca` or `end_entity`.
     kind: Option<String>,
     has_issues: Option<bool>,
+    /// `subject` (the default), `not_after` (soonest first) or `imported` (newest first).
+    sort: Option<String>,
     page: Option<usize>,
     per_page: Option<usize>,
 }
@@ -49,12 +56,21 @@ pub(crate) async fn list_certificates(
             )));
         }
     };
+    let sort = match f.sort.as_deref() {
+        None => CertificateSort::default(),
+        Some(name) => CertificateSort::parse(name).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "sort \"{name}\": use subject, not_after or imported"
+            ))
+        })?,
+    };
     let filter = CertificateFilter {
         email: f.email,
         has_key: f.has_key,
         kind,
         has_issues: f.has_issues,
-        search: None,
+        search: f.q,
+        sort,
     };
     let page = f.page.unwrap_or(1);
     let per_page = f.per_page.unwrap_or(100).clamp(1, 1000);
@@ -83,18 +99,18 @@ pub(crate) async fn upload(
     if content_type.starts_with("multipart/form-data") {
         let mut form = Multipart::from_request(req, state)
             .await
-            .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+            .map_err(|e| unreadable_body(e.status(), e.body_text(), &e))?;
         let (mut data, mut pass) = (None, None);
         while let Some(field) = form
             .next_field()
             .await
-            .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?
+            .map_err(|e| unreadable_body(e.status(), e.body_text(), &e))?
         {
             let name = field.name().unwrap_or("").to_string();
             let bytes = field
                 .bytes()
                 .await
-                .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+                .map_err(|e| unreadable_body(e.status(), e.body_text(), &e))?;
             match name.as_str() {
                 "file" | "data" if !bytes.is_empty() => data = Some(Zeroizing::new(bytes.to_vec())),
                 "passphrase" if !bytes.is_empty() => {
@@ -113,7 +129,7 @@ pub(crate) async fn upload(
     }
     let body = Bytes::from_request(req, state)
         .await
-        .map_err(|e| ApiError::new(e.status(), "too_large_or_unreadable", e.body_text()))?;
+        .map_err(|e| unreadable_body(e.status(), e.body_text(), &e))?;
     if content_type.starts_with("application/json") {
         #[derive(Deserialize)]
         struct Pasted {

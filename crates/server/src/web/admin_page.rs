@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use smimed_engine::{
-    CertificateFilter, GroupPatch, ImportKind, ImportReport, SettingsPatch, StoredCertificate,
+    CertificateFilter, GroupPatch, ImportKind, ImportReport, ListedCertificate, SettingsPatch,
 };
 use smimed_store::{Group, Outcome};
 
@@ -96,8 +96,8 @@ struct CertRow {
 }
 
 impl CertRow {
-    fn new(c: &StoredCertificate) -> Self {
-        let info = c.certificate.info();
+    fn new(c: &ListedCertificate) -> Self {
+        let info = &c.info;
         let kind = match (info.kind, c.has_private_key) {
             (smime::Kind::Ca, _) => "CA",
             (_, true) => "Own",
