@@ -2,16 +2,34 @@
 //! Every action of the core takes an [`Actor`]; admin actions check its
 //! role themselves, and every change is audited under its name.
 
+use std::time::{Duration, Instant};
+
 use smimed_store::Role;
 
 use crate::{Error, Result};
 
-/// The one who asks for an action.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How long the store generation read when a token was checked stands for
+/// the request's message too: a request's message then costs no second
+/// generation query. Longer (a slow upload), the message reads it again.
+const GENERATION_FRESH: Duration = Duration::from_secs(1);
+
+/// The one who asks for an action. Two actors are equal when their name
+/// and role are.
+#[derive(Debug, Clone)]
 pub struct Actor {
     name: String,
     role: Role,
+    /// The store generation at which the token was found, and when.
+    seen: Option<(i64, Instant)>,
 }
+
+impl PartialEq for Actor {
+    fn eq(&self, other: &Actor) -> bool {
+        self.name == other.name && self.role == other.role
+    }
+}
+
+impl Eq for Actor {}
 
 impl Actor {
     /// An API token (or a web session opened with it).
@@ -19,6 +37,7 @@ impl Actor {
         Actor {
             name: name.into(),
             role,
+            seen: None,
         }
     }
 
@@ -32,6 +51,7 @@ impl Actor {
         Actor {
             name: format!("cli:{user}"),
             role: Role::Admin,
+            seen: None,
         }
     }
 
@@ -40,6 +60,7 @@ impl Actor {
         Actor {
             name: "smimed".to_string(),
             role: Role::Admin,
+            seen: None,
         }
     }
 
@@ -51,6 +72,20 @@ impl Actor {
     /// The role.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// This actor, found by its token at store generation `generation`.
+    pub(crate) fn seen_at(mut self, generation: i64) -> Actor {
+        self.seen = Some((generation, Instant::now()));
+        self
+    }
+
+    /// The generation the token was found at, while it is recent enough
+    /// to stand for the request's start.
+    pub(crate) fn fresh_generation(&self) -> Option<i64> {
+        self.seen
+            .filter(|(_, at)| at.elapsed() < GENERATION_FRESH)
+            .map(|(generation, _)| generation)
     }
 
     /// `Error::Forbidden` unless the actor is an admin.

@@ -15,6 +15,7 @@ use smime::{Certificate, PrivateKey};
 use smimed_store::{Operation, SealedKey, StoredIncoming};
 
 use crate::outgoing::envelope;
+use crate::memo::View;
 use crate::settings::policy;
 use crate::{Actor, Engine, Keyring, Result, check_header_size};
 
@@ -33,12 +34,13 @@ impl Engine {
     pub async fn incoming(&self, actor: &Actor, raw: Vec<u8>) -> Result<Received> {
         check_header_size(&raw)?;
         let _permit = self.admit()?;
-        let processed = self.process(raw.clone()).await?;
+        let view = self.view_for(actor).await?;
+        let processed = self.process(&view, raw.clone()).await?;
         let id = self
             .store
             .save_incoming(&raw, &report_json(&processed)?)
             .await?;
-        self.keep_within_budget(raw.len()).await?;
+        self.keep_within_budget(&view, raw.len()).await?;
         self.log_layers(actor, &raw, &processed).await?;
         Ok(Received { id, processed })
     }
@@ -49,7 +51,7 @@ impl Engine {
     pub async fn retry(&self, actor: &Actor, id: &str) -> Result<Received> {
         let _permit = self.admit()?;
         let kept = self.store.incoming_message(id).await?;
-        let processed = self.process(kept.raw.clone()).await?;
+        let processed = self.process(&self.view().await?, kept.raw.clone()).await?;
         self.store
             .update_incoming_report(id, &report_json(&processed)?, actor.name())
             .await?;
@@ -64,9 +66,9 @@ impl Engine {
     /// is taken once every 1/64 of the budget received here, not per
     /// message: between two, the budget can be passed by at most that much
     /// (per instance).
-    async fn keep_within_budget(&self, received: usize) -> Result<()> {
+    async fn keep_within_budget(&self, view: &View<'_>, received: usize) -> Result<()> {
         use std::sync::atomic::Ordering;
-        let settings = self.view().await?.settings().await?;
+        let settings = view.settings().await?;
         let budget = crate::Settings::from_rows(&settings).keep_incoming_mib << 20;
         let since = self
             .kept_since_prune
@@ -86,8 +88,7 @@ impl Engine {
 
     /// Fetch, compute, and record the keys that would not open (or opened
     /// again).
-    async fn process(&self, raw: Vec<u8>) -> Result<Processed> {
-        let view = self.view().await?;
+    async fn process(&self, view: &View<'_>, raw: Vec<u8>) -> Result<Processed> {
         if !view.enabled().await? {
             smime::incoming::senders(&raw)?;
             return Ok(Processed {

@@ -153,6 +153,16 @@ impl Engine {
         View::new(&self.store, &self.memo).await
     }
 
+    /// The store as `actor`'s message sees it: at the generation its token
+    /// was checked at, if that was a moment ago (one generation query per
+    /// request, not two), else read now.
+    async fn view_for(&self, actor: &Actor) -> Result<View<'_>> {
+        match actor.fresh_generation() {
+            Some(generation) => Ok(View::at(&self.store, &self.memo, generation)),
+            None => self.view().await,
+        }
+    }
+
     /// Runs CPU work (OpenSSL, parsing) on the blocking pool, so that the
     /// async threads keep serving.
     async fn compute<T: Send + 'static>(

@@ -162,6 +162,23 @@ impl<'a> View<'a> {
         })
     }
 
+    /// The view at `generation`, read by the same request moments ago.
+    pub(crate) fn at(
+        store: &'a smimed_store::Store,
+        memo: &'a Memo,
+        generation: i64,
+    ) -> View<'a> {
+        View {
+            store,
+            memo,
+            generation,
+        }
+    }
+
+    pub(crate) fn generation(&self) -> i64 {
+        self.generation
+    }
+
     pub(crate) async fn group(&self, name: &str) -> Result<Group> {
         let load = async { Ok(self.store.group(name).await?) };
         self.memo

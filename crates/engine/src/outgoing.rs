@@ -65,12 +65,12 @@ impl Engine {
     /// (`addr` or `Name <addr>`) be encrypted to, and what is preset.
     pub async fn security_options(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         sender: &Sender,
         recipients: &[String],
     ) -> Result<SecurityOptions> {
         check_address_count(recipients.len())?;
-        let view = self.view().await?;
+        let view = self.view_for(actor).await?;
         let (email, ds, de) = resolve(&view, sender).await?;
         let recipients = recipients
             .iter()
@@ -98,7 +98,7 @@ impl Engine {
             recipients,
             envelope,
         } = Head::parse(&raw);
-        let result = self.protect(raw, recipients, sender, request).await;
+        let result = self.protect(actor, raw, recipients, sender, request).await;
         let log = |operation: &str, status: &str, detail: String| Operation {
             direction: "outgoing".into(),
             operation: operation.into(),
@@ -129,12 +129,13 @@ impl Engine {
 
     async fn protect(
         &self,
+        actor: &Actor,
         raw: Vec<u8>,
         recipients: Result<Vec<String>>,
         sender: &Sender,
         request: &OutgoingRequest,
     ) -> Result<Outgoing> {
-        let view = self.view().await?;
+        let view = self.view_for(actor).await?;
         let (email, ds, de) = resolve(&view, sender).await?;
         let recipients = recipients?;
         check_address_count(recipients.len())?;

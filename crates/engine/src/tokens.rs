@@ -20,12 +20,11 @@ impl Engine {
     /// a token lookup as well.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<Actor>> {
         let hash = smimed_store::token_hash(secret)?;
-        Ok(self
-            .view()
-            .await?
+        let view = self.view().await?;
+        Ok(view
             .token(&hash)
             .await?
-            .map(|t| Actor::token(t.name, t.role)))
+            .map(|t| Actor::token(t.name, t.role).seen_at(view.generation())))
     }
 
     /// Every token, without secrets (admins).

@@ -806,6 +806,59 @@ async fn remembered_lookups_end_with_any_change_on_any_instance() {
     assert!(!out.signed && !out.encrypted && !out.notes.is_empty());
 }
 
+/// A request's message sees the store at the generation its token was
+/// checked at (one generation query per request, not two), as if it had
+/// started then (what is remembered for that generation, or newer); a
+/// moment only: after a second, it reads the generation again.
+#[tokio::test]
+async fn a_request_sees_the_store_as_its_token_was_checked_for_a_moment_only() {
+    let a = alice().await;
+    let url = format!("sqlite://{}?mode=rwc", a._dir.path().join("db").display());
+    let other = Store::open(&url, MasterKey::from_bytes([3; 32]))
+        .await
+        .unwrap();
+    let secret = other
+        .create_token("desk", smimed_store::Role::Agent, "test")
+        .await
+        .unwrap();
+    let desk = a.engine.authenticate(&secret).await.unwrap().unwrap();
+    let to_bob = message("alice@example.org", "bob@example.org");
+    let both = asked(Some(true), Some(true));
+    let out = a
+        .engine
+        .outgoing(&desk, to_bob.to_vec(), &support(), &both)
+        .await
+        .unwrap();
+    assert!(out.signed && out.encrypted);
+    other.set_enabled(false, "test").await.unwrap();
+
+    // Checked before the switch: the request is as old as its check, and
+    // what was remembered then answers it.
+    let out = a
+        .engine
+        .outgoing(&desk, to_bob.to_vec(), &support(), &both)
+        .await
+        .unwrap();
+    assert!(out.signed && out.encrypted);
+    // A request checked after it, and the same one a second later, see it.
+    let now = a.engine.authenticate(&secret).await.unwrap().unwrap();
+    for who in [&now, &actor()] {
+        assert!(matches!(
+            a.engine
+                .outgoing(who, to_bob.to_vec(), &support(), &both)
+                .await,
+            Err(Error::Disabled)
+        ));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(matches!(
+        a.engine
+            .outgoing(&desk, to_bob.to_vec(), &support(), &both)
+            .await,
+        Err(Error::Disabled)
+    ));
+}
+
 async fn group_on(
     store: &Store,
     name: &str,
