@@ -14,8 +14,8 @@ use smime::trust::TrustStore;
 use smime::{Certificate, PrivateKey};
 use smimed_store::{Operation, SealedKey, StoredIncoming};
 
-use crate::outgoing::envelope;
 use crate::memo::View;
+use crate::outgoing::envelope;
 use crate::settings::policy;
 use crate::{Actor, Engine, Keyring, Result, check_header_size};
 
