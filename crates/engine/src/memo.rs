@@ -163,11 +163,7 @@ impl<'a> View<'a> {
     }
 
     /// The view at `generation`, read by the same request moments ago.
-    pub(crate) fn at(
-        store: &'a smimed_store::Store,
-        memo: &'a Memo,
-        generation: i64,
-    ) -> View<'a> {
+    pub(crate) fn at(store: &'a smimed_store::Store, memo: &'a Memo, generation: i64) -> View<'a> {
         View {
             store,
             memo,
