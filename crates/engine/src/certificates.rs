@@ -35,6 +35,9 @@ pub struct CertificateFilter {
     pub search: Option<String>,
     /// The order (by subject unless said).
     pub sort: CertificateSort,
+    /// Count matches only up to this many and one more ("more than N");
+    /// `None` counts them all.
+    pub count_up_to: Option<usize>,
 }
 
 /// One page of a list.
@@ -128,6 +131,7 @@ impl Engine {
             page,
             per_page,
             now: smime::now(),
+            count_up_to: filter.count_up_to,
         };
         let list = self.store.certificates_page(&query).await?;
         Ok(CertificatePage {

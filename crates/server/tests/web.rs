@@ -642,7 +642,7 @@ async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
     let ca = testpki::BulkCa::new("smimed Web Test CA").unwrap();
     let key = testpki::ec_p256().unwrap();
     let mut pem = ca.cert.to_pem().unwrap();
-    for i in 0..210 {
+    for i in 0..1010 {
         let cert = ca.issue(&key, &format!("user{i}@many.example")).unwrap();
         pem.extend(cert.to_pem().unwrap());
     }
@@ -656,14 +656,36 @@ async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
 
     let all = w.get("/ui/certificates", Some(&b)).await;
     assert_eq!(all.status, StatusCode::OK);
-    assert!(all.body.contains("211 of 211 certificates"), "{}", all.body);
+    assert!(
+        all.body.contains("1011 of 1011 certificates"),
+        "{}",
+        all.body
+    );
     assert!(all.body.contains("the first 200 are shown"));
     assert_eq!(all.body.matches("<tr id=\"cert-").count(), 200);
+
+    // A filter's matches are counted up to 1,000.
+    let dense = w.get("/ui/certificates?email=user", Some(&b)).await;
+    assert!(
+        dense
+            .body
+            .contains("More than 1000 of 1011 certificates matching “user”"),
+        "{}",
+        dense.body
+    );
+    assert!(dense.body.contains("the first 200 are shown"));
+    let under = w.get("/ui/certificates?email=user1", Some(&b)).await;
+    // user1, user10..19, user100..199, user1000..1009
+    assert!(
+        under.body.contains("121 of 1011 certificates"),
+        "{}",
+        under.body
+    );
 
     let some = w.get("/ui/certificates?email=user20", Some(&b)).await;
     // user20, user200 .. user209
     assert!(
-        some.body.contains("11 of 211 certificates"),
+        some.body.contains("11 of 1011 certificates"),
         "{}",
         some.body
     );

@@ -111,6 +111,10 @@ pub struct CertificateQuery {
     pub per_page: usize,
     /// The time (Unix seconds) for the time-dependent issues.
     pub now: i64,
+    /// Count the matches only up to this many and one more (a list that
+    /// says "more than N" need not scan all of a dense match); `None`
+    /// counts them all.
+    pub count_up_to: Option<usize>,
 }
 
 impl CertificateQuery {
@@ -126,6 +130,7 @@ impl CertificateQuery {
             page: 1,
             per_page: usize::MAX,
             now,
+            count_up_to: None,
         }
     }
 }
@@ -171,7 +176,9 @@ impl serde::Serialize for ListedCertificate {
 /// A page of a list.
 #[derive(Debug, Clone)]
 pub struct CertificateList {
-    /// How many certificates match the filter.
+    /// How many certificates match the filter; with
+    /// [`CertificateQuery::count_up_to`] `Some(n)`, at most `n + 1`, which
+    /// means more than `n`.
     pub total: usize,
     /// The page's certificates, in order.
     pub items: Vec<ListedCertificate>,
@@ -487,14 +494,18 @@ impl Store {
 
         let mut tx = self.pool.begin().await?;
         let filter = Filter::of(&mut tx, self.backend, query).await?;
-        let total: i64 = filter
-            .query(format!(
+        let count = match query.count_up_to {
+            None => format!(
                 "SELECT COUNT(*) FROM certificate_list l WHERE {}",
                 filter.sql()
-            ))
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+            ),
+            Some(n) => format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM certificate_list l WHERE {} LIMIT {}) counted",
+                filter.sql(),
+                as_i64(n).saturating_add(1)
+            ),
+        };
+        let total: i64 = filter.query(count).fetch_one(&mut *tx).await?.try_get(0)?;
         let mut items = Vec::new();
         if offset < usize::try_from(total).unwrap_or(usize::MAX) {
             let n = filter.values.len();

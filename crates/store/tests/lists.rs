@@ -794,3 +794,34 @@ async fn status_counts_agree_with_the_list() {
         assert!(status.ca_certificates >= 3);
     }
 }
+
+/// A count bounded by `count_up_to` stops one past the bound (meaning
+/// "more than"), and never changes the page; under the bound it is exact.
+#[tokio::test]
+async fn a_bounded_count_says_more_than_and_keeps_the_page() {
+    for (url, _dir) in fresh_urls().await {
+        let store = open(&url).await;
+        mixed(&store).await;
+        let now = smime::now();
+        let exact = store
+            .certificates_page(&CertificateQuery {
+                per_page: 2,
+                ..CertificateQuery::all(now)
+            })
+            .await
+            .unwrap();
+        assert!(exact.total > 4, "{}", exact.total);
+        for (bound, counted) in [(3, 4), (exact.total, exact.total), (1_000, exact.total)] {
+            let page = store
+                .certificates_page(&CertificateQuery {
+                    per_page: 2,
+                    count_up_to: Some(bound),
+                    ..CertificateQuery::all(now)
+                })
+                .await
+                .unwrap();
+            assert_eq!(page.total, counted, "bound {bound}");
+            assert_eq!(page.items, exact.items, "bound {bound}");
+        }
+    }
+}

@@ -71,6 +71,7 @@ pub(crate) async fn list_certificates(
         has_issues: f.has_issues,
         search: f.q,
         sort,
+        count_up_to: None,
     };
     let page = f.page.unwrap_or(1);
     let per_page = f.per_page.unwrap_or(100).clamp(1, 1000);

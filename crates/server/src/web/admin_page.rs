@@ -144,12 +144,19 @@ impl CertRow {
 /// The table shows at most this many rows; the filter finds the rest.
 const TABLE_ROWS: usize = 200;
 
+/// A filter's matches are counted up to this many; beyond, the table says
+/// "more than" (a count of a dense match at 100,000 certificates would
+/// cost more than the keystroke that asked for it).
+const TABLE_COUNT: usize = 1_000;
+
 #[derive(Template)]
 #[template(path = "certs_table.html")]
 struct CertsTable<'a> {
     rows: Vec<CertRow>,
-    /// How many match the filter (may exceed the rows shown).
-    matching: usize,
+    /// How many match the filter (may exceed the rows shown), as shown.
+    matching: String,
+    /// More match than the rows shown.
+    more: bool,
     filter: &'a str,
     total: usize,
 }
@@ -161,6 +168,7 @@ async fn certs_table(state: &AppState, s: &Session, filter: &str) -> UiResult<Ht
     let total = state.engine.certificates(actor, &all, 1, 1).await?.total;
     let search = CertificateFilter {
         search: Some(filter.trim().to_string()).filter(|f| !f.is_empty()),
+        count_up_to: Some(TABLE_COUNT),
         ..CertificateFilter::default()
     };
     let page = state
@@ -168,7 +176,12 @@ async fn certs_table(state: &AppState, s: &Session, filter: &str) -> UiResult<Ht
         .certificates(actor, &search, 1, TABLE_ROWS)
         .await?;
     Ok(render(&CertsTable {
-        matching: page.total,
+        matching: match search.search {
+            None => total.to_string(),
+            Some(_) if page.total > TABLE_COUNT => format!("More than {TABLE_COUNT}"),
+            Some(_) => page.total.to_string(),
+        },
+        more: page.total > page.items.len(),
         rows: page.items.iter().map(CertRow::new).collect(),
         filter: filter.trim(),
         total,
