@@ -217,6 +217,13 @@ impl Engine {
         Ok(self.store.rotate_master_key(key_path, actor.name()).await?)
     }
 
+    /// How many certificates are stored (admins): remembered per store
+    /// generation, so a page that shows it per keystroke does not count.
+    pub async fn certificate_count(&self, actor: &Actor) -> Result<usize> {
+        actor.admin()?;
+        self.view_for(actor).await?.certificate_count().await
+    }
+
     /// What `smimed status` shows (admins).
     pub async fn status(&self, actor: &Actor) -> Result<Status> {
         actor.admin()?;

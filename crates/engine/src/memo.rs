@@ -41,6 +41,8 @@ pub(crate) enum Key {
     Sealed,
     /// The API token with this secret hash (only found ones are kept).
     Token(String),
+    /// How many certificates are stored.
+    CertificateCount,
 }
 
 /// What was found.
@@ -54,6 +56,7 @@ pub(crate) enum Value {
     Fingerprints(Arc<Fingerprints>),
     Sealed(Arc<Vec<SealedKey>>),
     Token(TokenInfo),
+    Count(usize),
 }
 
 /// A type that can be remembered as a [`Value`].
@@ -85,6 +88,7 @@ remembered!(Arc<Vec<Candidate>>, Candidates);
 remembered!(Arc<Vec<Certificate>>, Certificates);
 remembered!(Arc<Fingerprints>, Fingerprints);
 remembered!(Arc<Vec<SealedKey>>, Sealed);
+remembered!(usize, Count);
 
 #[derive(Default)]
 pub(crate) struct Memo {
@@ -263,6 +267,14 @@ impl<'a> View<'a> {
                 .put(self.generation, key, Value::Token(token.clone()));
         }
         Ok(found)
+    }
+
+    /// How many certificates are stored (the web table asks per keystroke).
+    pub(crate) async fn certificate_count(&self) -> Result<usize> {
+        let load = async { Ok(self.store.certificate_count().await?) };
+        self.memo
+            .remember(self.generation, Key::CertificateCount, load)
+            .await
     }
 
     pub(crate) async fn certificates_with_keys(&self) -> Result<Arc<Vec<Certificate>>> {

@@ -692,6 +692,23 @@ async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
     assert!(!some.body.contains("are shown"));
     assert_eq!(some.body.matches("<tr id=\"cert-").count(), 11);
     assert!(some.body.contains("user209@many.example"));
+
+    // The total (remembered per store generation) follows a deletion.
+    let gone = w
+        .store()
+        .certificates_for_email("user209@many.example")
+        .await
+        .unwrap()[0]
+        .certificate
+        .fingerprint()
+        .to_string();
+    w.store().delete_certificate(&gone, "test").await.unwrap();
+    let some = w.get("/ui/certificates?email=user20", Some(&b)).await;
+    assert!(
+        some.body.contains("10 of 1010 certificates"),
+        "{}",
+        some.body
+    );
 }
 
 // --- the composer: the agent's own choice, fail closed, addresses ---------------

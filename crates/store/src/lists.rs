@@ -542,6 +542,14 @@ impl Store {
         })
     }
 
+    /// How many certificates are stored.
+    pub async fn certificate_count(&self) -> Result<usize> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificate_list")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// What `smimed status` counts, by SQL.
     pub(crate) async fn counts(&self, now: i64) -> Result<(usize, usize, usize, usize)> {
         let mut f = Filter::default();
