@@ -28,9 +28,10 @@
 //! - `filtered_page_growing`: `email=@d4`, `kind=end_entity`,
 //!   `has_key=false`, 50 rows, where the matches grow with the store
 //!   (about 11 %: 99 and 10,890);
-//! - `web_search/<needle>`: what the web table asks per keystroke (the
-//!   count of all certificates, and the first 200 rows whose address or
-//!   subject contains the needle), for a needle typed one character at a
+//! - `web_search/<needle>`: what the web table asks of the store per
+//!   keystroke (the first 200 rows whose address or subject contains the
+//!   needle, and their count up to 1,000; the total of all certificates is
+//!   remembered by the engine), for a needle typed one character at a
 //!   time.
 
 mod common;
@@ -275,18 +276,13 @@ fn filtered_page_growing(now: i64) -> CertificateQuery {
     }
 }
 
-/// What the web table asks per keystroke: all certificates counted, and
-/// the first rows that match.
+/// What the web table asks of the store per keystroke: the first rows
+/// that match, their count up to its bound (the total of all certificates
+/// is remembered by the engine per store generation).
 fn web_search(rt: &tokio::runtime::Runtime, store: &Store, needle: &str, now: i64) -> usize {
-    let all = CertificateQuery {
-        per_page: 1,
-        ..CertificateQuery::all(now)
-    };
-    let total = rt.block_on(store.certificates_page(&all)).unwrap().total;
     let page = rt
         .block_on(store.certificates_page(&web_query(needle, now)))
         .unwrap();
-    black_box(total);
     page.items.len()
 }
 
