@@ -2,7 +2,10 @@
 # Load test of POST /api/v1/outgoing (sign+encrypt, 4 KiB, RSA-2048, one
 # recipient) with wrk: 32 connections for 30 s, on loopback only. Prints
 # throughput, latency percentiles, errors and the server's peak resident
-# memory. Needs `wrk` (Debian package). Run from the repository root:
+# memory, and, side by side in the same run, the machine's RSA-2048 signing
+# ceiling (`openssl speed -multi <cores> rsa2048`, before and after wrk;
+# each message needs one signature) and the ratio to the higher of the two.
+# Needs `wrk` (Debian package). Run from the repository root:
 #   bash crates/server/benches/load.sh [SECONDS] [CONNECTIONS]
 set -euo pipefail
 secs=${1:-30}
@@ -33,6 +36,14 @@ LUA
 curl -fs -H "Authorization: Bearer $token" -H 'Content-Type: message/rfc822' --data-binary @"$work/msg.eml" \
   "http://127.0.0.1:$port/api/v1/outgoing?group=support" | grep -q 'enveloped-data' || { echo "load.sh: /outgoing does not sign+encrypt"; exit 1; }
 
+cores=$(nproc)
+ceiling() {
+  openssl speed -seconds 10 -multi "$cores" -mr rsa2048 2>/dev/null |
+    awk -F: '/^\+F2:/ {v=$4} END {printf "%.0f", v}'
+}
+before=$(ceiling)
+echo "openssl_speed_multi${cores}_rsa2048_sign_per_s_before=$before"
+
 peak=0
 ( while kill -0 "$pid" 2>/dev/null; do
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
@@ -43,3 +54,7 @@ wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:
 kill "$sampler" 2>/dev/null || true
 peak=$(sort -n "$work/rss" | tail -1)
 echo "server_peak_rss_mib=$((peak / 1024))"
+after=$(ceiling)
+echo "openssl_speed_multi${cores}_rsa2048_sign_per_s_after=$after"
+rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.txt")
+python3 -c "import sys; r, a, b = map(float, sys.argv[1:]); c = max(a, b); print(f'requests_per_s={r:.0f} ceiling={c:.0f} ratio={100 * r / c:.1f}%')" "$rps" "$before" "$after"
