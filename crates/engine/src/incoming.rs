@@ -35,7 +35,10 @@ impl Engine {
         check_header_size(&raw)?;
         let _permit = self.admit()?;
         let view = self.view_for(actor).await?;
-        let processed = self.process(&view, raw.clone()).await?;
+        // Shared with the computation, not copied: a message's memory is
+        // its size, its readable content and what OpenSSL needs.
+        let raw = Arc::new(raw);
+        let processed = self.process(&view, Arc::clone(&raw)).await?;
         let id = self
             .store
             .save_incoming(&raw, &report_json(&processed)?)
@@ -50,12 +53,12 @@ impl Engine {
     /// audited.
     pub async fn retry(&self, actor: &Actor, id: &str) -> Result<Received> {
         let _permit = self.admit()?;
-        let kept = self.store.incoming_message(id).await?;
-        let processed = self.process(&self.view().await?, kept.raw.clone()).await?;
+        let raw = Arc::new(self.store.incoming_message(id).await?.raw);
+        let processed = self.process(&self.view().await?, Arc::clone(&raw)).await?;
         self.store
             .update_incoming_report(id, &report_json(&processed)?, actor.name())
             .await?;
-        self.log_layers(actor, &kept.raw, &processed).await?;
+        self.log_layers(actor, &raw, &processed).await?;
         Ok(Received {
             id: id.to_string(),
             processed,
@@ -88,12 +91,12 @@ impl Engine {
 
     /// Fetch, compute, and record the keys that would not open (or opened
     /// again).
-    async fn process(&self, view: &View<'_>, raw: Vec<u8>) -> Result<Processed> {
+    async fn process(&self, view: &View<'_>, raw: Arc<Vec<u8>>) -> Result<Processed> {
         if !view.enabled().await? {
             smime::incoming::senders(&raw)?;
             return Ok(Processed {
                 report: smime::incoming::disabled_report(&raw),
-                message: raw,
+                message: raw.to_vec(),
             });
         }
         let senders = smime::incoming::senders(&raw)?;

@@ -99,7 +99,7 @@ pub(crate) async fn outgoing(
         let raw = b64_decode("message", p.message.as_deref().unwrap_or(""))?;
         (p, raw)
     } else {
-        (query, body.to_vec())
+        (query, Vec::from(body))
     };
     let who = sender(params.group, params.from)?;
     let cipher = match params.cipher.as_deref() {
@@ -177,7 +177,7 @@ pub(crate) async fn incoming(
             .map_err(|e| ApiError::bad_request(format!("incoming: {e}")))?;
         b64_decode("message", &b.message)?
     } else {
-        body.to_vec()
+        Vec::from(body)
     };
     let received = receive(&state, &caller, raw).await?;
     Ok(answer(&received.id, &received.processed))
