@@ -104,26 +104,62 @@ pub(crate) fn children(mut contents: &[u8], depth: usize) -> Option<Vec<Tlv<'_>>
     Some(out)
 }
 
-/// An OCTET STRING's bytes, also when BER sends it in pieces.
+/// An OCTET STRING's bytes, also when BER sends it in pieces. The pieces
+/// are gathered into one buffer in one walk (each byte copied once,
+/// however the pieces nest), and constructed pieces nest at most
+/// [`MAX_STRING_NEST`] levels deep, as OpenSSL allows: a deeper nest would
+/// make each level walk the whole string again.
 pub(crate) fn octets<'a>(t: &Tlv<'a>, depth: usize) -> Option<Cow<'a, [u8]>> {
     match t.tag {
         0x04 => Some(Cow::Borrowed(t.contents)),
-        0x24 if depth <= MAX_DEPTH => {
-            let mut out = Vec::new();
-            for piece in children(t.contents, depth + 1)? {
-                out.extend_from_slice(&octets(&piece, depth + 1)?);
-            }
+        0x24 => {
+            let mut out = Vec::with_capacity(t.contents.len());
+            gather(t.contents, depth + 1, 0, &mut out)?;
             Some(Cow::Owned(out))
         }
         _ => None,
     }
 }
 
+/// OpenSSL's `ASN1_MAX_STRING_NEST`: constructed OCTET STRINGs inside a
+/// constructed OCTET STRING, at most this deep.
+const MAX_STRING_NEST: usize = 5;
+
+/// Appends the octets of the pieces in `contents` to `out`.
+fn gather(mut contents: &[u8], depth: usize, nest: usize, out: &mut Vec<u8>) -> Option<()> {
+    if nest > MAX_STRING_NEST || depth > MAX_DEPTH {
+        return None;
+    }
+    while !contents.is_empty() {
+        let (piece, rest) = read(contents, depth)?;
+        match piece.tag {
+            0x04 => out.extend_from_slice(piece.contents),
+            0x24 => gather(piece.contents, depth + 1, nest + 1, out)?,
+            _ => return None,
+        }
+        contents = rest;
+    }
+    Some(())
+}
+
 /// `tag`, a definite length, `contents`.
 pub(crate) fn encode(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(contents.len() + 6);
+    let mut out = Vec::with_capacity(contents.len() + 10);
+    push_header(&mut out, tag, contents.len());
+    out.extend_from_slice(contents);
+    out
+}
+
+/// `tag` and the definite length `len`: what precedes contents of that
+/// length, for contents written later (a stream).
+pub(crate) fn header(tag: u8, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10);
+    push_header(&mut out, tag, len);
+    out
+}
+
+fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
     out.push(tag);
-    let len = contents.len();
     if len < 0x80 {
         out.push(len as u8);
     } else {
@@ -132,8 +168,6 @@ pub(crate) fn encode(tag: u8, contents: &[u8]) -> Vec<u8> {
         out.push(0x80 | (bytes.len() - skip) as u8);
         out.extend_from_slice(&bytes[skip..]);
     }
-    out.extend_from_slice(contents);
-    out
 }
 
 /// `1.2.840.113549.1.7.1` id-data.
@@ -254,6 +288,58 @@ pub(crate) fn take_certificates(der: &[u8]) -> Option<(Vec<u8>, Vec<&[u8]>)> {
     Some((encode(0x30, &inner), certs))
 }
 
+/// An EnvelopedData ContentInfo without its `encryptedContent`, and the
+/// octets that field held, so that OpenSSL parses the small part and
+/// decrypts the content where it lies instead of copying it into its own
+/// structure. `None` when the structure is not as expected; the caller
+/// then uses the input as is. Fields are copied as they came (BER
+/// included); only the enclosing lengths are written anew.
+pub(crate) fn take_encrypted_content(der: &[u8]) -> Option<(Vec<u8>, Cow<'_, [u8]>)> {
+    let (oid, content) = content_info(der)?;
+    if oid != OID_ENVELOPED_DATA {
+        return None;
+    }
+    let enveloped = content.filter(|t| t.tag == 0x30)?;
+    // version, [0] originatorInfo OPTIONAL, recipientInfos SET OF,
+    // encryptedContentInfo, [1] unprotectedAttrs OPTIONAL.
+    let fields = children(enveloped.contents, 3)?;
+    let at = match fields.get(1)?.tag {
+        0xa0 => 3,
+        _ => 2,
+    };
+    if fields.get(at - 1)?.tag != 0x31 {
+        return None;
+    }
+    let info = fields.get(at).filter(|t| t.tag == 0x30)?;
+    // contentType, contentEncryptionAlgorithm, [0] IMPLICIT encryptedContent.
+    let parts = children(info.contents, 4)?;
+    let [kind, algorithm, encrypted] = parts.as_slice() else {
+        return None;
+    };
+    let octets = match encrypted.tag {
+        0x80 => Cow::Borrowed(encrypted.contents),
+        // Constructed (BER): OCTET STRINGs in pieces.
+        0xa0 => octets(
+            &Tlv {
+                tag: 0x24,
+                whole: encrypted.whole,
+                contents: encrypted.contents,
+            },
+            5,
+        )?,
+        _ => return None,
+    };
+    let info = constructed(0x30, &[kind.whole, algorithm.whole]);
+    let rest: Vec<&[u8]> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| if i == at { &info[..] } else { f.whole })
+        .collect();
+    let enveloped = constructed(0x30, &rest);
+    let inner = constructed(0x30, &[&encode(0x06, oid), &encode(0xa0, &enveloped)]);
+    Some((inner, octets))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -337,6 +423,57 @@ pub(crate) mod tests {
         assert!(read(&[0x30, 0x82, 0x01], 0).is_none());
         assert!(take_certificates(&[0x30, 0x80, 0x06, 0x00, 0, 0]).is_none());
         assert!(content_type(&[]).is_none());
+    }
+
+    /// `inner` wrapped in `levels` constructed OCTET STRINGs, of definite
+    /// or indefinite length.
+    fn nest(inner: Vec<u8>, levels: usize, definite: bool) -> Vec<u8> {
+        (0..levels).fold(inner, |acc, _| {
+            if definite {
+                encode(0x24, &acc)
+            } else {
+                [&[0x24, 0x80][..], &acc, &[0, 0]].concat()
+            }
+        })
+    }
+
+    #[test]
+    fn octets_in_pieces_are_gathered_and_their_nesting_is_bounded() {
+        let pieces = [encode(0x04, b"ab"), encode(0x04, b""), encode(0x04, b"c")].concat();
+        for definite in [true, false] {
+            // The outer string and up to five constructed levels inside it,
+            // as OpenSSL takes them.
+            for levels in 1..=6 {
+                let der = nest(pieces.clone(), levels, definite);
+                let (t, rest) = read(&der, 0).unwrap();
+                assert!(rest.is_empty());
+                assert_eq!(octets(&t, 0).as_deref(), Some(&b"abc"[..]), "{levels}");
+            }
+            // Mixed: a piece, a nested string, a piece.
+            let mixed = [
+                encode(0x04, b"1"),
+                nest(encode(0x04, b"2"), 2, definite),
+                encode(0x04, b"3"),
+            ]
+            .concat();
+            let der = nest(mixed, 1, definite);
+            let (t, _) = read(&der, 0).unwrap();
+            assert_eq!(octets(&t, 0).as_deref(), Some(&b"123"[..]));
+            // Deeper than OpenSSL allows, a piece of another type, a piece
+            // that claims more than there is: refused.
+            let deep = nest(pieces.clone(), 7, definite);
+            let (t, _) = read(&deep, 0).unwrap();
+            assert!(octets(&t, 0).is_none());
+            let integer = nest(encode(0x02, b"\x01"), 1, definite);
+            let (t, _) = read(&integer, 0).unwrap();
+            assert!(octets(&t, 0).is_none());
+        }
+        let (t, _) = read(&[0x24, 0x06, 0x04, 0x84, 0xff, 0xff, 0xff, 0xf0], 0).unwrap();
+        assert!(octets(&t, 0).is_none(), "a piece longer than the input");
+        assert!(read(&[0x04, 0x88, 1, 0, 0, 0, 0, 0, 0, 0], 0).is_none());
+        // A hostile depth of indefinite strings is refused, not recursed into.
+        let deep = nest(Vec::new(), 10_000, false);
+        assert!(read(&deep, 0).is_none());
     }
 
     fn pki(name: &str) -> Vec<u8> {

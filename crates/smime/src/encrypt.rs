@@ -1,12 +1,15 @@
 //! Encryption: CMS EnvelopedData (AES-CBC) or AuthEnvelopedData (AES-GCM)
 //! to every recipient, wrapped as `application/pkcs7-mime` (RFC 8551 §3.3).
 
+use openssl::cipher_ctx::CipherCtx;
 use openssl::encrypt::Encrypter;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{Id, PKey, Public};
 use openssl::rand::rand_bytes;
 use openssl::rsa::Padding;
-use openssl::symm::{self, Cipher};
+use openssl::symm::Cipher;
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -59,6 +62,21 @@ pub fn encrypt(
     recipients: &[&Certificate],
     options: EncryptOptions,
 ) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encrypt_into(&[entity], recipients, options, &mut out)?;
+    Ok(out)
+}
+
+/// [`encrypt`] of the entity made of `pieces`, appended to `out`. The
+/// default envelope (AES-256-CBC to RSA recipients) is written as it is
+/// encrypted, a chunk at a time, straight into its base64 lines: neither
+/// the entity nor the DER is ever held whole.
+pub(crate) fn encrypt_into(
+    pieces: &[&[u8]],
+    recipients: &[&Certificate],
+    options: EncryptOptions,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     if recipients.is_empty() {
         return Err(Error::NoRecipients);
     }
@@ -67,11 +85,16 @@ pub fn encrypt(
         .map(|c| Ok((*c, c.public_key()?)))
         .collect::<Result<Vec<_>>>()?;
     let rsa_only = keys.iter().all(|(_, k)| k.id() == Id::RSA);
-    let (der, smime_type) = match options.cipher {
-        ContentCipher::Aes256Cbc if rsa_only => (
-            enveloped_data(entity, &keys, options.rsa_oaep)?,
-            "enveloped-data",
-        ),
+    match options.cipher {
+        ContentCipher::Aes256Cbc if rsa_only => {
+            let header = mime::pkcs7_mime_header("enveloped-data");
+            let start = out.len();
+            out.extend_from_slice(header.as_bytes());
+            if let Err(e) = enveloped_data(pieces, &keys, options.rsa_oaep, out) {
+                out.truncate(start);
+                return Err(e);
+            }
+        }
         // Key agreement (EC recipients) and AuthEnvelopedData are left to
         // OpenSSL's CMS encoder.
         cipher => {
@@ -80,11 +103,15 @@ pub fn encrypt(
                 ContentCipher::Aes256Cbc => (Cipher::aes_256_cbc(), "enveloped-data"),
                 ContentCipher::Aes256Gcm => (Cipher::aes_256_gcm(), "authEnveloped-data"),
             };
-            let cms = ffi::encrypt(&certs, entity, cipher, options.rsa_oaep)?;
-            (cms.to_der()?, smime_type)
+            let entity = pieces.concat();
+            let der = ffi::encrypt(&certs, &entity, cipher, options.rsa_oaep)?.to_der()?;
+            drop(entity);
+            out.reserve(mime::Base64Lines::encoded_len(der.len()) + 256);
+            out.extend_from_slice(mime::pkcs7_mime_header(smime_type).as_bytes());
+            mime::push_base64_lines(out, &der);
         }
-    };
-    Ok(mime::pkcs7_mime(b"", smime_type, &der))
+    }
+    Ok(())
 }
 
 /// `2.16.840.1.101.3.4.1.42` id-aes256-CBC.
@@ -96,19 +123,23 @@ const OID_MGF1: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08];
 /// `2.16.840.1.101.3.4.2.1` id-sha256.
 const OID_SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
 
-/// The DER `ContentInfo` of an EnvelopedData (RFC 5652 §6) of `content`
-/// under a fresh AES-256-CBC key, transported to each RSA recipient.
+/// The DER `ContentInfo` of an EnvelopedData (RFC 5652 §6) of the
+/// concatenation of `content` under a fresh AES-256-CBC key, transported
+/// to each RSA recipient, appended to `out` in base64 lines.
 ///
 /// Written here rather than by OpenSSL's CMS encoder for the same reason
 /// as the SignedData in [`crate::sign`]: the shape is fixed (version 0,
 /// one key transport recipient info per certificate, named by issuer and
 /// serial number) and the encoder's ASN.1 templates cost several times the
-/// AES encryption of a 4 KiB message.
+/// AES encryption of a 4 KiB message. Its lengths follow from the
+/// content's length, so the DER is written in order while the content is
+/// encrypted.
 fn enveloped_data(
-    content: &[u8],
+    content: &[&[u8]],
     recipients: &[(&Certificate, PKey<Public>)],
     oaep: bool,
-) -> Result<Vec<u8>> {
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let mut key = Zeroizing::new([0u8; 32]);
     let mut iv = [0u8; 16];
     rand_bytes(key.as_mut())?;
@@ -155,30 +186,78 @@ fn enveloped_data(
             ],
         ));
     }
-    let ciphertext = symm::encrypt(Cipher::aes_256_cbc(), key.as_ref(), Some(&iv), content)?;
-    let encrypted_content_info = constructed(
-        0x30,
-        &[
-            &encode(0x06, der::OID_DATA),
-            &der::algorithm(OID_AES256_CBC, Some(&encode(0x04, &iv))),
-            &encode(0x80, &ciphertext), // [0] IMPLICIT OCTET STRING
-        ],
-    );
-    let enveloped = constructed(
-        0x30,
-        &[
-            &[0x02, 0x01, 0x00], // version 0: key transport only, no attributes
-            &der::set_of(0x31, infos),
-            &encrypted_content_info,
-        ],
-    );
-    Ok(constructed(
-        0x30,
-        &[
-            &encode(0x06, der::OID_ENVELOPED_DATA),
-            &encode(0xa0, &enveloped),
-        ],
-    ))
+    // PKCS#7 padding always adds 1 to 16 bytes.
+    let plain_len: usize = content.iter().map(|p| p.len()).sum();
+    let cipher_len = (plain_len / 16 + 1) * 16;
+    // EncryptedContentInfo: contentType, the algorithm with its IV, and
+    // encryptedContent [0] IMPLICIT OCTET STRING, whose octets follow.
+    let eci_start = [
+        encode(0x06, der::OID_DATA),
+        der::algorithm(OID_AES256_CBC, Some(&encode(0x04, &iv))),
+        der::header(0x80, cipher_len),
+    ]
+    .concat();
+    let eci_len = eci_start.len() + cipher_len;
+    let eci_header = der::header(0x30, eci_len);
+    // version 0: key transport only, no attributes
+    let env_start = [vec![0x02, 0x01, 0x00], der::set_of(0x31, infos)].concat();
+    let env_len = env_start.len() + eci_header.len() + eci_len;
+    let env_header = der::header(0x30, env_len);
+    let explicit_len = env_header.len() + env_len;
+    let explicit_header = der::header(0xa0, explicit_len);
+    let oid = encode(0x06, der::OID_ENVELOPED_DATA);
+    let info_len = oid.len() + explicit_header.len() + explicit_len;
+    let prefix = [
+        der::header(0x30, info_len),
+        oid,
+        explicit_header,
+        env_header,
+        env_start,
+        eci_header,
+        eci_start,
+    ]
+    .concat();
+
+    let total = prefix.len() + cipher_len;
+    out.reserve(mime::Base64Lines::encoded_len(total));
+    let mut lines = mime::Base64Lines::new(out);
+    lines.write(&prefix);
+    let mut ctx = CipherCtx::new()?;
+    ctx.encrypt_init(Some(aes_256_cbc()), Some(key.as_ref()), Some(&iv))?;
+    const CHUNK: usize = 16 * 1024;
+    let mut buf = Zeroizing::new(vec![0u8; CHUNK + 16]);
+    let mut written = 0;
+    for piece in content {
+        for chunk in piece.chunks(CHUNK) {
+            let n = ctx.cipher_update(chunk, Some(&mut buf))?;
+            lines.write(&buf[..n]);
+            written += n;
+        }
+    }
+    let n = ctx.cipher_final(&mut buf)?;
+    lines.write(&buf[..n]);
+    lines.finish();
+    if written + n != cipher_len {
+        return Err(Error::Malformed {
+            item: "the encrypted content".into(),
+            reason: format!(
+                "AES-256-CBC gave {} bytes, not the {cipher_len} announced",
+                written + n
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// AES-256-CBC, fetched from the provider once: fetching it again for
+/// every message (what the legacy `EVP_aes_256_cbc` does) is a lookup
+/// per call.
+fn aes_256_cbc() -> &'static openssl::cipher::CipherRef {
+    static FETCHED: OnceLock<Option<openssl::cipher::Cipher>> = OnceLock::new();
+    match FETCHED.get_or_init(|| openssl::cipher::Cipher::fetch(None, "AES-256-CBC", None).ok()) {
+        Some(cipher) => cipher,
+        None => openssl::cipher::Cipher::aes_256_cbc(),
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! pointer it hands to OpenSSL is borrowed for the call only, and every
 //! object OpenSSL hands back is owned by exactly one Rust value.
 
-use std::ffi::{c_int, c_uint, c_void};
+use std::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use std::ptr;
 
 use foreign_types::{ForeignType, ForeignTypeRef};
@@ -12,6 +12,7 @@ use openssl::cms::{CMSOptions, CmsContentInfo, CmsContentInfoRef};
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
+use openssl::pkey::{PKeyRef, Private};
 use openssl::stack::StackRef;
 use openssl::symm::Cipher;
 use openssl::x509::{X509, X509Ref};
@@ -112,6 +113,152 @@ impl Drop for MemBio<'_> {
         // SAFETY: we own the BIO.
         unsafe { sys::BIO_free_all(self.0) };
     }
+}
+
+/// A write-only BIO that appends what OpenSSL writes to a `Vec`: the
+/// content of a decryption or verification lands in its buffer once,
+/// where a memory BIO would grow by reallocation and then be copied out.
+struct VecSink<'v> {
+    bio: *mut sys::BIO,
+    _out: std::marker::PhantomData<&'v mut Vec<u8>>,
+}
+
+/// The sink's BIO method, made once for the process.
+struct SinkMethod(*mut sys::BIO_METHOD);
+// SAFETY: the method table is written once, before it is shared, and only
+// read after that.
+unsafe impl Send for SinkMethod {}
+// SAFETY: as above.
+unsafe impl Sync for SinkMethod {}
+
+fn sink_method() -> Result<*mut sys::BIO_METHOD, ErrorStack> {
+    static METHOD: std::sync::OnceLock<Option<SinkMethod>> = std::sync::OnceLock::new();
+    let method = METHOD.get_or_init(|| {
+        // SAFETY: a new method table, filled before anyone else sees it; it
+        // lives for the process.
+        unsafe {
+            let m = sys::BIO_meth_new(0, c"smimed vec sink".as_ptr());
+            if m.is_null()
+                || sys::BIO_meth_set_write__fixed_rust(m, Some(sink_write)) <= 0
+                || sys::BIO_meth_set_ctrl__fixed_rust(m, Some(sink_ctrl)) <= 0
+            {
+                return None;
+            }
+            Some(SinkMethod(m))
+        }
+    });
+    match method {
+        Some(m) => Ok(m.0),
+        None => Err(ErrorStack::get()),
+    }
+}
+
+/// # Safety
+/// Called by OpenSSL on a BIO made by [`VecSink::new`], whose data is the
+/// `Vec` it borrows, with `len` readable bytes at `buf`.
+unsafe extern "C" fn sink_write(bio: *mut sys::BIO, buf: *const c_char, len: c_int) -> c_int {
+    // SAFETY: guaranteed by the caller; the Vec outlives the BIO.
+    unsafe {
+        let out = sys::BIO_get_data(bio).cast::<Vec<u8>>();
+        if out.is_null() || len < 0 || (buf.is_null() && len > 0) {
+            return -1;
+        }
+        if len > 0 {
+            (*out).extend_from_slice(std::slice::from_raw_parts(buf.cast::<u8>(), len as usize));
+        }
+        len
+    }
+}
+
+/// # Safety
+/// Called by OpenSSL; touches neither the BIO nor `_ptr`. Only a flush
+/// succeeds (there is nothing to flush); every other control is refused.
+unsafe extern "C" fn sink_ctrl(
+    _bio: *mut sys::BIO,
+    cmd: c_int,
+    _num: c_long,
+    _ptr: *mut c_void,
+) -> c_long {
+    c_long::from(cmd == sys::BIO_CTRL_FLUSH)
+}
+
+impl<'v> VecSink<'v> {
+    fn new(out: &'v mut Vec<u8>) -> Result<Self, ErrorStack> {
+        let method = sink_method()?;
+        // SAFETY: a new BIO of our method; its data points at `out`, which
+        // the PhantomData keeps borrowed for the BIO's life.
+        unsafe {
+            let bio = cvt_p(sys::BIO_new(method))?;
+            sys::BIO_set_data(bio, (out as *mut Vec<u8>).cast());
+            sys::BIO_set_init(bio, 1);
+            Ok(VecSink {
+                bio,
+                _out: std::marker::PhantomData,
+            })
+        }
+    }
+}
+
+impl Drop for VecSink<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we own the BIO; its data is borrowed, not freed.
+        unsafe { sys::BIO_free_all(self.bio) };
+    }
+}
+
+/// `CMS_verify`: detached content read where it lies, and the content
+/// written to `out` only when asked for (the `openssl` crate's `verify`
+/// always copies it into a memory BIO).
+pub(crate) fn verify(
+    cms: &CmsContentInfoRef,
+    certs: Option<&StackRef<X509>>,
+    detached: Option<&[u8]>,
+    out: Option<&mut Vec<u8>>,
+    flags: CMSOptions,
+) -> Result<(), ErrorStack> {
+    let dcont = detached.map(MemBio::new).transpose()?;
+    let sink = out.map(VecSink::new).transpose()?;
+    // SAFETY: every pointer is valid for the call: `cms` and `certs` are
+    // borrowed, the BIOs are ours and freed on drop after it.
+    unsafe {
+        cvt(sys::CMS_verify(
+            cms.as_ptr(),
+            certs.map_or(ptr::null_mut(), |c| c.as_ptr()),
+            ptr::null_mut(),
+            dcont.as_ref().map_or(ptr::null_mut(), |b| b.0),
+            sink.as_ref().map_or(ptr::null_mut(), |s| s.bio),
+            flags.bits(),
+        ))
+    }
+}
+
+/// `CMS_decrypt` with `key` for `cert`, as the `openssl` crate calls it,
+/// but with the encrypted content given apart when the envelope was
+/// parsed without it (`detached`), and the plain text written straight
+/// into the result.
+pub(crate) fn decrypt(
+    cms: &CmsContentInfoRef,
+    key: &PKeyRef<Private>,
+    cert: &X509Ref,
+    detached: Option<&[u8]>,
+) -> Result<Vec<u8>, ErrorStack> {
+    let mut out = Vec::with_capacity(detached.map_or(0, <[u8]>::len));
+    let dcont = detached.map(MemBio::new).transpose()?;
+    {
+        let sink = VecSink::new(&mut out)?;
+        // SAFETY: as in `verify`.
+        unsafe {
+            cvt(sys::CMS_decrypt(
+                cms.as_ptr(),
+                key.as_ptr(),
+                cert.as_ptr(),
+                dcont.as_ref().map_or(ptr::null_mut(), |b| b.0),
+                sink.bio,
+                0,
+            ))?;
+        }
+    }
+    Ok(out)
 }
 
 /// `X509_get_extension_flags`: `EXFLAG_*` bits (CA, self-signed, ...).

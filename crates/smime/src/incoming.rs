@@ -12,13 +12,16 @@
 //! outer ones: anyone can sign content that claims another author. Where
 //! they differ, `header_mismatch` names them.
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::Serialize;
 
 use crate::decrypt::{DecryptFailure, Keys, NID_ID_SMIME_CT_AUTHENVELOPEDDATA, decrypt};
 use crate::policy::Policy;
 use crate::trust::TrustStore;
-use crate::verify::{SignCode, SignResult, verify};
+use crate::verify::{SignCode, SignResult, check};
 use crate::{Error, Result, mime};
 
 pub use crate::verify::Senders;
@@ -256,7 +259,8 @@ enum Kind {
     /// The DER and the `smime-type` parameter, lowercase.
     Pkcs7Mime(Vec<u8>, String),
     MultipartSigned {
-        content: Vec<u8>,
+        /// Where the signed content lies in the entity.
+        content: Range<usize>,
         signature: Vec<u8>,
     },
 }
@@ -329,8 +333,10 @@ fn classify(entity: &[u8]) -> Result<Option<Kind>> {
             if !sig_is_p7s {
                 return Ok(None);
             }
+            // The content is a slice of `entity`: where it starts.
+            let start = children[0].as_ptr() as usize - entity.as_ptr() as usize;
             Ok(Some(Kind::MultipartSigned {
-                content: children[0].to_vec(),
+                content: start..start + children[0].len(),
                 signature: signature_part
                     .map(|p| decoded_body(children[1], p))
                     .unwrap_or_default(),
@@ -361,16 +367,68 @@ fn decoded_body(entity: &[u8], part: &mail_parser::MessagePart<'_>) -> Vec<u8> {
 
 /// True when the message has an S/MIME layer at the top.
 pub fn is_smime(raw: &[u8]) -> bool {
-    matches!(classify(&mime::to_crlf(raw)), Ok(Some(_)))
+    matches!(classify(&mime::crlf(raw)), Ok(Some(_)))
+}
+
+/// The entity being peeled: a buffer (the message itself, or what a layer
+/// gave) and where in it the entity lies, so that taking the signed
+/// content out of a `multipart/signed` copies nothing.
+struct Held<'r> {
+    buf: Cow<'r, [u8]>,
+    range: Range<usize>,
+}
+
+impl<'r> Held<'r> {
+    fn new(buf: Cow<'r, [u8]>) -> Self {
+        let range = 0..buf.len();
+        Held { buf, range }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.range.clone()]
+    }
+
+    /// The part at `within` (relative to the entity).
+    fn narrow(self, within: Range<usize>) -> Self {
+        let start = self.range.start + within.start;
+        Held {
+            buf: self.buf,
+            range: start..start + within.len(),
+        }
+    }
+
+    /// The readable message: `outer` around the entity's `Content-*`
+    /// fields and body ([`mime::with_outer`]), in the entity's own buffer
+    /// when it has one.
+    fn with_outer(self, outer: &[u8]) -> Vec<u8> {
+        match self.buf {
+            Cow::Owned(mut buf) => {
+                // One move of the body: the header before it is replaced.
+                buf.truncate(self.range.end);
+                let (head, body) = mime::outer_head(outer, &buf[self.range.start..]);
+                let body_start = buf.len() - body.len();
+                buf.splice(..body_start, head);
+                buf
+            }
+            Cow::Borrowed(buf) => mime::with_outer(outer, &buf[self.range]),
+        }
+    }
 }
 
 /// Processes an incoming message. Fails only for input that is not a
 /// message at all; everything else is in the report.
+///
+/// A large message is copied as little as it can be: a message in CRLF
+/// already is read where it lies, the signed content of a
+/// `multipart/signed` is not taken out of its buffer, the envelope's
+/// encoded form is let go before its content is decrypted, and the
+/// readable message is made in the buffer of the innermost entity.
 pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
-    let raw = mime::to_crlf(raw);
-    let senders = senders(&raw)?;
-    let (header, _) = mime::split_header_body(&raw);
-    let outer_fields: Vec<mime::Field<'_>> = mime::fields(header)
+    let canonical = mime::crlf(raw);
+    let senders = senders(&canonical)?;
+    let (header, _) = mime::split_header_body(&canonical);
+    let header = header.to_vec();
+    let outer_fields: Vec<mime::Field<'_>> = mime::fields(&header)
         .into_iter()
         .filter(|f| !mime::is_content_field(f.name))
         .collect();
@@ -388,10 +446,10 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
         layers: Vec::new(),
         header_mismatch: Vec::new(),
     };
-    let mut entity = raw.clone();
+    let mut held = Held::new(canonical);
     let mut peeled = false;
     for depth in 0.. {
-        let kind = match classify(&entity) {
+        let kind = match classify(held.bytes()) {
             Ok(Some(kind)) => kind,
             Ok(None) => break,
             Err(e) if depth > 0 => {
@@ -411,20 +469,21 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
         let next = match kind {
             Kind::MultipartSigned { content, signature } => {
                 let check_sender = !report.signed;
-                let (result, _) = verify(
+                let (result, _) = check(
                     &signature,
-                    Some(&content),
+                    Some(&held.bytes()[content.clone()]),
                     ctx.trust,
                     check_sender.then_some(&senders),
                     ctx.policy,
                 );
                 record_sign(&mut report, false, result);
-                Some(content)
+                held = held.narrow(content);
+                Some(None)
             }
             Kind::Pkcs7Mime(der, smime_type) => match cms_kind(&der, &smime_type) {
                 CmsKind::Signed => {
                     let check_sender = !report.signed;
-                    let (result, content) = verify(
+                    let (result, content) = check(
                         &der,
                         None,
                         ctx.trust,
@@ -432,34 +491,17 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
                         ctx.policy,
                     );
                     record_sign(&mut report, true, result);
-                    content.map(|c| mime::to_crlf(&c))
+                    content.map(|c| Some(mime::crlf_owned(c)))
                 }
                 CmsKind::Enveloped => {
-                    let result = match decrypt(&der, ctx.keys, &ctx.policy.limits) {
-                        Ok(plain) => Ok(plain),
-                        Err(DecryptFailure::NoKey) => Err(DecryptResult::new(
-                            DecryptCode::NoKey,
-                            "no stored private key belongs to a recipient of this message; import the recipient's key and retry",
-                        )),
-                        Err(DecryptFailure::Failed) => Err(DecryptResult::new(
-                            DecryptCode::DecryptionFailed,
-                            "the message could not be decrypted",
-                        )),
-                        Err(DecryptFailure::KeyUnavailable {
-                            fingerprint,
-                            reason,
-                        }) => Err(DecryptResult::new(
-                            DecryptCode::KeyUnavailable,
-                            format!(
-                                "the stored private key of certificate {} cannot be opened ({reason}); an admin must import it again",
-                                &fingerprint[..16.min(fingerprint.len())]
-                            ),
-                        )),
-                        Err(DecryptFailure::Malformed(why)) => Err(DecryptResult::new(
-                            DecryptCode::Malformed,
-                            format!("the encrypted part is damaged: {why}"),
-                        )),
-                    };
+                    // The message's own converted copy is let go while the
+                    // content is decrypted; made again if that fails.
+                    let remade = depth == 0 && matches!(held.buf, Cow::Owned(_));
+                    if remade {
+                        held = Held::new(Cow::Borrowed(&[]));
+                    }
+                    let result = decrypt_layer(&der, ctx);
+                    drop(der);
                     report.encrypted = true;
                     match result {
                         Ok(plain) => {
@@ -467,10 +509,13 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
                                 &mut report,
                                 DecryptResult::new(DecryptCode::Decrypted, "decrypted"),
                             );
-                            Some(mime::to_crlf(&plain))
+                            Some(Some(mime::crlf_owned(plain)))
                         }
                         Err(failure) => {
                             record_decrypt(&mut report, failure);
+                            if remade {
+                                held = Held::new(mime::crlf(raw));
+                            }
                             None
                         }
                     }
@@ -482,20 +527,52 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
             },
         };
         match next {
+            // A new buffer, or (inner `None`) the same one narrowed.
             Some(inner) => {
-                entity = inner;
+                if let Some(inner) = inner {
+                    held = Held::new(Cow::Owned(inner));
+                }
                 peeled = true;
-                compare_headers(&outer_fields, &entity, &mut report.header_mismatch);
+                compare_headers(&outer_fields, held.bytes(), &mut report.header_mismatch);
             }
             None => break,
         }
     }
     let message = if peeled {
-        mime::with_outer(&outer, &entity)
+        held.with_outer(&outer)
     } else {
-        raw.clone()
+        held.buf.into_owned()
     };
     Ok(Processed { report, message })
+}
+
+/// Decrypts one encryption layer, or says why not.
+fn decrypt_layer(der: &[u8], ctx: &Context<'_>) -> std::result::Result<Vec<u8>, DecryptResult> {
+    match decrypt(der, ctx.keys, &ctx.policy.limits) {
+        Ok(plain) => Ok(plain),
+        Err(DecryptFailure::NoKey) => Err(DecryptResult::new(
+            DecryptCode::NoKey,
+            "no stored private key belongs to a recipient of this message; import the recipient's key and retry",
+        )),
+        Err(DecryptFailure::Failed) => Err(DecryptResult::new(
+            DecryptCode::DecryptionFailed,
+            "the message could not be decrypted",
+        )),
+        Err(DecryptFailure::KeyUnavailable {
+            fingerprint,
+            reason,
+        }) => Err(DecryptResult::new(
+            DecryptCode::KeyUnavailable,
+            format!(
+                "the stored private key of certificate {} cannot be opened ({reason}); an admin must import it again",
+                &fingerprint[..16.min(fingerprint.len())]
+            ),
+        )),
+        Err(DecryptFailure::Malformed(why)) => Err(DecryptResult::new(
+            DecryptCode::Malformed,
+            format!("the encrypted part is damaged: {why}"),
+        )),
+    }
 }
 
 /// Fields that say who wrote a message, to whom, when and about what: an

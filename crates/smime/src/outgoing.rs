@@ -16,16 +16,29 @@ pub struct Protection<'a> {
 
 /// The message with its entity signed and/or encrypted (sign first), made
 /// canonical and 7-bit safe; the outer header fields stay outside.
+///
+/// A large message is not copied on the way: an entity that is already
+/// canonical is signed and encrypted where it lies in `raw`, the
+/// `multipart/signed` around it is never put together, and the envelope
+/// is encrypted a chunk at a time into its base64 lines. What is held
+/// beyond `raw` is the result.
 pub fn protect(raw: &[u8], protection: &Protection<'_>) -> Result<Vec<u8>> {
-    let split = mime::split_message(raw)?;
-    let mut entity = split.entity;
+    let (outer, entity) = mime::split_entity(raw)?;
+    let around;
+    let mut pieces: Vec<&[u8]> = entity.pieces().to_vec();
     if let Some(signer) = &protection.sign {
-        entity = sign::sign(&entity, signer)?;
+        around = sign::sign_around(&pieces, signer)?;
+        pieces = vec![&around.0, &entity.head, &entity.body, &around.1];
     }
-    if let Some((to, options)) = &protection.encrypt {
-        entity = encrypt::encrypt(&entity, to, *options)?;
+    let mut message = outer;
+    match &protection.encrypt {
+        Some((to, options)) => encrypt::encrypt_into(&pieces, to, *options, &mut message)?,
+        None => {
+            message.reserve(pieces.iter().map(|p| p.len()).sum());
+            for piece in pieces {
+                message.extend_from_slice(piece);
+            }
+        }
     }
-    let mut message = split.outer;
-    message.extend_from_slice(&entity);
     Ok(message)
 }

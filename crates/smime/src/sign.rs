@@ -10,7 +10,7 @@
 //! OpenSSL, and the interoperability tests check that `openssl cms`, gpgsm
 //! and Thunderbird's NSS read what is written here.
 
-use openssl::hash::{MessageDigest, hash};
+use openssl::hash::{Hasher, MessageDigest};
 use openssl::nid::Nid;
 use openssl::pkey::Id;
 
@@ -125,6 +125,15 @@ const SMIME_CAPABILITIES: [u8; 67] = {
     der
 };
 
+/// The digest of the concatenation of `pieces`.
+fn hash(md: MessageDigest, pieces: &[&[u8]]) -> Result<openssl::hash::DigestBytes> {
+    let mut hasher = Hasher::new(md)?;
+    for piece in pieces {
+        hasher.update(piece)?;
+    }
+    Ok(hasher.finish()?)
+}
+
 /// `Attribute ::= SEQUENCE { attrType OID, attrValues SET OF value }` with
 /// one value, for the PKCS #9 attribute numbered `arc`.
 fn attribute(arc: u8, value: &[u8]) -> Vec<u8> {
@@ -136,14 +145,30 @@ fn attribute(arc: u8, value: &[u8]) -> Vec<u8> {
 /// Signs a canonical entity (from [`mime::split_message`]) and returns the
 /// `multipart/signed` entity, headers included, ready to send or encrypt.
 pub fn sign(entity: &[u8], signer: &Signer<'_>) -> Result<Vec<u8>> {
-    let digest = Digest::for_key(signer.key);
-    let cms = signed_data(entity, signer, digest, crate::now())?;
-    Ok(mime::multipart_signed(b"", entity, &cms, digest.micalg()))
+    let (head, tail) = sign_around(&[entity], signer)?;
+    let mut out = Vec::with_capacity(head.len() + entity.len() + tail.len());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(entity);
+    out.extend_from_slice(&tail);
+    Ok(out)
 }
 
-/// The DER `ContentInfo` of a detached SignedData over `content`
-/// (RFC 5652 §5), signed at `now`.
-fn signed_data(content: &[u8], signer: &Signer<'_>, digest: Digest, now: i64) -> Result<Vec<u8>> {
+/// [`sign`] of the entity made of `pieces`, without copying it: what goes
+/// before it and what goes after it in the `multipart/signed` entity.
+pub(crate) fn sign_around(pieces: &[&[u8]], signer: &Signer<'_>) -> Result<(Vec<u8>, Vec<u8>)> {
+    let digest = Digest::for_key(signer.key);
+    let cms = signed_data(pieces, signer, digest, crate::now())?;
+    Ok(mime::multipart_signed_around(&cms, digest.micalg()))
+}
+
+/// The DER `ContentInfo` of a detached SignedData over the concatenation
+/// of `content` (RFC 5652 §5), signed at `now`.
+fn signed_data(
+    content: &[&[u8]],
+    signer: &Signer<'_>,
+    digest: Digest,
+    now: i64,
+) -> Result<Vec<u8>> {
     let key = signer.key.pkey();
     let cert = signer.certificate;
     if !cert.public_key()?.public_eq(key) {

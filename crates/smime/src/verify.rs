@@ -123,6 +123,19 @@ pub fn verify(
     senders: Option<&Senders>,
     policy: &Policy,
 ) -> (SignResult, Option<Vec<u8>>) {
+    let (result, content) = check(der, detached, trust, senders, policy);
+    (result, content.or_else(|| detached.map(<[u8]>::to_vec)))
+}
+
+/// [`verify`], without a copy of detached content: the content returned
+/// is that of signed-data, `None` for a detached signature.
+pub(crate) fn check(
+    der: &[u8],
+    detached: Option<&[u8]>,
+    trust: &TrustStore,
+    senders: Option<&Senders>,
+    policy: &Policy,
+) -> (SignResult, Option<Vec<u8>>) {
     // 0. Count before OpenSSL parses: it works through every listed
     // digest, signer and certificate, some of them recursively.
     let shape = match shape::signed(der, &policy.limits) {
@@ -134,14 +147,13 @@ pub fn verify(
                     format!("the signature is malformed: {why}"),
                     None,
                 ),
-                detached.map(<[u8]>::to_vec),
+                None,
             );
         }
     };
-    let content_of_shape = || {
-        detached
-            .map(<[u8]>::to_vec)
-            .or_else(|| shape.content.as_deref().map(<[u8]>::to_vec))
+    let content_of_shape = || match detached {
+        Some(_) => None,
+        None => shape.content.as_deref().map(<[u8]>::to_vec),
     };
     let malformed = |why: String| {
         (
@@ -166,7 +178,7 @@ pub fn verify(
         },
         None => (Cow::Borrowed(der), None),
     };
-    let Ok(mut cms) = CmsContentInfo::from_der(&der) else {
+    let Ok(cms) = CmsContentInfo::from_der(&der) else {
         let _ = ErrorStack::get();
         return malformed("the signature cannot be parsed as CMS".into());
     };
@@ -202,19 +214,21 @@ pub fn verify(
         }
     }
     let known = stored.as_deref();
-    let mut math = cms.verify(known, None, detached, Some(&mut content), flags);
+    // Detached content is read where it lies and not copied out.
+    let out = detached.is_none().then_some(&mut content);
+    let mut math = ffi::verify(&cms, known, detached, out, flags);
     let mut notes = Vec::new();
     if let (Err(_), Some(d), true) = (&math, detached, policy.lf_fallback) {
         // Some signers hash the text with bare LF line endings (not
         // canonical, RFC 8551 §3.1.1); the bytes differ only there.
         let lf = lf_only(d);
-        if lf != d && cms.verify(known, None, Some(&lf), None, flags).is_ok() {
+        if lf != d && ffi::verify(&cms, known, Some(&lf), None, flags).is_ok() {
             math = Ok(());
             notes.push("the signer hashed the text with LF line endings".to_string());
         }
     }
     let content = match detached {
-        Some(d) => Some(d.to_vec()),
+        Some(_) => None,
         None if math.is_ok() => Some(content),
         None => content_of_shape(),
     };
@@ -222,7 +236,7 @@ pub fn verify(
         // A failed check still tells who claims to have signed: read the
         // signers without the checks.
         let loose = flags | CMSOptions::NOSIGS | CMSOptions::NO_CONTENT_VERIFY;
-        let _ = cms.verify(known, None, detached, None, loose);
+        let _ = ffi::verify(&cms, known, detached, None, loose);
         let claimed = ffi::signers(&cms)
             .first()
             .and_then(|x| Certificate::from_x509(x.clone()).ok())

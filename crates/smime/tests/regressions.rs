@@ -198,6 +198,34 @@ fn deeply_nested_outgoing_message_is_refused_not_a_stack_overflow() {
     assert_verified(&processed, &message);
 }
 
+/// A message that needs no rewriting is not parsed at all on the way out
+/// (issue 14); one nested deeper than `MAX_NESTING` is still refused, and
+/// one at the limit still goes out as it came.
+#[test]
+fn deeply_nested_message_that_needs_no_rewriting_is_still_refused() {
+    let clean = |depth: usize| {
+        let mut m = String::from("From: alice@example.org\r\n");
+        for i in 0..depth {
+            m.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        m.push_str("Content-Type: text/plain\r\n\r\nplain\r\n");
+        for i in (0..depth).rev() {
+            m.push_str(&format!("--b{i}--\r\n"));
+        }
+        m.into_bytes()
+    };
+    let err = smime::mime::split_message(&clean(smime::mime::MAX_NESTING + 5))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("nested more than 100 levels"), "{err}");
+    let raw = clean(smime::mime::MAX_NESTING - 1);
+    let split = smime::mime::split_message(&raw).unwrap();
+    assert_eq!(&raw[raw.len() - split.entity.len()..], &split.entity[..]);
+}
+
 /// outgoing_parse (crash-e42f1c8a): a header line of white space only
 /// (here a form feed) ends the header for the MIME parser, but was kept
 /// among the outer fields, so the sent message's own `Content-Type` ended

@@ -1,6 +1,8 @@
 //! The canonical form of an entity: CRLF line endings, and every part that
 //! is not 7-bit safe rewritten to quoted-printable or base64.
 
+use std::borrow::Cow;
+
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 use super::encoding::{push_base64_lines, quoted_printable};
@@ -25,6 +27,56 @@ pub fn to_crlf(data: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(&data[start..]);
     out
+}
+
+/// Line endings to CRLF, borrowed when they are CRLF already.
+pub(crate) fn crlf(data: &[u8]) -> Cow<'_, [u8]> {
+    if is_crlf(data) {
+        Cow::Borrowed(data)
+    } else {
+        Cow::Owned(to_crlf(data))
+    }
+}
+
+/// Line endings to CRLF, the same buffer when they are CRLF already.
+pub(crate) fn crlf_owned(data: Vec<u8>) -> Vec<u8> {
+    if is_crlf(&data) { data } else { to_crlf(&data) }
+}
+
+/// Whether `data` needs nothing of [`seven_bit`]: ASCII without NUL,
+/// every line ended by CRLF (the last one may be unended), none longer
+/// than 998 bytes, ending in white space or starting with `From `. Then no
+/// part of an entity made of such pieces needs re-encoding and its
+/// canonical form is itself, whatever its MIME structure, which is then
+/// not parsed. `content_types` counts the lines that start with
+/// `Content-Type` (any case): only an entity with fewer than
+/// [`MAX_NESTING`] of them can be no deeper than that.
+pub(super) fn needs_nothing(data: &[u8], content_types: &mut usize) -> bool {
+    if !data.is_ascii() || memchr::memchr(0, data).is_some() {
+        return false;
+    }
+    let mut start = 0;
+    while start < data.len() {
+        // The first CR or LF ends the line, and must be a CR before an LF.
+        let (line, next) = match memchr::memchr2(b'\r', b'\n', &data[start..]) {
+            Some(p) if data[start + p] == b'\r' && data.get(start + p + 1) == Some(&b'\n') => {
+                (&data[start..start + p], start + p + 2)
+            }
+            Some(_) => return false,
+            None => (&data[start..], data.len()),
+        };
+        if line.len() > 998
+            || matches!(line.last(), Some(b' ' | b'\t'))
+            || line.starts_with(b"From ")
+        {
+            return false;
+        }
+        if line.len() >= 12 && line[..12].eq_ignore_ascii_case(b"content-type") {
+            *content_types += 1;
+        }
+        start = next;
+    }
+    true
 }
 
 /// Rewrites every leaf part that is not safe for 7-bit transport (8-bit
@@ -106,12 +158,18 @@ fn leaf_needs_encoding(entity: &[u8], part: &mail_parser::MessagePart<'_>) -> bo
 }
 
 /// Every CR is followed by LF and every LF preceded by CR.
-fn is_crlf(data: &[u8]) -> bool {
-    data.iter().enumerate().all(|(i, &b)| match b {
-        b'\r' => data.get(i + 1) == Some(&b'\n'),
-        b'\n' => i > 0 && data[i - 1] == b'\r',
-        _ => true,
-    })
+pub(crate) fn is_crlf(data: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(off) = memchr::memchr2(b'\r', b'\n', &data[at..]) {
+        let i = at + off;
+        // An LF found here follows no CR: a CR before it would have been
+        // found first, and taken with its LF.
+        if data[i] == b'\n' || data.get(i + 1) != Some(&b'\n') {
+            return false;
+        }
+        at = i + 2;
+    }
+    true
 }
 
 fn rebuild(
@@ -194,6 +252,108 @@ mod tests {
         ] {
             assert_eq!(to_crlf(input), want, "{:?}", String::from_utf8_lossy(input));
         }
+    }
+
+    #[test]
+    fn crlf_is_recognised_wherever_the_line_ends_fall() {
+        // Every string of up to 6 bytes over CR, LF and 'a'.
+        let mut all = vec![Vec::new()];
+        for _ in 0..6 {
+            let longer: Vec<Vec<u8>> = all
+                .iter()
+                .filter(|v| v.len() == all.last().map_or(0, Vec::len))
+                .flat_map(|v| {
+                    [b'\r', b'\n', b'a'].map(|b| {
+                        let mut w = v.clone();
+                        w.push(b);
+                        w
+                    })
+                })
+                .collect();
+            all.extend(longer);
+        }
+        for data in &all {
+            let reference = data.iter().enumerate().all(|(i, &b)| match b {
+                b'\r' => data.get(i + 1) == Some(&b'\n'),
+                b'\n' => i > 0 && data[i - 1] == b'\r',
+                _ => true,
+            });
+            assert_eq!(is_crlf(data), reference, "{data:?}");
+            assert_eq!(is_crlf(data), to_crlf(data) == *data, "{data:?}");
+            assert_eq!(*crlf(data), to_crlf(data)[..]);
+            assert_eq!(crlf_owned(data.clone()), to_crlf(data));
+        }
+    }
+
+    /// Entities already canonical and 7-bit safe, of several shapes.
+    fn safe_entities() -> Vec<Vec<u8>> {
+        let long = "x".repeat(998);
+        [
+            "Content-Type: text/plain\r\n\r\nhello\r\n".to_string(),
+            "Content-Type: text/plain\r\n\r\nno final line break".to_string(),
+            "Content-Type: text/plain\r\n\r\n".to_string(),
+            format!("Content-Type: text/plain\r\n\r\n{long}\r\nFrom\r\n from here\r\n>From x\r\n"),
+            // 7-bit non-text without encoding, in CRLF, first and last.
+            "Content-Type: multipart/mixed; boundary=b\r\n\r\npreamble\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: 7bit\r\n\r\nab\r\ncd\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/x-thing\r\n\r\nxy\r\n--b--\r\nepilogue\r\n".to_string(),
+            // Nested, with a message/rfc822 part and a base64 attachment.
+            "Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\n--i\r\nContent-Type: text/plain\r\n\r\nplain\r\n--i\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--i--\r\n--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@example.org\r\nSubject: inner\r\n\r\ninner body\r\n--o\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--o--\r\n".to_string(),
+            // Unclosed multipart.
+            "Content-Type: multipart/mixed; boundary=u\r\n\r\n--u\r\nContent-Type: application/octet-stream\r\n\r\nab\r\n".to_string(),
+        ]
+        .into_iter()
+        .map(String::into_bytes)
+        .collect()
+    }
+
+    #[test]
+    fn an_entity_that_needs_nothing_is_what_the_full_rewrite_gives() {
+        for entity in safe_entities() {
+            let mut n = 0;
+            let text = String::from_utf8_lossy(&entity).to_string();
+            assert!(needs_nothing(&entity, &mut n), "{text}");
+            assert_eq!(seven_bit(&entity).unwrap(), entity, "{text}");
+            // And so split_message keeps the body as it came.
+            let mut raw = b"From: a@example.org\r\n".to_vec();
+            raw.extend_from_slice(&entity);
+            assert_eq!(split_message(&raw).unwrap().entity, entity, "{text}");
+        }
+    }
+
+    #[test]
+    fn anything_that_needs_rewriting_is_not_taken_as_it_is() {
+        let good = b"Content-Type: text/plain\r\n\r\nline\r\n".to_vec();
+        let long = format!("Content-Type: text/plain\r\n\r\n{}\r\n", "x".repeat(999));
+        for bad in [
+            &b"Content-Type: text/plain\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n"[..],
+            b"Content-Type: text/plain\r\n\r\nnul \x00\r\n",
+            b"Content-Type: text/plain\r\n\r\nbare LF\n",
+            b"Content-Type: text/plain\r\n\r\nbare CR\rinside\r\n",
+            b"Content-Type: text/plain\r\n\r\nCR at the end\r",
+            b"Content-Type: text/plain\r\n\r\n\nLF first",
+            b"Content-Type: text/plain\r\n\r\ntrailing space \r\n",
+            b"Content-Type: text/plain\r\n\r\ntrailing tab\t\r\n",
+            b"Content-Type: text/plain\r\n\r\nFrom here\r\n",
+            b"Content-Type: text/plain\r\n\r\nlast line ends in a blank ",
+            long.as_bytes(),
+        ] {
+            let mut n = 0;
+            let text = String::from_utf8_lossy(bad).to_string();
+            assert!(!needs_nothing(bad, &mut n), "{text:?}");
+            // What the full rewrite makes of it needs nothing more.
+            let mut raw = b"From: a@example.org\r\n".to_vec();
+            raw.extend_from_slice(bad);
+            let entity = split_message(&raw).unwrap().entity;
+            assert!(needs_nothing(&entity, &mut n), "{text:?}");
+        }
+        let mut n = 0;
+        assert!(needs_nothing(&good, &mut n));
+        assert_eq!(n, 1, "one Content-Type line");
+        let mut n = 0;
+        assert!(needs_nothing(
+            b"content-TYPE: a\r\nX: b\r\nContent-type\r\n",
+            &mut n
+        ));
+        assert_eq!(n, 2);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Cutting a message apart: header from body, header into fields, a
 //! multipart body into its parts, and a message into outer fields and entity.
 
-use super::canonical::{seven_bit, to_crlf};
+use std::borrow::Cow;
+
+use super::canonical::{MAX_NESTING, needs_nothing, seven_bit, to_crlf};
 use crate::{Error, Result};
 
 /// A message cut into what stays outside and the MIME entity.
@@ -40,41 +42,48 @@ pub fn split_header_body(raw: &[u8]) -> (&[u8], &[u8]) {
 /// Lines inside a part that merely look like another boundary do not split.
 pub fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
     let dash = format!("--{boundary}");
+    let finder = memchr::memmem::Finder::new(dash.as_bytes());
     let mut parts = Vec::new();
     let mut start: Option<usize> = None;
-    let mut i = 0;
-    while i < body.len() {
-        let end = body[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|p| i + p + 1)
-            .unwrap_or(body.len());
+    // Only lines that start with `--boundary` matter: found by searching
+    // for it (one vectorised pass), each hit kept only at a line's start.
+    let mut from = 0;
+    while let Some(found) = finder.find(&body[from..]) {
+        let i = from + found;
+        if i > 0 && body[i - 1] != b'\n' {
+            from = i + 1;
+            continue;
+        }
+        let end = memchr::memchr(b'\n', &body[i..]).map_or(body.len(), |p| i + p + 1);
         let line = &body[i..end];
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if let Some(rest) = line.strip_prefix(dash.as_bytes()) {
-            let (close, padding) = match rest.strip_prefix(b"--") {
-                Some(padding) => (true, padding),
-                None => (false, rest),
-            };
-            if padding.iter().all(|&b| b == b' ' || b == b'\t') {
-                if let Some(s) = start {
-                    let mut e = i;
-                    if e > s && body[e - 1] == b'\n' {
+        // Not the whole hit on this line: a boundary with a line break.
+        let Some(rest) = line.strip_prefix(dash.as_bytes()) else {
+            from = i + 1;
+            continue;
+        };
+        let (close, padding) = match rest.strip_prefix(b"--") {
+            Some(padding) => (true, padding),
+            None => (false, rest),
+        };
+        if padding.iter().all(|&b| b == b' ' || b == b'\t') {
+            if let Some(s) = start {
+                let mut e = i;
+                if e > s && body[e - 1] == b'\n' {
+                    e -= 1;
+                    if e > s && body[e - 1] == b'\r' {
                         e -= 1;
-                        if e > s && body[e - 1] == b'\r' {
-                            e -= 1;
-                        }
                     }
-                    parts.push(&body[s..e]);
                 }
-                if close {
-                    return parts;
-                }
-                start = Some(end);
+                parts.push(&body[s..e]);
             }
+            if close {
+                return parts;
+            }
+            start = Some(end);
         }
-        i = end;
+        from = end;
     }
     if let Some(s) = start {
         parts.push(&body[s..]);
@@ -152,6 +161,44 @@ fn is_field(raw: &[u8]) -> bool {
 /// that are no field are dropped, so that every reader finds the same
 /// fields in what is sent.
 pub fn split_message(raw: &[u8]) -> Result<Split> {
+    let (outer, entity) = split_entity(raw)?;
+    Ok(Split {
+        outer,
+        entity: entity.to_vec(),
+    })
+}
+
+/// A canonical, 7-bit-safe entity in two pieces: its header (rewritten)
+/// and its body, borrowed from the message when its bytes are already
+/// what would be sent, so that a large message is not copied.
+pub(crate) struct Entity<'a> {
+    /// The `Content-*` fields and the empty line, or nothing when the
+    /// whole entity had to be rewritten into `body`.
+    pub head: Vec<u8>,
+    /// The rest.
+    pub body: Cow<'a, [u8]>,
+}
+
+impl Entity<'_> {
+    pub fn pieces(&self) -> [&[u8]; 2] {
+        [&self.head, &self.body]
+    }
+
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// [`split_message`] without putting the entity together: the outer
+/// fields and the entity's pieces.
+pub(crate) fn split_entity(raw: &[u8]) -> Result<(Vec<u8>, Entity<'_>)> {
     let (header, body) = split_header_body(raw);
     if header.is_empty() {
         return Err(Error::Malformed {
@@ -187,18 +234,116 @@ pub fn split_message(raw: &[u8]) -> Result<Split> {
             format!("Content-Type: text/plain; charset={charset}\r\n").as_bytes(),
         );
     }
-    let mut entity = entity_header;
-    entity.extend_from_slice(b"\r\n");
-    entity.extend_from_slice(body);
-    Ok(Split {
+    let mut head = entity_header;
+    head.extend_from_slice(b"\r\n");
+    // One scan of the body decides whether it goes out as it is (then it
+    // is not parsed, not copied); anything else is parsed and rewritten
+    // part by part.
+    let mut content_types = 0;
+    if needs_nothing(&head, &mut content_types)
+        && needs_nothing(body, &mut content_types)
+        && content_types < MAX_NESTING
+    {
+        return Ok((
+            outer,
+            Entity {
+                head,
+                body: Cow::Borrowed(body),
+            },
+        ));
+    }
+    head.extend_from_slice(body);
+    Ok((
         outer,
-        entity: seven_bit(&entity)?,
-    })
+        Entity {
+            head: Vec::new(),
+            body: Cow::Owned(seven_bit(&head)?),
+        },
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The line-by-line reading that [`split_multipart`] replaced.
+    fn split_by_lines<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
+        let dash = format!("--{boundary}");
+        let mut parts = Vec::new();
+        let mut start: Option<usize> = None;
+        let mut i = 0;
+        while i < body.len() {
+            let end = body[i..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(body.len(), |p| i + p + 1);
+            let line = &body[i..end];
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(rest) = line.strip_prefix(dash.as_bytes()) {
+                let (close, padding) = match rest.strip_prefix(b"--") {
+                    Some(padding) => (true, padding),
+                    None => (false, rest),
+                };
+                if padding.iter().all(|&b| b == b' ' || b == b'\t') {
+                    if let Some(s) = start {
+                        let mut e = i;
+                        if e > s && body[e - 1] == b'\n' {
+                            e -= 1;
+                            if e > s && body[e - 1] == b'\r' {
+                                e -= 1;
+                            }
+                        }
+                        parts.push(&body[s..e]);
+                    }
+                    if close {
+                        return parts;
+                    }
+                    start = Some(end);
+                }
+            }
+            i = end;
+        }
+        if let Some(s) = start {
+            parts.push(&body[s..]);
+        }
+        parts
+    }
+
+    #[test]
+    fn multipart_split_by_search_is_the_split_by_lines() {
+        // Every body of up to 7 bytes over these, for boundaries that
+        // overlap themselves and one that holds a line break.
+        let alphabet = b"-b\r\n x";
+        let mut bodies = vec![Vec::new()];
+        let mut last = bodies.clone();
+        for _ in 0..7 {
+            last = last
+                .iter()
+                .flat_map(|v: &Vec<u8>| {
+                    alphabet.iter().map(move |&c| {
+                        let mut w = v.clone();
+                        w.push(c);
+                        w
+                    })
+                })
+                .collect();
+            bodies.extend(last.iter().cloned());
+        }
+        for boundary in ["b", "", "-", "b-", "\nb"] {
+            for body in &bodies {
+                assert_eq!(
+                    split_multipart(body, boundary),
+                    split_by_lines(body, boundary),
+                    "{boundary:?} {:?}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
+        let long = b"pre\r\n--xyz\r\na\r\n --xyz\r\n--xyzz\r\n--xyz \t\r\nb\r\n--xyz--\r\nepi";
+        assert_eq!(split_multipart(long, "xyz"), split_by_lines(long, "xyz"));
+        assert_eq!(split_multipart(long, "xyz").len(), 2);
+    }
 
     #[test]
     fn split_keeps_outer_fields_and_canonicalises() {
