@@ -6,10 +6,11 @@
 # ceiling (`openssl speed -multi <cores> rsa2048`, before and after wrk;
 # each message needs one signature) and the ratio to the higher of the two.
 # Needs `wrk` (Debian package). Run from the repository root:
-#   bash crates/server/benches/load.sh [SECONDS] [CONNECTIONS]
+#   bash crates/server/benches/load.sh [SECONDS] [CONNECTIONS] [WRK_THREADS]
 set -euo pipefail
 secs=${1:-30}
 conns=${2:-32}
+threads=${3:-2}
 cd "$(dirname "$0")/../../.."
 . crates/server/benches/setup.sh
 trap stop_server EXIT
@@ -50,7 +51,7 @@ peak=0
     echo "$rss"; sleep 0.5
   done ) > "$work/rss" &
 sampler=$!
-wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port/api/v1/outgoing?group=support" | tee "$work/wrk.txt"
+wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port/api/v1/outgoing?group=support" | tee "$work/wrk.txt"
 kill "$sampler" 2>/dev/null || true
 peak=$(sort -n "$work/rss" | tail -1)
 echo "server_peak_rss_mib=$((peak / 1024))"
