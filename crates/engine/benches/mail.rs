@@ -608,7 +608,8 @@ fn engine(rt: &tokio::runtime::Runtime, dir: &Path) -> (Engine, Store) {
         };
         store.set_group(&group, "bench", "").await.expect("group");
         store.set_enabled(true, "bench").await.expect("enable");
-        (Engine::new(store.clone(), 8), store)
+        // As `serve` runs it: operation log entries queued for one writer.
+        (Engine::new(store.clone(), 8).with_queued_log(), store)
     })
 }
 

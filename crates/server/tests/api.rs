@@ -703,6 +703,8 @@ async fn certificate_lists_filter_search_and_sort() {
     assert_eq!(v["total"], 1);
     assert_eq!(v["items"][0]["issues"][0], "issuer_not_in_store");
 
+    assert_eq!(list("per_page=5000").await["per_page"], 1000, "clamped");
+    assert_eq!(list("per_page=0").await["per_page"], 1, "clamped");
     let v = list("sort=not_after&per_page=1000").await;
     let expiry: Vec<&str> = v["items"]
         .as_array()
