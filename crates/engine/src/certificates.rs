@@ -20,6 +20,10 @@ pub enum ImportKind {
     PrivateKeys,
 }
 
+/// The longest text a list searches for: longer than any address (254),
+/// and a search costs in proportion to it (trigrams, substring scans).
+pub const MAX_SEARCH_CHARS: usize = 256;
+
 /// Which certificates a list shows, and in which order.
 #[derive(Debug, Clone, Default)]
 pub struct CertificateFilter {
@@ -119,6 +123,14 @@ impl Engine {
         per_page: usize,
     ) -> Result<CertificatePage> {
         actor.admin()?;
+        for (name, text) in [("email", &filter.email), ("search", &filter.search)] {
+            let n = text.as_deref().map_or(0, |t| t.chars().count());
+            if n > MAX_SEARCH_CHARS {
+                return Err(Error::Invalid(format!(
+                    "{name} text of {n} characters; at most {MAX_SEARCH_CHARS} are searched for"
+                )));
+            }
+        }
         let per_page = per_page.max(1);
         let page = page.max(1);
         let query = CertificateQuery {

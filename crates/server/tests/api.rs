@@ -703,6 +703,29 @@ async fn certificate_lists_filter_search_and_sort() {
     assert_eq!(v["total"], 1);
     assert_eq!(v["items"][0]["issues"][0], "issuer_not_in_store");
 
+    // A search text an attacker would choose (a URI is at most 64 KiB) is
+    // refused before any query, naming the bound; one at the bound is
+    // searched.
+    for (param, n, status) in [
+        ("q", 60_000, StatusCode::BAD_REQUEST),
+        ("email", 257, StatusCode::BAD_REQUEST),
+        ("q", 256, StatusCode::OK),
+    ] {
+        let (s, v) = a
+            .json(
+                Method::GET,
+                &format!("/api/v1/certificates?{param}={}", "u".repeat(n)),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(s, status, "{param} {n}: {v}");
+        if status == StatusCode::OK {
+            assert_eq!(v["total"], 0);
+        } else {
+            let message = v["error"]["message"].as_str().unwrap();
+            assert!(message.contains("at most 256"), "{v}");
+        }
+    }
     assert_eq!(list("per_page=5000").await["per_page"], 1000, "clamped");
     assert_eq!(list("per_page=0").await["per_page"], 1, "clamped");
     let v = list("sort=not_after&per_page=1000").await;

@@ -693,6 +693,16 @@ async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
     assert_eq!(some.body.matches("<tr id=\"cert-").count(), 11);
     assert!(some.body.contains("user209@many.example"));
 
+    // A filter longer than any address is refused, saying so.
+    let long = w
+        .get(
+            &format!("/ui/certificates?email={}", "u".repeat(300)),
+            Some(&b),
+        )
+        .await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST, "{}", long.body);
+    assert!(long.body.contains("at most 256"), "{}", long.body);
+
     // The total (remembered per store generation) follows a deletion.
     let gone = w
         .store()
