@@ -129,6 +129,7 @@ pub(crate) async fn run(
                 encrypt: flag(encrypt, no_encrypt),
                 cipher: cipher.as_deref().and_then(ContentCipher::parse),
                 rsa_oaep,
+                recipients: None,
             };
             let out = engine
                 .outgoing(actor, raw, &sender_of(sender), &request)

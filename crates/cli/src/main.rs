@@ -36,7 +36,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP service.
+    /// Run the HTTP service (and the SMTP gateway, when configured).
     Serve {
         /// Address to listen on [default: 127.0.0.1:8080].
         #[arg(long, env = "SMIMED_LISTEN")]
@@ -60,6 +60,22 @@ enum Command {
         /// Seconds a request body may stall [default: 30].
         #[arg(long, env = "SMIMED_BODY_TIMEOUT_SECS")]
         body_timeout_secs: Option<u64>,
+        /// SMTP gateway: listen for mail the helpdesk sends (Postfix
+        /// content_filter), e.g. 127.0.0.1:10025 [default: off].
+        #[arg(long, env = "SMIMED_SMTP_OUTGOING")]
+        smtp_outgoing: Option<std::net::SocketAddr>,
+        /// SMTP gateway: listen for mail from the internet, e.g.
+        /// 127.0.0.1:10027 [default: off].
+        #[arg(long, env = "SMIMED_SMTP_INCOMING")]
+        smtp_incoming: Option<std::net::SocketAddr>,
+        /// SMTP gateway: where processed mail goes back into Postfix (an
+        /// smtpd without content filter), e.g. 127.0.0.1:10026.
+        #[arg(long, env = "SMIMED_SMTP_FORWARD")]
+        smtp_forward: Option<std::net::SocketAddr>,
+        /// SMTP gateway: its name in SMTP and the authserv-id of the
+        /// Authentication-Results it writes [default: smimed.localhost].
+        #[arg(long, env = "SMIMED_SMTP_HOSTNAME")]
+        smtp_hostname: Option<String>,
     },
     /// Manage API tokens.
     #[command(subcommand)]
@@ -351,6 +367,10 @@ struct FileConfig {
     max_messages: Option<usize>,
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
+    smtp_outgoing: Option<std::net::SocketAddr>,
+    smtp_incoming: Option<std::net::SocketAddr>,
+    smtp_forward: Option<std::net::SocketAddr>,
+    smtp_hostname: Option<String>,
 }
 
 fn read_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
@@ -388,6 +408,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             max_messages,
             header_timeout_secs,
             body_timeout_secs,
+            smtp_outgoing,
+            smtp_incoming,
+            smtp_forward,
+            smtp_hostname,
         } => {
             let defaults = smimed_server::Config::default();
             let secs = std::time::Duration::from_secs;
@@ -411,6 +435,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                         .unwrap_or(([127, 0, 0, 1], 8080).into()),
                     max_message_bytes: max_message_mib.or(file.max_message_mib).unwrap_or(25) << 20,
                     max_upload_bytes: max_upload_mib.or(file.max_upload_mib).unwrap_or(5) << 20,
+                    smtp: smimed_server::GatewayConfig {
+                        outgoing: smtp_outgoing.or(file.smtp_outgoing),
+                        incoming: smtp_incoming.or(file.smtp_incoming),
+                        forward: smtp_forward.or(file.smtp_forward),
+                        hostname: smtp_hostname
+                            .or(file.smtp_hostname)
+                            .unwrap_or(defaults.smtp.hostname.clone()),
+                        max_message_bytes: max_message_mib.or(file.max_message_mib).unwrap_or(25)
+                            << 20,
+                        ..defaults.smtp.clone()
+                    },
                     ..Default::default()
                 },
             )

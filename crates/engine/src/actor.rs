@@ -55,6 +55,16 @@ impl Actor {
         }
     }
 
+    /// The SMTP gateway, as `smtp:<listener>` (`smtp:outgoing`,
+    /// `smtp:incoming`): an agent, since it only sends and receives mail.
+    pub fn gateway(listener: &str) -> Self {
+        Actor {
+            name: format!("smtp:{listener}"),
+            role: Role::Agent,
+            seen: None,
+        }
+    }
+
     /// The service itself (the first start's admin token, retention).
     pub fn service() -> Self {
         Actor {

@@ -1,5 +1,5 @@
 //! The smimed application core: every action a front end offers (the HTTP
-//! API, the web page, the CLI, and the SMTP gateway to come) is one
+//! API, the web page, the CLI, and the SMTP gateway) is one
 //! function here, given an [`Actor`]. Each checks the actor's role and its
 //! input, writes, and audits in one transaction; front ends only parse and
 //! render.
@@ -23,6 +23,7 @@ mod logs;
 mod memo;
 mod oplog;
 mod outgoing;
+mod relay;
 mod settings;
 mod tokens;
 
@@ -40,6 +41,7 @@ pub use error::{Error, Result};
 pub use groups::GroupPatch;
 pub use incoming::Received;
 pub use outgoing::{MAX_ADDRESSES, Outgoing, OutgoingRequest, Sender, recipients_of};
+pub use relay::Copy;
 pub use settings::{
     DEFAULT_KEEP_INCOMING_MIB, DEFAULT_RETENTION_DAYS, SETTING_CIPHER, SETTING_KEEP_INCOMING,
     SETTING_REJECT_SHA1, SETTING_RETENTION, SETTING_RSA_OAEP, Settings, SettingsPatch,

@@ -57,7 +57,8 @@ impl Engine {
             .store
             .prune_incoming(settings.keep_incoming_mib << 20)
             .await?;
-        Ok(expired + pruned)
+        let relayed = self.store.expire_relayed().await?;
+        Ok(expired + pruned + relayed)
     }
 
     /// Whether the store answers (for `/healthz`).

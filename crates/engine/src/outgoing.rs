@@ -36,6 +36,9 @@ pub struct OutgoingRequest {
     pub cipher: Option<ContentCipher>,
     /// RSA-OAEP; default: the `rsa_oaep` setting (off).
     pub rsa_oaep: Option<bool>,
+    /// Encrypt for exactly these addresses (an SMTP envelope) instead of
+    /// the header's To, Cc and Bcc.
+    pub recipients: Option<Vec<String>>,
 }
 
 /// An outgoing message ready to send.
@@ -98,6 +101,10 @@ impl Engine {
             recipients,
             envelope,
         } = Head::parse(&raw);
+        let recipients = match &request.recipients {
+            Some(given) => Ok(given.clone()),
+            None => recipients,
+        };
         let result = self.protect(actor, raw, recipients, sender, request).await;
         let log = |operation: &str, status: &str, detail: String| Operation {
             direction: "outgoing".into(),
@@ -270,7 +277,7 @@ enum ComputeError {
 /// The most recipients one request may name: each costs a store lookup.
 pub const MAX_ADDRESSES: usize = 1000;
 
-fn check_address_count(n: usize) -> Result<()> {
+pub(crate) fn check_address_count(n: usize) -> Result<()> {
     if n > MAX_ADDRESSES {
         return Err(Error::TooLarge(format!(
             "{n} recipient addresses; at most {MAX_ADDRESSES} are accepted in one request"

@@ -441,6 +441,7 @@ async fn ec_keys_gcm_and_oaep_round_trip() {
                     encrypt: Some(true),
                     cipher: Some(cipher),
                     rsa_oaep: Some(oaep),
+                    recipients: None,
                 },
             )
             .await

@@ -261,6 +261,7 @@ fn request(sign: bool, encrypt: bool) -> OutgoingRequest {
         encrypt: Some(encrypt),
         cipher: None,
         rsa_oaep: None,
+        recipients: None,
     }
 }
 

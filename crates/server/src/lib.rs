@@ -10,6 +10,7 @@
 mod admin;
 mod auth;
 mod error;
+mod gateway;
 mod mail;
 mod metrics;
 mod openapi;
@@ -30,6 +31,7 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::Caller;
 pub use error::{ApiError, ApiResult};
+pub use gateway::GatewayConfig;
 
 /// Process-level settings of the service (flags, environment, TOML file).
 #[derive(Debug, Clone)]
@@ -49,6 +51,8 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Time a request's body may stall between two pieces.
     pub body_timeout: Duration,
+    /// The SMTP gateway (off unless a listener is set).
+    pub smtp: GatewayConfig,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             max_connections: 512,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            smtp: GatewayConfig::default(),
         }
     }
 }
@@ -216,6 +221,9 @@ pub async fn serve(
     ));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let local = listener.local_addr()?;
+    // The SMTP listeners are up before the service says it is ready.
+    let (stop_smtp, stop) = tokio::sync::watch::channel(false);
+    let smtp = gateway::start(engine.clone(), &config.smtp, stop, |_, _| {}).await?;
     tracing::info!(listen = %local, "smimed is serving");
     ready(local);
     tokio::spawn(retention(engine.clone(), config.retention_interval));
@@ -255,7 +263,12 @@ pub async fn serve(
         });
     }
     drop(listener);
+    // SMTP: no new transaction (421), those in flight finish.
+    let _ = stop_smtp.send(true);
     graceful.shutdown().await;
+    for listener in smtp {
+        let _ = listener.await;
+    }
     // Every request is answered; what they logged is written before exit.
     engine.flush_log().await;
     Ok(())

@@ -113,6 +113,7 @@ pub(crate) async fn outgoing(
         encrypt: params.encrypt,
         cipher,
         rsa_oaep: params.rsa_oaep,
+        recipients: None,
     };
     let out = run_outgoing(&state, &caller, raw, who, request).await?;
     if json {

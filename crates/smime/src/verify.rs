@@ -66,6 +66,10 @@ pub struct SignerInfo {
     pub fingerprint: String,
     /// Its subject.
     pub subject: String,
+    /// Its issuer (for `body.smime-issuer` of RFC 7281).
+    pub issuer: String,
+    /// Its serial number, lowercase hex (for `body.smime-serial`).
+    pub serial: String,
     /// Its addresses.
     pub email_addresses: Vec<String>,
 }
@@ -494,6 +498,8 @@ fn signer_info(cert: &Certificate) -> SignerInfo {
     SignerInfo {
         fingerprint: cert.fingerprint().to_string(),
         subject: cert.info().subject.clone(),
+        issuer: cert.info().issuer.clone(),
+        serial: cert.info().serial.clone(),
         email_addresses: cert.info().email_addresses.clone(),
     }
 }

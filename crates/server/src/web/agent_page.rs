@@ -331,6 +331,7 @@ pub(crate) async fn create(
         encrypt: Hand::parse(&form.encrypt_choice).request(encrypt),
         cipher: None,
         rsa_oaep: None,
+        recipients: None,
     };
     let result = make_message(&state, &s, &form, attachment, request).await;
     match result {
