@@ -89,6 +89,10 @@ impl Gateway {
     }
 
     fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    fn restart_with(&mut self, extra: &[&str]) {
         let (out, inc, fwd) = self.postfix_ports;
         let http = common::free_port();
         self.http = http;
@@ -102,6 +106,7 @@ impl Gateway {
             .args(["--smtp-incoming", &format!("127.0.0.1:{inc}")])
             .args(["--smtp-forward", &format!("127.0.0.1:{fwd}")])
             .args(["--smtp-hostname", AUTHSERV])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -703,4 +708,94 @@ fn a_forward_that_fails_is_a_temporary_refusal() {
         err.starts_with("451 4.4.2") || err.contains("451 4.4.2"),
         "{err}"
     );
+}
+
+/// One SMTP conversation, line by line, for the bounds.
+struct Talk {
+    writer: TcpStream,
+    reader: std::io::BufReader<TcpStream>,
+}
+
+impl Talk {
+    fn open(port: u16) -> Talk {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut t = Talk {
+            writer: stream.try_clone().unwrap(),
+            reader: std::io::BufReader::new(stream),
+        };
+        assert!(t.reply().starts_with("220 "));
+        t
+    }
+
+    /// The last line of the next reply.
+    fn reply(&mut self) -> String {
+        use std::io::BufRead;
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).unwrap();
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return line;
+            }
+        }
+    }
+
+    fn say(&mut self, data: &[u8]) -> String {
+        use std::io::Write;
+        self.writer.write_all(data).unwrap();
+        self.reply()
+    }
+}
+
+#[test]
+fn smtp_input_is_bounded_by_line_recipients_and_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = helpdesk_store(dir.path());
+    let (out, inc) = (common::free_port(), common::free_port());
+    let mut g = Gateway {
+        child: Command::new("true").spawn().unwrap(),
+        http: 0,
+        data,
+        postfix_ports: (out, inc, common::free_port()),
+    };
+    g.restart_with(&["--max-message-mib", "1"]);
+    let mut t = Talk::open(out);
+    assert!(t.say(b"EHLO postfix.test\r\n").starts_with("250 "));
+
+    // A command line just over 4 KiB; one at the bound is read as usual.
+    let long = format!("NOOP {}\r\n", "x".repeat(4096));
+    assert!(t.say(long.as_bytes()).starts_with("500 5.5.6"));
+    let fits = format!("NOOP {}\r\n", "x".repeat(4096 - 7));
+    assert!(t.say(fits.as_bytes()).starts_with("250 "));
+
+    // SIZE over the limit, then the limit itself.
+    let over = format!("MAIL FROM:<alice@example.org> SIZE={}\r\n", (1 << 20) + 1);
+    assert!(t.say(over.as_bytes()).starts_with("552 5.3.4"));
+    let at = format!("MAIL FROM:<alice@example.org> SIZE={}\r\n", 1 << 20);
+    assert!(t.say(at.as_bytes()).starts_with("250 "));
+
+    // 1,000 recipients are taken, the 1,001st is deferred.
+    for n in 0..1000 {
+        let r = t.say(format!("RCPT TO:<r{n}@example.org>\r\n").as_bytes());
+        assert!(r.starts_with("250 "), "{n}: {r}");
+    }
+    assert!(
+        t.say(b"RCPT TO:<one-more@example.org>\r\n")
+            .starts_with("452 4.5.3")
+    );
+
+    // Data beyond the limit is read to its end and refused, not processed.
+    assert!(t.say(b"DATA\r\n").starts_with("354 "));
+    let mut big = b"From: alice@example.org\r\nTo: bob@example.org\r\n\r\n".to_vec();
+    while big.len() <= (1 << 20) + 1000 {
+        big.extend_from_slice(&[b'a'; 998]);
+        big.extend_from_slice(b"\r\n");
+    }
+    big.extend_from_slice(b".\r\n");
+    assert!(t.say(&big).starts_with("552 5.3.4"));
+    // The session goes on.
+    assert!(t.say(b"RSET\r\n").starts_with("250 "));
+    assert!(t.say(b"QUIT\r\n").starts_with("221 "));
 }
