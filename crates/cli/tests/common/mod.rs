@@ -1,6 +1,8 @@
 //! Helpers shared by the tests that run `smimed serve` as a process.
 #![allow(dead_code)]
 
+pub mod postfix;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
