@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod postfix;
+pub mod relay;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -72,6 +72,8 @@ pub struct Postfix {
     pub filter_outgoing: u16,
     /// Where Postfix delivers MX mail for filtering (the doc's 10027).
     pub filter_incoming: u16,
+    filters_outgoing: Vec<u16>,
+    filters_incoming: Vec<u16>,
 }
 
 impl Postfix {
@@ -83,6 +85,18 @@ impl Postfix {
     /// `None` (with a "skipped" line on stderr) when Postfix is not installed
     /// or we are not root, and `CI` is unset; a panic when `CI` is set.
     pub fn start(filter_outgoing: u16, filter_incoming: u16, reinject: u16) -> Option<Postfix> {
+        Postfix::start_instances(&[filter_outgoing], &[filter_incoming], reinject)
+    }
+
+    /// The same with several smimed instances: the documented nexthop is
+    /// replaced by a list (`[127.0.0.1]:P1,[127.0.0.1]:P2`), which Postfix
+    /// (3.5 and later) tries in order, as docs/gateway.md says for several
+    /// instances. `filter_outgoing` and `filter_incoming` are the first.
+    pub fn start_instances(
+        filters_outgoing: &[u16],
+        filters_incoming: &[u16],
+        reinject: u16,
+    ) -> Option<Postfix> {
         if let Some(why) = unavailable() {
             if std::env::var_os("CI").is_some() {
                 panic!("postfix is required in CI: {why}");
@@ -99,8 +113,10 @@ impl Postfix {
             submission: super::free_port(),
             mx: super::free_port(),
             reinject,
-            filter_outgoing,
-            filter_incoming,
+            filter_outgoing: filters_outgoing[0],
+            filter_incoming: filters_incoming[0],
+            filters_outgoing: filters_outgoing.to_vec(),
+            filters_incoming: filters_incoming.to_vec(),
         };
         pf.write_config();
         pf.postfix(&["check"]);
@@ -226,18 +242,19 @@ impl Postfix {
             block.contains(&format!("127.0.0.1:{}", self.mx)),
             "docs/gateway.md: no `smtp inet` service in the master.cf block"
         );
-        for (doc, port) in [
-            (DOC_SUBMISSION, self.submission),
-            (DOC_FILTER_OUTGOING, self.filter_outgoing),
-            (DOC_FILTER_INCOMING, self.filter_incoming),
-            (DOC_REINJECT, self.reinject),
+        for (doc, ports) in [
+            (DOC_SUBMISSION, &[self.submission][..]),
+            (DOC_FILTER_OUTGOING, &self.filters_outgoing[..]),
+            (DOC_FILTER_INCOMING, &self.filters_incoming[..]),
+            (DOC_REINJECT, &[self.reinject][..]),
         ] {
             assert!(
                 block.contains(doc),
                 "docs/gateway.md: the master.cf block lacks {doc}"
             );
             let (host, _) = doc.rsplit_once(':').unwrap();
-            block = block.replace(doc, &format!("{host}:{port}"));
+            let list: Vec<String> = ports.iter().map(|p| format!("{host}:{p}")).collect();
+            block = block.replace(doc, &list.join(","));
         }
         block
     }

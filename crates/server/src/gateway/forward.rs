@@ -39,11 +39,12 @@ impl Forward {
         from: &str,
         recipients: &[String],
         options: MailOptions,
+        xforward: &[String],
         message: &[u8],
     ) -> Result<(), Refused> {
         tokio::time::timeout(
             self.timeout,
-            self.send_now(from, recipients, options, message),
+            self.send_now(from, recipients, options, xforward, message),
         )
         .await
         .map_err(|_| {
@@ -60,6 +61,7 @@ impl Forward {
         from: &str,
         recipients: &[String],
         options: MailOptions,
+        xforward: &[String],
         message: &[u8],
     ) -> Result<(), Refused> {
         let stream = TcpStream::connect(self.addr).await.map_err(|e| {
@@ -74,8 +76,17 @@ impl Forward {
             buf: Vec::with_capacity(1024),
         };
         c.expect(None, 220).await?;
-        c.expect(Some(format!("EHLO {}\r\n", self.helo).as_bytes()), 250)
+        let ehlo = c
+            .expect(Some(format!("EHLO {}\r\n", self.helo).as_bytes()), 250)
             .await?;
+        // The original client, for the reinjection's Received: field and
+        // logs (Postfix's smtpd offers XFORWARD to authorized clients).
+        if ehlo.message.to_ascii_uppercase().contains("XFORWARD") {
+            for attrs in xforward {
+                c.expect(Some(format!("XFORWARD {attrs}\r\n").as_bytes()), 250)
+                    .await?;
+            }
+        }
         let mut mail = format!("MAIL FROM:<{from}>");
         if options.eight_bit {
             mail.push_str(" BODY=8BITMIME");
@@ -108,7 +119,11 @@ struct Client {
 
 impl Client {
     /// Sends `command` (if any) and wants a reply of class `code`'s.
-    async fn expect(&mut self, command: Option<&[u8]>, code: u16) -> Result<(), Refused> {
+    async fn expect(
+        &mut self,
+        command: Option<&[u8]>,
+        code: u16,
+    ) -> Result<Response<String>, Refused> {
         if let Some(command) = command {
             self.stream.write_all(command).await.map_err(io_refused)?;
         }
@@ -124,7 +139,7 @@ impl Client {
                 reply.message.trim()
             )));
         }
-        Ok(())
+        Ok(reply)
     }
 
     async fn reply(&mut self) -> Result<Response<String>, Refused> {

@@ -92,6 +92,9 @@ pub(crate) struct Envelope {
     pub options: MailOptions,
     /// Postfix's queue ID of the original, from XFORWARD IDENT.
     pub ident: Option<String>,
+    /// The XFORWARD attributes received (the original client), passed on
+    /// to a forward server that offers XFORWARD.
+    pub xforward: Vec<String>,
 }
 
 /// One SMTP reply line.
@@ -201,7 +204,13 @@ pub(crate) async fn forward_copies(
             ..envelope.options
         };
         ctx.forward
-            .send(&envelope.from, recipients, options, message)
+            .send(
+                &envelope.from,
+                recipients,
+                options,
+                &envelope.xforward,
+                message,
+            )
             .await
             .map_err(|refused| Reply::new(451, "4.4.2", refused.0))?;
         if several {

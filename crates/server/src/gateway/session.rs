@@ -18,6 +18,9 @@ use super::{Context, Direction, Envelope, Reply, incoming, outgoing};
 /// and long addresses need more).
 const MAX_LINE: usize = 4096;
 
+/// XFORWARD commands before one MAIL (Postfix sends two).
+const MAX_XFORWARD: usize = 8;
+
 /// Answers 421 and closes (too many connections).
 pub(crate) async fn refuse(mut stream: TcpStream, hostname: &str, why: &str) {
     let line = Reply::new(421, "4.3.2", format!("{hostname} {why}")).line();
@@ -113,7 +116,9 @@ pub(crate) async fn serve(
     }
     c.reply(Reply::new(220, "2.0.0", format!("{host} ESMTP smimed")));
     let mut envelope: Option<Envelope> = None;
-    let mut ident: Option<String> = None;
+    // XFORWARD attributes for the next transaction (Postfix sends two
+    // lines); at most a few, each a bounded line.
+    let mut xforward: Vec<String> = Vec::new();
     loop {
         // One complete command line, or more input.
         let Some(end) = c.buf.iter().position(|&b| b == b'\n') else {
@@ -137,8 +142,16 @@ pub(crate) async fn serve(
             continue;
         }
         if is_xforward(&line) {
-            ident = xforward_ident(&line).or(ident);
-            c.reply(Reply::new(250, "2.0.0", "Ok"));
+            if envelope.is_some() {
+                c.reply(Reply::new(503, "5.5.1", "XFORWARD within a transaction"));
+            } else if xforward.len() >= MAX_XFORWARD {
+                c.reply(Reply::new(421, "4.7.0", "too many XFORWARD commands"));
+                return c.close().await;
+            } else {
+                let attrs = String::from_utf8_lossy(&line[9..]).trim().to_string();
+                xforward.push(attrs);
+                c.reply(Reply::new(250, "2.0.0", "Ok"));
+            }
             continue;
         }
         let request = match Request::parse(&mut line.iter()) {
@@ -187,7 +200,8 @@ pub(crate) async fn serve(
                             eight_bit: from.flags & MAIL_BODY_8BITMIME != 0,
                             smtputf8: from.flags & MAIL_SMTPUTF8 != 0,
                         },
-                        ident: ident.take(),
+                        ident: xforward.iter().find_map(|a| xforward_ident(a)),
+                        xforward: std::mem::take(&mut xforward),
                     });
                     c.reply(Reply::new(250, "2.1.0", "Ok"));
                 }
@@ -243,6 +257,7 @@ pub(crate) async fn serve(
             }
             Request::Rset => {
                 envelope = None;
+                xforward.clear();
                 c.reply(Reply::new(250, "2.0.0", "Ok"));
             }
             Request::Noop { .. } => c.reply(Reply::new(250, "2.0.0", "Ok")),
@@ -299,10 +314,10 @@ fn is_xforward(line: &[u8]) -> bool {
     line.len() > 9 && line[..8].eq_ignore_ascii_case(b"XFORWARD") && line[8] == b' '
 }
 
-/// IDENT=... of an XFORWARD line (Postfix's queue ID of the original).
-fn xforward_ident(line: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(&line[9..]);
-    text.split_ascii_whitespace().find_map(|attr| {
+/// IDENT=... of an XFORWARD command's attributes (Postfix's queue ID of
+/// the original).
+fn xforward_ident(attrs: &str) -> Option<String> {
+    attrs.split_ascii_whitespace().find_map(|attr| {
         let (name, value) = attr.split_once('=')?;
         (name.eq_ignore_ascii_case("IDENT") && !value.eq_ignore_ascii_case("[UNAVAILABLE]"))
             .then(|| value.chars().take(64).collect())
@@ -334,8 +349,11 @@ mod tests {
     fn xforward_gives_the_queue_id() {
         let line = b"XFORWARD NAME=spike.porcupine.org ADDR=168.100.189.2 IDENT=4QXyzT0abc\r\n";
         assert!(is_xforward(line));
-        assert_eq!(xforward_ident(line).as_deref(), Some("4QXyzT0abc"));
-        assert_eq!(xforward_ident(b"XFORWARD IDENT=[UNAVAILABLE]\r\n"), None);
+        assert_eq!(
+            xforward_ident("NAME=spike.porcupine.org IDENT=4QXyzT0abc").as_deref(),
+            Some("4QXyzT0abc")
+        );
+        assert_eq!(xforward_ident("IDENT=[UNAVAILABLE]"), None);
         assert!(!is_xforward(b"XFORWARDX\r\n"));
     }
 }
