@@ -76,6 +76,10 @@ enum Command {
         /// Authentication-Results it writes [default: smimed.localhost].
         #[arg(long, env = "SMIMED_SMTP_HOSTNAME")]
         smtp_hostname: Option<String>,
+        /// SMTP gateway: clients besides loopback that may hand it mail (a
+        /// Postfix on another host), comma-separated IP addresses.
+        #[arg(long, env = "SMIMED_SMTP_CLIENTS", value_delimiter = ',')]
+        smtp_clients: Option<Vec<std::net::IpAddr>>,
     },
     /// Manage API tokens.
     #[command(subcommand)]
@@ -371,6 +375,7 @@ struct FileConfig {
     smtp_incoming: Option<std::net::SocketAddr>,
     smtp_forward: Option<std::net::SocketAddr>,
     smtp_hostname: Option<String>,
+    smtp_clients: Option<Vec<std::net::IpAddr>>,
 }
 
 fn read_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
@@ -412,6 +417,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             smtp_incoming,
             smtp_forward,
             smtp_hostname,
+            smtp_clients,
         } => {
             let defaults = smimed_server::Config::default();
             let secs = std::time::Duration::from_secs;
@@ -444,6 +450,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                             .unwrap_or(defaults.smtp.hostname.clone()),
                         max_message_bytes: max_message_mib.or(file.max_message_mib).unwrap_or(25)
                             << 20,
+                        clients: smtp_clients.or(file.smtp_clients).unwrap_or_default(),
                         ..defaults.smtp.clone()
                     },
                     ..Default::default()

@@ -747,3 +747,41 @@ fn two_instances_on_one_postgresql_database_stand_in_for_each_other() {
         ])
         .status();
 }
+
+#[test]
+fn sigterm_lets_a_transaction_in_flight_finish_then_answers_421() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = helpdesk_store(dir.path());
+    let (out, inc) = (common::free_port(), common::free_port());
+    // Nothing listens on the forward port: the transaction's answer is 451.
+    let mut g = Gateway::new(&data, (out, inc, common::free_port()));
+    g.restart();
+    let mut t = Talk::open(out);
+    assert!(t.say(b"EHLO postfix.test\r\n").starts_with("250 "));
+    assert!(
+        t.say(b"MAIL FROM:<alice@example.org>\r\n")
+            .starts_with("250 ")
+    );
+    assert!(t.say(b"RCPT TO:<bob@example.org>\r\n").starts_with("250 "));
+    assert!(t.say(b"DATA\r\n").starts_with("354 "));
+    {
+        use std::io::Write;
+        t.writer
+            .write_all(b"From: alice@example.org\r\nTo: bob@example.org\r\n")
+            .unwrap();
+    }
+    Command::new("kill")
+        .args(["-TERM", &g.child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        g.child.try_wait().unwrap().is_none(),
+        "it waits for the transaction"
+    );
+    let answer = t.say(b"Subject: in flight\r\n\r\nbody\r\n.\r\n");
+    assert!(answer.starts_with("451 4.4.2"), "{answer}");
+    let next = t.reply();
+    assert!(next.starts_with("421 4.3.2"), "{next}");
+    assert!(g.child.wait().unwrap().success());
+}

@@ -43,6 +43,10 @@ pub struct GatewayConfig {
     pub timeout: Duration,
     /// SMTP connections served at once, per listener; beyond, 421.
     pub max_connections: usize,
+    /// Clients besides loopback that may hand mail to the listeners (a
+    /// Postfix on another host). Anyone else could use the reinjection,
+    /// which trusts smimed, as an open relay.
+    pub clients: Vec<std::net::IpAddr>,
 }
 
 impl Default for GatewayConfig {
@@ -55,6 +59,7 @@ impl Default for GatewayConfig {
             max_message_bytes: 25 * 1024 * 1024,
             timeout: Duration::from_secs(300),
             max_connections: 64,
+            clients: Vec::new(),
         }
     }
 }
@@ -82,6 +87,19 @@ pub(crate) struct Context {
     pub hostname: String,
     pub max_message_bytes: usize,
     pub timeout: Duration,
+    pub clients: Vec<std::net::IpAddr>,
+}
+
+/// Whether `peer` may hand mail to the gateway: loopback, or one of
+/// `clients`.
+fn admits(clients: &[std::net::IpAddr], peer: std::net::IpAddr) -> bool {
+    let peer = match peer {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    peer.is_loopback() || clients.contains(&peer)
 }
 
 /// The envelope of one SMTP transaction.
@@ -280,6 +298,7 @@ pub async fn start(
         hostname: config.hostname.clone(),
         max_message_bytes: config.max_message_bytes,
         timeout: config.timeout,
+        clients: config.clients.clone(),
     });
     let mut tasks = Vec::new();
     for (direction, addr) in listeners {
@@ -311,9 +330,14 @@ async fn accept(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
+                    if !admits(&ctx.clients, peer.ip()) {
+                        tracing::warn!(%peer, "SMTP client refused: not loopback and not in smtp_clients");
+                        session::refuse(stream, &ctx.hostname, 554, "5.7.1", "this client may not use smimed's gateway").await;
+                        continue;
+                    }
                     if sessions.len() >= max_connections {
-                        session::refuse(stream, &ctx.hostname, "too many connections, try again later").await;
+                        session::refuse(stream, &ctx.hostname, 421, "4.3.2", "too many connections, try again later").await;
                         continue;
                     }
                     sessions.spawn(session::serve(stream, direction, ctx.clone(), session_stop.clone()));
@@ -361,6 +385,20 @@ mod tests {
             out,
             b"New: n\r\nFrom: a@x\r\nSubject: s\r\n\r\nX-Drop: body\r\n".to_vec()
         );
+    }
+
+    #[test]
+    fn only_loopback_and_listed_clients_are_admitted() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        for peer in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            assert!(admits(&[], ip(peer)), "{peer}");
+        }
+        assert!(!admits(&[], ip("10.0.0.5")));
+        assert!(!admits(&[], ip("::ffff:10.0.0.5")));
+        let listed = [ip("10.0.0.5")];
+        assert!(admits(&listed, ip("10.0.0.5")));
+        assert!(admits(&listed, ip("::ffff:10.0.0.5")));
+        assert!(!admits(&listed, ip("10.0.0.6")));
     }
 
     #[test]

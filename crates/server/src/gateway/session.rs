@@ -21,9 +21,15 @@ const MAX_LINE: usize = 4096;
 /// XFORWARD commands before one MAIL (Postfix sends two).
 const MAX_XFORWARD: usize = 8;
 
-/// Answers 421 and closes (too many connections).
-pub(crate) async fn refuse(mut stream: TcpStream, hostname: &str, why: &str) {
-    let line = Reply::new(421, "4.3.2", format!("{hostname} {why}")).line();
+/// Answers with a refusal instead of a greeting, and closes.
+pub(crate) async fn refuse(
+    mut stream: TcpStream,
+    hostname: &str,
+    code: u16,
+    status: &'static str,
+    why: &str,
+) {
+    let line = Reply::new(code, status, format!("{hostname} {why}")).line();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.write_all(&line)).await;
 }
 
