@@ -141,11 +141,18 @@ pub(crate) async fn run(
         }
         Command::Incoming {
             input,
+            retry,
             output,
             report,
         } => {
-            let raw = read_input(input.as_deref())?;
-            let received = engine.incoming(actor, raw).await?;
+            let received = match retry {
+                Some(id) => engine.retry(actor, &id).await?,
+                None => {
+                    engine
+                        .incoming(actor, read_input(input.as_deref())?)
+                        .await?
+                }
+            };
             let processed = received.processed;
             let json = serde_json::to_string_pretty(&processed.report)?;
             match report.as_deref() {

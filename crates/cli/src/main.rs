@@ -171,8 +171,13 @@ enum Command {
     /// Decrypt and verify an incoming message.
     Incoming {
         /// Input message; default: standard input.
-        #[arg(short = 'i', long)]
+        #[arg(short = 'i', long, conflicts_with = "retry")]
         input: Option<PathBuf>,
+        /// Process a kept message again instead (its id: the API's `id`, or
+        /// the `X-Smimed-Incoming-Id` field of mail from the SMTP gateway),
+        /// after a missing key or certificate was imported.
+        #[arg(long, value_name = "ID")]
+        retry: Option<String>,
         /// The readable message; default: standard output.
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,

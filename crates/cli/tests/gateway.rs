@@ -315,6 +315,21 @@ fn incoming_mail_through_postfix_arrives_readable_with_its_results() {
     );
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("verified"));
+    // And from the command line.
+    let report = dir.path().join("retry.json");
+    let readable = smimed(
+        &data,
+        &[
+            "incoming",
+            "--retry",
+            id[0],
+            "--report",
+            &report.display().to_string(),
+        ],
+    );
+    assert!(readable.contains("Please help."), "{readable}");
+    let report = std::fs::read_to_string(report).unwrap();
+    assert!(report.contains("\"verified\""), "{report}");
 
     // Mail without S/MIME passes with only the field added; a broken
     // S/MIME part is delivered as received, the failure in the field.
