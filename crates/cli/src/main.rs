@@ -80,6 +80,10 @@ enum Command {
         /// Postfix on another host), comma-separated IP addresses.
         #[arg(long, env = "SMIMED_SMTP_CLIENTS", value_delimiter = ',')]
         smtp_clients: Option<Vec<std::net::IpAddr>>,
+        /// SMTP gateway: connections served at once per listener; beyond,
+        /// 421 (Postfix then tries the next instance it lists) [default: 64].
+        #[arg(long, env = "SMIMED_SMTP_MAX_CONNECTIONS")]
+        smtp_max_connections: Option<usize>,
     },
     /// Manage API tokens.
     #[command(subcommand)]
@@ -381,6 +385,7 @@ struct FileConfig {
     smtp_forward: Option<std::net::SocketAddr>,
     smtp_hostname: Option<String>,
     smtp_clients: Option<Vec<std::net::IpAddr>>,
+    smtp_max_connections: Option<usize>,
 }
 
 fn read_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
@@ -423,6 +428,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             smtp_forward,
             smtp_hostname,
             smtp_clients,
+            smtp_max_connections,
         } => {
             let defaults = smimed_server::Config::default();
             let secs = std::time::Duration::from_secs;
@@ -456,6 +462,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                         max_message_bytes: max_message_mib.or(file.max_message_mib).unwrap_or(25)
                             << 20,
                         clients: smtp_clients.or(file.smtp_clients).unwrap_or_default(),
+                        max_connections: smtp_max_connections
+                            .or(file.smtp_max_connections)
+                            .unwrap_or(defaults.smtp.max_connections),
                         ..defaults.smtp.clone()
                     },
                     ..Default::default()
