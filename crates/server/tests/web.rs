@@ -220,6 +220,7 @@ const CHANGING: &[(&str, &str)] = &[
     ("/ui/certificates/0123456789abcdef/private-key/delete", ""),
     ("/ui/incoming", ""),
     ("/ui/incoming/abc/retry", ""),
+    ("/ui/incoming/retry", "id=abc"),
     ("/ui/compose", ""),
     ("/logout", ""),
 ];
@@ -288,7 +289,11 @@ async fn agents_get_the_composer_and_the_check_but_nothing_of_the_admin_page() {
     for (path, form) in CHANGING {
         if matches!(
             *path,
-            "/ui/incoming" | "/ui/incoming/abc/retry" | "/ui/compose" | "/logout"
+            "/ui/incoming"
+                | "/ui/incoming/abc/retry"
+                | "/ui/incoming/retry"
+                | "/ui/compose"
+                | "/logout"
         ) {
             continue;
         }
@@ -486,6 +491,25 @@ async fn the_incoming_check_offers_retry_and_retry_succeeds_once_the_ca_is_there
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert!(again.body.contains("Signature verified"), "{}", again.body);
     assert!(!again.body.contains("Retry security process"));
+
+    // By the id typed in, as for mail from the SMTP gateway.
+    let check = w.get("/check", Some(&b)).await.body;
+    assert!(check.contains("X-Smimed-Incoming-Id"), "{check}");
+    let typed = w
+        .post(
+            "/ui/incoming/retry",
+            &b,
+            Some(&b.csrf),
+            &format!("id=+{id}+"),
+        )
+        .await;
+    assert_eq!(typed.status, StatusCode::OK, "{}", typed.body);
+    assert!(typed.body.contains("Signature verified"), "{}", typed.body);
+    let unknown = w
+        .post("/ui/incoming/retry", &b, Some(&b.csrf), "id=0000")
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    assert!(unknown.body.contains("role=\"alert\""), "{}", unknown.body);
 
     // Not a message at all: a clear error, nothing kept.
     let bad = post_file(&w, &b, "/ui/incoming", "message", b"\x00\x01 not mail").await;

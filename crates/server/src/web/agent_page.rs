@@ -608,6 +608,21 @@ pub(crate) async fn incoming(
     Ok(incoming_result(received.id, &received.processed))
 }
 
+/// The id of a kept message, typed in (mail from the SMTP gateway carries
+/// it in `X-Smimed-Incoming-Id`).
+#[derive(serde::Deserialize)]
+pub(crate) struct KeptId {
+    id: String,
+}
+
+pub(crate) async fn retry_kept(
+    state: State<AppState>,
+    s: Session,
+    axum::Form(kept): axum::Form<KeptId>,
+) -> UiResult<Response> {
+    retry(state, s, Path(kept.id.trim().to_string())).await
+}
+
 pub(crate) async fn retry(
     State(state): State<AppState>,
     s: Session,

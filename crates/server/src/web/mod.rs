@@ -74,6 +74,7 @@ pub(crate) fn routes(config: &Config) -> Router<AppState> {
         .route("/ui/compose/options", get(agent_page::options))
         .route("/check", get(agent_page::check))
         .route("/ui/incoming/{id}/retry", post(agent_page::retry))
+        .route("/ui/incoming/retry", post(agent_page::retry_kept))
         .route("/static/{file}", get(asset))
         .merge(uploads)
         .merge(messages)
