@@ -340,7 +340,25 @@ async fn admin_and_agent_flow_in_chromium() {
     type_into(&c, "#key-pass", "wrong passphrase").await;
     click(&c, "#key-submit").await;
     wait_text(&c, "#key-result .alert.error", "passphrase").await;
-    paste(&c, "#key-paste", &key_pem).await;
+    // A refusal costs nothing typed: the key and the passphrase are still
+    // there to correct (issue 16).
+    for (field, want) in [
+        ("#key-paste", key_pem.as_str()),
+        ("#key-pass", "wrong passphrase"),
+    ] {
+        let value = c
+            .find(Locator::Css(field))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(
+            value.as_deref(),
+            Some(want),
+            "{field} was cleared by a refusal"
+        );
+    }
     type_into(&c, "#key-pass", testpki::ALICE_KEY_PASSPHRASE).await;
     click(&c, "#key-submit").await;
     wait_text(&c, "#key-result", "imported").await;

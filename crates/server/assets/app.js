@@ -18,11 +18,14 @@ document.addEventListener("click", (event) => {
     }
   }
 });
-// After a successful import, empty the form so a second file starts clean;
-// the result stays visible.
+// After a successful import (2xx: the page's htmx config swaps 4xx answers
+// too, so htmx calls them successful), empty the form so a second file
+// starts clean; after a refusal, everything typed or chosen stays for the
+// next try. The result stays visible either way.
 document.addEventListener("htmx:afterRequest", (event) => {
   const form = event.detail.elt;
-  if (event.detail.successful && form.matches && form.matches("dialog form")) {
+  const status = event.detail.xhr ? event.detail.xhr.status : 0;
+  if (status >= 200 && status < 300 && form.matches && form.matches("dialog form")) {
     for (const field of form.querySelectorAll("textarea, input[type=file], input[type=password]")) {
       field.value = "";
     }

@@ -329,6 +329,20 @@ async fn signing_out_or_revoking_the_token_ends_the_session() {
 }
 
 #[tokio::test]
+async fn fragments_and_downloads_are_never_stored_but_assets_may_be() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    for path in ["/ui/certificates", "/ui/groups", "/ui/logs"] {
+        let r = w.get(path, Some(&b)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(r.headers["cache-control"], "no-store", "{path}");
+    }
+    let r = w.get("/static/app.js", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_ne!(r.headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
 async fn pages_send_a_strict_csp_and_carry_no_inline_script_or_style() {
     let w = web().await;
     let b = w.sign_in(&w.admin).await;
@@ -344,6 +358,8 @@ async fn pages_send_a_strict_csp_and_carry_no_inline_script_or_style() {
         assert!(csp.contains("frame-ancestors 'none'"));
         assert_eq!(r.headers["x-content-type-options"], "nosniff");
         assert_eq!(r.headers["x-frame-options"], "DENY");
+        // Back after sign-out shows nothing from the store (issue 16).
+        assert_eq!(r.headers["cache-control"], "no-store", "{path}");
         let html = r.body.to_ascii_lowercase();
         for (at, _) in html.match_indices("<script") {
             let tag = &html[at..at + html[at..].find('>').unwrap()];

@@ -82,7 +82,10 @@ pub(crate) fn routes(config: &Config) -> Router<AppState> {
 
 /// Headers every response gets: a strict CSP (no inline script or style),
 /// no framing, no sniffing, no referrer to other sites (`same-origin`, not
-/// `no-referrer`, so that the browser still names our origin on POSTs).
+/// `no-referrer`, so that the browser still names our origin on POSTs),
+/// and `no-store` unless the response says otherwise (the static assets):
+/// after sign-out, Back must show nothing from the store, and no page,
+/// fragment or key download may sit in a cache.
 pub(crate) async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
@@ -98,6 +101,7 @@ pub(crate) async fn security_headers(mut response: Response) -> Response {
     set(h, "x-frame-options", "DENY");
     set(h, "referrer-policy", "same-origin");
     set(h, "cross-origin-opener-policy", "same-origin");
+    set(h, "cache-control", "no-store");
     response
 }
 
