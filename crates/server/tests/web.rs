@@ -1134,3 +1134,60 @@ async fn names_in_to_and_cc_are_understood_and_a_non_address_is_named() {
     assert!(r.body.contains("Cc: <bob@example.org>"), "{}", r.body);
     assert!(r.body.contains("application/pkcs7-mime"));
 }
+
+/// Issue 16: a success says only that, a SHA-1 signature that is accepted
+/// gets a warning banner, and retry is offered only where an import could
+/// change the result.
+#[tokio::test]
+async fn the_incoming_check_says_plainly_warns_and_offers_retry_only_where_it_helps() {
+    let w = web().await;
+    w.store().set_enabled(true, "test").await.unwrap();
+    let admin = w.sign_in(&w.admin).await;
+    let ca = post_file(
+        &w,
+        &admin,
+        "/ui/certificates",
+        "file",
+        &repo_file("thunderbird/TestCA.pem"),
+    )
+    .await;
+    assert_eq!(ca.status, StatusCode::OK, "{}", ca.body);
+    let b = w.sign_in(&w.agent).await;
+    let check = |name: &'static str| {
+        let (w, b) = (&w, &b);
+        async move {
+            let r = post_file(w, b, "/ui/incoming", "message", &repo_file(name)).await;
+            assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.body);
+            r.body
+        }
+    };
+
+    let plain = check("thunderbird/alice.dsig.SHA256.multipart.eml").await;
+    assert!(
+        plain.contains("<strong>Signature verified</strong>\n"),
+        "{plain}"
+    );
+    assert!(!plain.contains("Signature verified</strong>:"), "{plain}");
+    assert!(!plain.contains("Retry security process"), "{plain}");
+
+    let sha1 = check("thunderbird/alice.dsig.SHA1.multipart.eml").await;
+    assert!(sha1.contains("banner warn"), "{sha1}");
+    assert!(
+        sha1.contains("Signature verified, with a warning</strong>: SHA-1"),
+        "{sha1}"
+    );
+    assert!(!sha1.contains("Retry security process"), "{sha1}");
+
+    // A broken signature: no import can mend it, so no retry.
+    let bad = check("thunderbird/alice.dsig.SHA256.multipart.bad.eml").await;
+    assert!(
+        bad.contains("Signature not verified (bad_signature)"),
+        "{bad}"
+    );
+    assert!(!bad.contains("Retry security process"), "{bad}");
+
+    // No key for an encrypted message: importing it helps, so retry.
+    let locked = check("thunderbird/alice.env.eml").await;
+    assert!(locked.contains("Not decrypted (no_key)"), "{locked}");
+    assert!(locked.contains("Retry security process"), "{locked}");
+}

@@ -85,6 +85,10 @@ pub struct SignResult {
     pub comment: String,
     /// The signer, when the signature could be read.
     pub signer: Option<SignerInfo>,
+    /// What a verified signature still deserves a word about (a SHA-1
+    /// digest accepted, text hashed with LF line ends); also in `comment`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl SignResult {
@@ -98,6 +102,7 @@ impl SignResult {
             code,
             comment: comment.into(),
             signer,
+            warnings: Vec::new(),
         }
     }
 }
@@ -377,19 +382,18 @@ pub(crate) fn check(
             format!("signed by {who}, but {why}"),
         );
     }
-    let notes = if notes.is_empty() {
+    let said = if notes.is_empty() {
         String::new()
     } else {
         format!(" ({})", notes.join("; "))
     };
-    (
-        SignResult::new(
-            SignCode::Verified,
-            format!("signed by {who}, signature valid{notes}"),
-            Some(info),
-        ),
-        content,
-    )
+    let mut result = SignResult::new(
+        SignCode::Verified,
+        format!("signed by {who}, signature valid{said}"),
+        Some(info),
+    );
+    result.warnings = notes;
+    (result, content)
 }
 
 /// Why `signer` does not vouch for the message's author, if it does not.

@@ -1,7 +1,7 @@
 //! What agents see: the composer preview (the sign and encrypt toggles follow
 //! `/security-options`, "Create message" returns what `/outgoing` makes) and
 //! the incoming check (banners from the report, the readable message, and
-//! retry when a step failed).
+//! retry when importing a key or certificate could change the result).
 
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
@@ -458,27 +458,34 @@ struct IncomingResult {
     id: String,
     banners: Vec<Banner>,
     layers: Vec<String>,
-    failed: bool,
+    /// Importing a key or certificate could change the result.
+    can_retry: bool,
     headers: Vec<(&'static str, String)>,
     body: String,
     attachments: Vec<String>,
 }
 
-/// The banner of one kind of layer: its outcome (success, code, comment),
-/// or that the message has no such layer.
+/// The banner of one kind of layer: its outcome (success, code, comment,
+/// warnings), or that the message has no such layer. A success says only
+/// that ("Decrypted"), unless there is a warning to give.
 fn banner(
-    outcome: Option<(bool, String, &str)>,
+    outcome: Option<(bool, String, &str, &[String])>,
     done: &str,
     not_done: &str,
     absent: &str,
 ) -> Banner {
     match outcome {
-        Some((true, _, comment)) => Banner {
+        Some((true, _, _, warnings)) if !warnings.is_empty() => Banner {
+            class: "warn",
+            title: format!("{done}, with a warning"),
+            text: warnings.join("; "),
+        },
+        Some((true, _, _, _)) => Banner {
             class: "ok",
             title: done.into(),
-            text: comment.into(),
+            text: String::new(),
         },
-        Some((false, code, comment)) => Banner {
+        Some((false, code, comment, _)) => Banner {
             class: "bad",
             title: format!("{not_done} ({code})"),
             text: comment.into(),
@@ -503,14 +510,26 @@ fn incoming_result(id: String, p: &Processed) -> Html<String> {
     let encryption = r
         .encryption
         .as_ref()
-        .map(|e| (e.success, code_name(e.code), e.comment.as_str()));
-    let sign = r
+        .map(|e| (e.success, code_name(e.code), e.comment.as_str(), &[][..]));
+    let sign = r.sign.as_ref().map(|s| {
+        (
+            s.success,
+            code_name(s.code),
+            s.comment.as_str(),
+            s.warnings.as_slice(),
+        )
+    });
+    // Retry is offered only where importing something can change the
+    // result: a missing or unopenable key, an unknown signer.
+    let can_retry = r.encryption.as_ref().is_some_and(|e| {
+        matches!(
+            e.code,
+            smime::incoming::DecryptCode::NoKey | smime::incoming::DecryptCode::KeyUnavailable
+        )
+    }) || r
         .sign
         .as_ref()
-        .map(|s| (s.success, code_name(s.code), s.comment.as_str()));
-    let failed = [&encryption, &sign]
-        .iter()
-        .any(|o| o.as_ref().is_some_and(|(ok, _, _)| !ok));
+        .is_some_and(|s| s.code == smime::verify::SignCode::UnknownSigner);
     let mut banners = vec![
         banner(encryption, "Decrypted", "Not decrypted", "Not encrypted"),
         banner(
@@ -575,7 +594,7 @@ fn incoming_result(id: String, p: &Processed) -> Html<String> {
         id,
         banners,
         layers,
-        failed,
+        can_retry,
         headers,
         body,
         attachments,
