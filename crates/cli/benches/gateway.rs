@@ -14,8 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::postfix::Postfix;
-use common::relay::{Gateway, helpdesk_store, message};
+use common::relay::{Chain, message};
 
 fn main() {
     let mut args = std::env::args()
@@ -24,19 +23,12 @@ fn main() {
         .filter_map(|a| a.parse::<usize>().ok());
     let n = args.next().unwrap_or(1000);
     let senders = args.next().unwrap_or(8);
-    let (f_out, f_in, reinject) = (
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-    );
-    let Some(pf) = Postfix::start(f_out, f_in, reinject) else {
+    let Some(mut chain) = Chain::prepared() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = helpdesk_store(dir.path());
-    let mut smimed = Gateway::start(&data, &pf);
-    smimed.restart_with(&["--max-messages", "64"]);
-    let pid = smimed.child.id();
+    chain.smimed.restart_with(&["--max-messages", "64"]);
+    let (pf, f_out) = (&chain.pf, chain.pf.filter_outgoing);
+    let pid = chain.smimed.child.id();
     let body = "x".repeat(76) + "\r\n";
     let body = body.repeat(4096 / body.len());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -104,7 +96,7 @@ fn main() {
         rates[0] / rates[1],
         peak_rss_kib(pid) / 1024
     );
-    smimed.signal("-TERM");
+    chain.smimed.signal("-TERM");
 }
 
 fn postfix_version() -> String {

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::postfix::Postfix;
-use common::relay::{AUTHSERV, Gateway, Store, helpdesk_store, message, pki, smimed};
+use common::relay::{AUTHSERV, Chain, Gateway, Store, helpdesk_store, message, pki, smimed};
 use testpki::files;
 
 /// Runs `openssl` with `args` on `input`; stdout, or the error output.
@@ -72,17 +72,10 @@ const WAIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn outgoing_mail_through_postfix_is_signed_encrypted_and_fails_closed() {
-    let (f_out, f_in, reinject) = (
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-    );
-    let Some(pf) = Postfix::start(f_out, f_in, reinject) else {
+    let Some(chain) = Chain::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = helpdesk_store(dir.path());
-    let _smimed = Gateway::start(&data, &pf);
+    let pf = &chain.pf;
 
     // The group's defaults: signed and encrypted, readable by openssl.
     let m = message(
@@ -258,17 +251,10 @@ fn from_carol(dir: &Path, subject: &str, extra: &str) -> Vec<u8> {
 
 #[test]
 fn incoming_mail_through_postfix_arrives_readable_with_its_results() {
-    let (f_out, f_in, reinject) = (
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-    );
-    let Some(pf) = Postfix::start(f_out, f_in, reinject) else {
+    let Some(chain) = Chain::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = helpdesk_store(dir.path());
-    let smimed_http = Gateway::start(&data, &pf);
+    let (pf, dir, data) = (&chain.pf, &chain.dir, &chain.store);
 
     // Signed and encrypted, with a forged "pass" in smimed's name.
     let forged = format!("Authentication-Results: {AUTHSERV}; smime=pass\r\n");
@@ -301,12 +287,9 @@ fn incoming_mail_through_postfix_arrives_readable_with_its_results() {
     assert_eq!(id.len(), 1, "{text}");
 
     // The kept message is there for a retry, by that id, like API mail.
-    let token = smimed(
-        &data,
-        &["token", "create", "--role", "agent", "--name", "t"],
-    );
+    let token = smimed(data, &["token", "create", "--role", "agent", "--name", "t"]);
     let (status, body) = common::http(
-        smimed_http.http,
+        chain.smimed.http,
         "POST",
         &format!("/api/v1/incoming/{}/retry", id[0]),
         Some(token.trim()),
@@ -318,7 +301,7 @@ fn incoming_mail_through_postfix_arrives_readable_with_its_results() {
     // And from the command line.
     let report = dir.path().join("retry.json");
     let readable = smimed(
-        &data,
+        data,
         &[
             "incoming",
             "--retry",
@@ -379,16 +362,10 @@ fn message_ids(mails: &[Vec<u8>]) -> Vec<String> {
 
 #[test]
 fn mail_waits_in_postfix_while_smimed_is_down_and_arrives_once() {
-    let (f_out, f_in, reinject) = (
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-    );
-    let Some(pf) = Postfix::start(f_out, f_in, reinject) else {
+    let Some(mut chain) = Chain::prepared() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = helpdesk_store(dir.path());
+    let pf = &chain.pf;
     for n in 0..20 {
         let m = message(
             "alice@example.org",
@@ -407,7 +384,7 @@ fn mail_waits_in_postfix_while_smimed_is_down_and_arrives_once() {
     );
     assert_eq!(pf.queue_len(), 20, "{}", pf.log());
 
-    let _smimed = Gateway::start(&data, &pf);
+    chain.smimed.restart();
     pf.flush();
     let got = pf.wait_for_mail("bob@example.org", 20, WAIT);
     std::thread::sleep(Duration::from_secs(2));
@@ -428,17 +405,10 @@ fn mail_waits_in_postfix_while_smimed_is_down_and_arrives_once() {
 
 #[test]
 fn sigkill_while_500_messages_flow_loses_none_and_sends_none_in_clear() {
-    let (f_out, f_in, reinject) = (
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-    );
-    let Some(pf) = Postfix::start(f_out, f_in, reinject) else {
+    let Some(mut chain) = Chain::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = helpdesk_store(dir.path());
-    let mut smimed = Gateway::start(&data, &pf);
+    let pf = &chain.pf;
     const N: usize = 500;
     let submission = pf.submission;
     let sender = std::thread::spawn(move || {
@@ -457,9 +427,9 @@ fn sigkill_while_500_messages_flow_loses_none_and_sends_none_in_clear() {
     // Kill it in the middle of the flow, then start it again.
     let some = pf.wait_for_mail("bob@example.org", N / 5, WAIT);
     assert!(some.len() >= N / 5, "{}", pf.log());
-    smimed.signal("-KILL");
+    chain.smimed.signal("-KILL");
     std::thread::sleep(Duration::from_millis(500));
-    smimed.restart();
+    chain.smimed.restart();
     sender.join().unwrap();
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut got = Vec::new();
@@ -532,25 +502,31 @@ fn sigterm_answers_421_to_an_idle_connection_and_stops_cleanly() {
 
 #[test]
 fn a_retry_of_a_forwarded_delivery_is_not_sent_twice() {
-    let (f_out, f_in, reinject) = (
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-    );
-    let Some(pf) = Postfix::start(f_out, f_in, reinject) else {
+    let Some(chain) = Chain::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = helpdesk_store(dir.path());
-    let _smimed = Gateway::start(&data, &pf);
+    let pf = &chain.pf;
     // As Postfix retries a delivery whose 250 it never saw: the same
     // envelope and bytes again, straight to smimed's filter port.
     let m = message("alice@example.org", "bob@example.org", "again", "", "Once.");
-    let send = || common::postfix::smtp_send(f_out, "alice@example.org", &["bob@example.org"], &m);
+    let send = || {
+        common::postfix::smtp_send(
+            pf.filter_outgoing,
+            "alice@example.org",
+            &["bob@example.org"],
+            &m,
+        )
+    };
     send().unwrap();
     send().unwrap();
     let other = message("alice@example.org", "bob@example.org", "other", "", "Once.");
-    common::postfix::smtp_send(f_out, "alice@example.org", &["bob@example.org"], &other).unwrap();
+    common::postfix::smtp_send(
+        pf.filter_outgoing,
+        "alice@example.org",
+        &["bob@example.org"],
+        &other,
+    )
+    .unwrap();
     let got = pf.wait_for_mail("bob@example.org", 2, WAIT);
     std::thread::sleep(Duration::from_secs(2));
     let got = pf.wait_for_mail("bob@example.org", got.len() + 1, Duration::ZERO);

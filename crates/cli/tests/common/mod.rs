@@ -9,12 +9,24 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// A loopback port free now, and handed out once per test process. Taken
+/// below the kernel's ephemeral range (32768 and up), from a window of 400
+/// ports that depends on the process id: a port asked for with port 0 is
+/// an ephemeral one, which any outgoing connection (Postfix's, smimed's,
+/// a test client's) may take before the server that was meant to bind it
+/// does; that raced when many gateway tests ran at once.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 10_000 + (std::process::id() % 50) as u16 * 400;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < 400, "free_port: the test process used its 400 ports");
+        let port = base + n;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A minimal HTTP/1.1 client: enough for JSON requests in tests.

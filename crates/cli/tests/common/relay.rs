@@ -143,6 +143,9 @@ impl Gateway {
         while TcpStream::connect(("127.0.0.1", out)).is_err()
             || TcpStream::connect(("127.0.0.1", inc)).is_err()
         {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("smimed exited before its SMTP listeners were up: {status}");
+            }
             assert!(
                 Instant::now() < deadline,
                 "smimed's SMTP listeners did not start"
@@ -173,4 +176,37 @@ pub fn message(from: &str, to: &str, subject: &str, extra: &str, body: &str) -> 
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@gateway.test>\r\n{extra}\r\n{body}\r\n"
     )
     .into_bytes()
+}
+
+/// smimed on the helpdesk's store behind a private Postfix (its filter and
+/// reinjection ports free ones). Dropped in order: smimed, Postfix, files.
+pub struct Chain {
+    pub smimed: Gateway,
+    pub pf: super::postfix::Postfix,
+    pub store: Store,
+    pub dir: tempfile::TempDir,
+}
+
+impl Chain {
+    /// Started; `None` where Postfix cannot run (said on stderr; in CI a
+    /// failure instead).
+    pub fn start() -> Option<Chain> {
+        let mut chain = Chain::prepared()?;
+        chain.smimed.restart();
+        Some(chain)
+    }
+
+    /// Postfix running, smimed not yet (`chain.smimed.restart()`).
+    pub fn prepared() -> Option<Chain> {
+        let ports = (super::free_port(), super::free_port(), super::free_port());
+        let pf = super::postfix::Postfix::start(ports.0, ports.1, ports.2)?;
+        let dir = tempfile::tempdir().unwrap();
+        let store = helpdesk_store(dir.path());
+        Some(Chain {
+            smimed: Gateway::new(&store, ports),
+            pf,
+            store,
+            dir,
+        })
+    }
 }

@@ -16,10 +16,8 @@ pub(crate) const KEPT_FIELD: &str = "X-Smimed-Incoming-Id";
 
 pub(crate) async fn deliver(ctx: &Context, envelope: &Envelope, message: Vec<u8>) -> Reply {
     let key = delivery_key(Direction::Incoming, envelope, &message);
-    match ctx.engine.was_relayed(&key).await {
-        Ok(true) => return Reply::new(250, "2.0.0", "Ok: forwarded already"),
-        Ok(false) => {}
-        Err(e) => return engine_reply(&e),
+    if let Some(reply) = super::forwarded_before(ctx, &key).await {
+        return reply;
     }
     let actor = Actor::gateway("incoming");
     let id = &ctx.hostname;

@@ -197,6 +197,16 @@ pub(crate) fn delivery_key(direction: Direction, envelope: &Envelope, message: &
     h.finish().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The answer to a delivery forwarded already (250, nothing sent again),
+/// or to a store that cannot say (4xx); `None`: go on.
+pub(crate) async fn forwarded_before(ctx: &Context, key: &str) -> Option<Reply> {
+    match ctx.engine.was_relayed(key).await {
+        Ok(true) => Some(Reply::new(250, "2.0.0", "Ok: forwarded already")),
+        Ok(false) => None,
+        Err(e) => Some(engine_reply(&e)),
+    }
+}
+
 /// Forwards `copies` (recipients, message) in order, each remembered once
 /// accepted (by `key` alone for one copy, `key:N` for several), and the
 /// delivery as a whole under `key`. A copy remembered already (a retry

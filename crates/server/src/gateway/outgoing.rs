@@ -12,10 +12,8 @@ pub(crate) const ENCRYPT_FIELD: &str = "X-Smimed-Encrypt";
 
 pub(crate) async fn deliver(ctx: &Context, envelope: &Envelope, message: Vec<u8>) -> Reply {
     let key = delivery_key(Direction::Outgoing, envelope, &message);
-    match ctx.engine.was_relayed(&key).await {
-        Ok(true) => return Reply::new(250, "2.0.0", "Ok: forwarded already"),
-        Ok(false) => {}
-        Err(e) => return engine_reply(&e),
+    if let Some(reply) = super::forwarded_before(ctx, &key).await {
+        return reply;
     }
     let (request, message) = match choices(&message) {
         Ok(request) => (request, strip_choices(&message)),
