@@ -648,6 +648,13 @@ async fn groups_are_added_renamed_saved_and_checked() {
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("is not an email address"), "{}", bad.body);
+    // What was typed survives the refusal (issue 16).
+    assert!(bad.body.contains("value=\"Sales\""), "{}", bad.body);
+    assert!(
+        bad.body.contains("value=\"not-an-address\""),
+        "{}",
+        bad.body
+    );
 
     // Rename, change the address, sign on, encrypt off.
     let r = w
@@ -665,6 +672,21 @@ async fn groups_are_added_renamed_saved_and_checked() {
     assert_eq!(groups[0].email, "help@example.org");
     assert_eq!(groups[0].default_sign, Some(true));
     assert_eq!(groups[0].default_encrypt, Some(false));
+    // "Saved." beside the group that was saved; saving again without a
+    // change says so instead.
+    let row = &r.body[r.body.find("id=\"group-0\"").expect("row 0")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("Saved."), "{row}");
+    let again = w
+        .post(
+            "/ui/groups",
+            &b,
+            Some(&b.csrf),
+            "orig_0=Helpdesk&name_0=Helpdesk&email_0=help%40example.org&sign_0=on",
+        )
+        .await;
+    assert!(!again.body.contains("Saved."), "{}", again.body);
+    assert!(again.body.contains("Nothing changed."), "{}", again.body);
 
     let r = w
         .post("/ui/groups/Helpdesk/delete", &b, Some(&b.csrf), "")
@@ -1190,4 +1212,47 @@ async fn the_incoming_check_says_plainly_warns_and_offers_retry_only_where_it_he
     let locked = check("thunderbird/alice.env.eml").await;
     assert!(locked.contains("Not decrypted (no_key)"), "{locked}");
     assert!(locked.contains("Retry security process"), "{locked}");
+}
+
+/// Issue 16: each group says whether it can sign and encrypt to itself, and
+/// why not.
+#[tokio::test]
+async fn group_rows_say_whether_they_can_sign_and_encrypt_to_themselves() {
+    let w = web().await;
+    w.store().set_enabled(true, "test").await.unwrap();
+    let b = w.sign_in(&w.admin).await;
+    for (path, file) in [
+        ("/ui/certificates", "pki/chain.pem"),
+        ("/ui/certificates", "pki/alice.pem"),
+        ("/ui/private-keys", "pki/alice.key.pem"),
+    ] {
+        let r = post_file(&w, &b, path, "file", &repo_file(file)).await;
+        assert_eq!(r.status, StatusCode::OK, "{file}: {}", r.body);
+    }
+    for form in [
+        "name=Support&email=alice%40example.org",
+        "name=Sales&email=sales%40example.org",
+    ] {
+        let r = w.post("/ui/groups/new", &b, Some(&b.csrf), form).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let page = w.get("/ui/groups", Some(&b)).await.body;
+    let row = |name: &str| {
+        let at = page.find(&format!("value=\"{name}\"")).expect(name);
+        let start = page[..at].rfind("<tr").unwrap();
+        page[start..start + page[start..].find("</tr>").unwrap()].to_string()
+    };
+    let support = row("Support");
+    assert!(
+        support.contains("can sign") && !support.contains("cannot sign"),
+        "{support}"
+    );
+    assert!(support.contains("encrypts to itself"), "{support}");
+    let sales = row("Sales");
+    assert!(sales.contains("cannot sign"), "{sales}");
+    assert!(sales.contains("cannot encrypt to itself"), "{sales}");
+    assert!(
+        sales.contains("sales@example.org"),
+        "the reason names the address: {sales}"
+    );
 }

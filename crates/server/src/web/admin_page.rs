@@ -41,7 +41,9 @@ pub(crate) async fn page(State(state): State<AppState>, s: Session) -> UiResult<
         })
         .0,
         certs: certs_table(&state, &s, "").await?.0,
-        groups: groups_fragment(&state, &s, "", "").await?.0,
+        groups: groups_fragment(&state, &s, "", "", &[], Typed::default())
+            .await?
+            .0,
         logs: logs_fragment(&state, &s, "ops").await?.0,
     };
     Ok(render(&page).into_response())
@@ -356,9 +358,29 @@ pub(crate) async fn delete_key(
 #[derive(Template)]
 #[template(path = "groups.html")]
 struct Groups<'a> {
-    groups: Vec<Group>,
+    groups: Vec<GroupRow>,
     message: &'a str,
     error: &'a str,
+    /// What was typed into "Add a group", kept when the add was refused.
+    new_name: &'a str,
+    new_email: &'a str,
+}
+
+/// A group and what its defaults can do now: sign (a certificate with a
+/// key for its address), encrypt to itself, each with the reason when not.
+struct GroupRow {
+    group: Group,
+    sign: (bool, String),
+    encrypt: (bool, String),
+    /// This row was changed by the save just made.
+    saved: bool,
+}
+
+/// What "Add a group" held, for a re-render after a refusal.
+#[derive(Default, Clone, Copy)]
+struct Typed<'a> {
+    name: &'a str,
+    email: &'a str,
 }
 
 async fn groups_fragment(
@@ -366,16 +388,39 @@ async fn groups_fragment(
     s: &Session,
     message: &str,
     error: &str,
+    saved: &[String],
+    typed: Typed<'_>,
 ) -> UiResult<Html<String>> {
+    let actor = &s.caller.actor;
+    let mut groups = Vec::new();
+    for group in state.engine.groups(actor).await? {
+        // The composer's own question, for the group writing to itself.
+        let options = state
+            .engine
+            .security_options(
+                actor,
+                &smimed_engine::Sender::Group(group.name.clone()),
+                std::slice::from_ref(&group.email),
+            )
+            .await?;
+        groups.push(GroupRow {
+            saved: saved.contains(&group.name),
+            sign: (options.sign.possible, options.sign.message),
+            encrypt: (options.encryption.possible, options.encryption.message),
+            group,
+        });
+    }
     Ok(render(&Groups {
-        groups: state.engine.groups(&s.caller.actor).await?,
+        groups,
         message,
         error,
+        new_name: typed.name,
+        new_email: typed.email,
     }))
 }
 
 pub(crate) async fn groups(State(state): State<AppState>, s: Session) -> UiResult<Html<String>> {
-    groups_fragment(&state, &s, "", "").await
+    groups_fragment(&state, &s, "", "", &[], Typed::default()).await
 }
 
 /// The defaults table: `orig_N`, `name_N`, `email_N`, `sign_N`, `encrypt_N`
@@ -406,8 +451,20 @@ pub(crate) async fn save_groups(
         rows.push((orig, name, patch));
     }
     let mut error = String::new();
+    let mut saved = Vec::new();
+    let actor = &s.caller.actor;
+    let before = state.engine.groups(actor).await?;
     for (orig, name, patch) in &rows {
-        let actor = &s.caller.actor;
+        let unchanged = orig == name
+            && before.iter().any(|g| {
+                g.name == *orig
+                    && Some(&g.email) == patch.email.as_ref()
+                    && g.default_sign.unwrap_or(true) == patch.default_sign.unwrap_or(true)
+                    && g.default_encrypt.unwrap_or(true) == patch.default_encrypt.unwrap_or(true)
+            });
+        if unchanged {
+            continue;
+        }
         if let Err(e) = state.engine.put_group(actor, name, patch).await {
             error = format!("{name}: {}", ApiError::from(e).message);
             break;
@@ -415,13 +472,15 @@ pub(crate) async fn save_groups(
         if orig != name {
             state.engine.delete_group(actor, orig).await?;
         }
+        saved.push(name.clone());
     }
-    let (message, status) = if error.is_empty() {
-        ("Saved.", StatusCode::OK)
-    } else {
-        ("", StatusCode::UNPROCESSABLE_ENTITY)
+    let (message, status) = match (error.is_empty(), saved.is_empty()) {
+        (true, true) => ("Nothing changed.", StatusCode::OK),
+        (true, false) => ("", StatusCode::OK),
+        (false, _) => ("", StatusCode::UNPROCESSABLE_ENTITY),
     };
-    Ok((status, groups_fragment(&state, &s, message, &error).await?).into_response())
+    let html = groups_fragment(&state, &s, message, &error, &saved, Typed::default()).await?;
+    Ok((status, html).into_response())
 }
 
 #[derive(Deserialize)]
@@ -437,9 +496,13 @@ pub(crate) async fn add_group(
 ) -> UiResult<Response> {
     let actor = &s.caller.actor;
     let name = form.name.trim().to_string();
+    let typed = Typed {
+        name: form.name.trim(),
+        email: form.email.trim(),
+    };
     if state.engine.group(actor, &name).await.is_ok() {
         let e = format!("a group called \"{name}\" exists already");
-        let html = groups_fragment(&state, &s, "", &e).await?;
+        let html = groups_fragment(&state, &s, "", &e, &[], typed).await?;
         return Ok((StatusCode::CONFLICT, html).into_response());
     }
     let patch = GroupPatch {
@@ -448,13 +511,15 @@ pub(crate) async fn add_group(
     };
     if let Err(e) = state.engine.put_group(actor, &name, &patch).await {
         let e = ApiError::from(e);
-        let html = groups_fragment(&state, &s, "", &e.message).await?;
+        let html = groups_fragment(&state, &s, "", &e.message, &[], typed).await?;
         return Ok((e.status, html).into_response());
     }
     let done = format!("Group \"{name}\" added.");
-    Ok(groups_fragment(&state, &s, &done, "")
-        .await?
-        .into_response())
+    Ok(
+        groups_fragment(&state, &s, &done, "", &[], Typed::default())
+            .await?
+            .into_response(),
+    )
 }
 
 pub(crate) async fn delete_group(
@@ -463,7 +528,8 @@ pub(crate) async fn delete_group(
     Path(name): Path<String>,
 ) -> UiResult<Html<String>> {
     state.engine.delete_group(&s.caller.actor, &name).await?;
-    groups_fragment(&state, &s, &format!("Group \"{name}\" deleted."), "").await
+    let done = format!("Group \"{name}\" deleted.");
+    groups_fragment(&state, &s, &done, "", &[], Typed::default()).await
 }
 
 // --- logs -------------------------------------------------------------------------
