@@ -236,6 +236,13 @@ impl Engine {
         self.view_for(actor).await?.certificate_count().await
     }
 
+    /// How many stored certificates the CA `fingerprint` issued (admins):
+    /// what a deletion would leave without their issuer.
+    pub async fn issued_count(&self, actor: &Actor, fingerprint: &str) -> Result<usize> {
+        actor.admin()?;
+        Ok(self.store.issued_count(fingerprint).await?)
+    }
+
     /// What `smimed status` shows (admins).
     pub async fn status(&self, actor: &Actor) -> Result<Status> {
         actor.admin()?;

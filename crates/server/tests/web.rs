@@ -1256,3 +1256,59 @@ async fn group_rows_say_whether_they_can_sign_and_encrypt_to_themselves() {
         "the reason names the address: {sales}"
     );
 }
+
+/// Issue 16: deleting a CA says how many stored certificates it issued; a
+/// deletion says what it removed.
+#[tokio::test]
+async fn a_ca_delete_counts_what_it_issued_and_a_deletion_says_what_went() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    for file in [
+        "pki/chain.pem",
+        "pki/alice.pem",
+        "pki/bob.pem",
+        "pki/carol.pem",
+    ] {
+        let r = post_file(&w, &b, "/ui/certificates", "file", &repo_file(file)).await;
+        assert_eq!(r.status, StatusCode::OK, "{file}: {}", r.body);
+    }
+    let table = w.get("/ui/certificates", Some(&b)).await.body;
+    let confirm_of = |subject_part: &str| {
+        let row_at = table.find(subject_part).expect(subject_part);
+        let start = table[..row_at].rfind("<tr").unwrap();
+        let row = &table[start..start + table[start..].find("</tr>").unwrap()];
+        let at = row.rfind("hx-confirm=\"").unwrap() + 12;
+        row[at..at + row[at..].find('"').unwrap()].to_string()
+    };
+    let intermediate = confirm_of("Intermediate");
+    assert!(
+        intermediate.contains("3 stored certificates were issued by this CA"),
+        "{intermediate}"
+    );
+    let root = confirm_of("Root");
+    assert!(
+        root.contains("1 stored certificate was issued by this CA"),
+        "{root}"
+    );
+    let bob = confirm_of("CN=Bob");
+    assert!(!bob.contains("issued by this CA"), "{bob}");
+
+    let fp = {
+        let row_at = table.find("CN=Bob").unwrap();
+        let start = table[..row_at].rfind("<tr").unwrap();
+        let at = table[start..].find("data-fingerprint=\"").unwrap() + start + 18;
+        table[at..at + 64].to_string()
+    };
+    let r = w
+        .post(
+            &format!("/ui/certificates/{fp}/delete"),
+            &b,
+            Some(&b.csrf),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Deleted the certificate"), "{}", r.body);
+    assert!(r.body.contains("CN=Bob"), "the notice names it: {}", r.body);
+    assert!(!r.body.contains(&format!("data-fingerprint=\"{fp}\"")));
+}

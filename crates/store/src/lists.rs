@@ -483,6 +483,21 @@ fn issue_from_line(line: &str) -> Option<Issue> {
 }
 
 impl Store {
+    /// How many other stored certificates name `fingerprint`'s subject as
+    /// their issuer: those whose trust goes with it when a CA is deleted
+    /// (unless another stored CA of that name stays). One indexed count.
+    pub async fn issued_count(&self, fingerprint: &str) -> Result<usize> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM certificates c WHERE c.issuer_name_sha256 = \
+             (SELECT subject_name_sha256 FROM certificates WHERE fingerprint = $1) \
+             AND c.fingerprint <> $1",
+        )
+        .bind(fingerprint.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// One page of the certificates that match `query`, and how many
     /// match: a count and a page, both in SQL on the narrow list rows, in
     /// one read transaction. Nothing is parsed: a row holds what the list

@@ -95,6 +95,8 @@ struct CertRow {
     has_key: bool,
     /// (css class, words)
     badges: Vec<(&'static str, &'static str)>,
+    /// For a CA: how many stored certificates it issued.
+    issued: Option<usize>,
 }
 
 impl CertRow {
@@ -139,6 +141,7 @@ impl CertRow {
             not_after: datetime(info.not_after)[..10].to_string(),
             has_key: c.has_private_key,
             badges,
+            issued: None,
         }
     }
 }
@@ -161,10 +164,22 @@ struct CertsTable<'a> {
     more: bool,
     filter: &'a str,
     total: usize,
+    /// What was just done, e.g. "Deleted the certificate …".
+    notice: String,
 }
 
 /// The table, filtered by a part of an address (or of the subject).
 async fn certs_table(state: &AppState, s: &Session, filter: &str) -> UiResult<Html<String>> {
+    certs_table_with(state, s, filter, String::new()).await
+}
+
+/// The table with a line saying what was just done (a deletion).
+async fn certs_table_with(
+    state: &AppState,
+    s: &Session,
+    filter: &str,
+    notice: String,
+) -> UiResult<Html<String>> {
     let actor = &s.caller.actor;
     let total = state.engine.certificate_count(actor).await?;
     let search = CertificateFilter {
@@ -183,9 +198,18 @@ async fn certs_table(state: &AppState, s: &Session, filter: &str) -> UiResult<Ht
             Some(_) => page.total.to_string(),
         },
         more: page.total > page.items.len(),
-        rows: page.items.iter().map(CertRow::new).collect(),
+        rows: {
+            let mut rows: Vec<CertRow> = page.items.iter().map(CertRow::new).collect();
+            for (row, item) in rows.iter_mut().zip(&page.items) {
+                if item.info.kind == smime::Kind::Ca {
+                    row.issued = Some(state.engine.issued_count(actor, &row.fingerprint).await?);
+                }
+            }
+            rows
+        },
         filter: filter.trim(),
         total,
+        notice,
     }))
 }
 
@@ -327,17 +351,28 @@ pub(crate) async fn download_key(
     Ok(admin::download(file))
 }
 
+/// The subject of the certificate `id`, to say what a deletion removed.
+async fn subject_of(state: &AppState, s: &Session, id: &str) -> UiResult<String> {
+    let stored = state.engine.certificate(&s.caller.actor, id).await?;
+    Ok(stored.certificate.info().subject.clone())
+}
+
 pub(crate) async fn delete_certificate(
     State(state): State<AppState>,
     s: Session,
     Path(fp): Path<String>,
     Query(f): Query<Filter>,
 ) -> UiResult<Html<String>> {
-    state
+    let subject = subject_of(&state, &s, &fp).await?;
+    let (_, had_key) = state
         .engine
         .delete_certificate(&s.caller.actor, &fp)
         .await?;
-    certs_table(&state, &s, f.email.as_deref().unwrap_or("")).await
+    let notice = format!(
+        "Deleted the certificate {subject}{}.",
+        if had_key { " and its private key" } else { "" }
+    );
+    certs_table_with(&state, &s, f.email.as_deref().unwrap_or(""), notice).await
 }
 
 pub(crate) async fn delete_key(
@@ -346,11 +381,13 @@ pub(crate) async fn delete_key(
     Path(fp): Path<String>,
     Query(f): Query<Filter>,
 ) -> UiResult<Html<String>> {
+    let subject = subject_of(&state, &s, &fp).await?;
     state
         .engine
         .delete_private_key(&s.caller.actor, &fp)
         .await?;
-    certs_table(&state, &s, f.email.as_deref().unwrap_or("")).await
+    let notice = format!("Deleted the private key of {subject}; the certificate stays.");
+    certs_table_with(&state, &s, f.email.as_deref().unwrap_or(""), notice).await
 }
 
 // --- groups -----------------------------------------------------------------------
