@@ -243,6 +243,13 @@ impl Engine {
         Ok(self.store.issued_count(fingerprint).await?)
     }
 
+    /// Whether the stored key of `fingerprint` is downloaded protected by
+    /// its passphrase (admins); `false`: the file holds it in clear.
+    pub async fn key_is_protected(&self, actor: &Actor, fingerprint: &str) -> Result<bool> {
+        actor.admin()?;
+        Ok(self.store.sealed_key(fingerprint).await?.is_protected())
+    }
+
     /// What `smimed status` shows (admins).
     pub async fn status(&self, actor: &Actor) -> Result<Status> {
         actor.admin()?;

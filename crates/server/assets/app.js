@@ -2,6 +2,12 @@
 // that the Content-Security-Policy can forbid inline scripts.
 "use strict";
 document.addEventListener("click", (event) => {
+  // A link that asks first (the download of a key in clear).
+  const asking = event.target.closest("a[data-confirm]");
+  if (asking && !window.confirm(asking.dataset.confirm)) {
+    event.preventDefault();
+    return;
+  }
   const opener = event.target.closest("[data-open]");
   if (opener) {
     const dialog = document.getElementById(opener.dataset.open);

@@ -452,11 +452,32 @@ fn repo_file(path: &str) -> Vec<u8> {
 
 /// A multipart POST with one file field, as the page's dialogs send it.
 async fn post_file(w: &Web, b: &Browser, path: &str, field: &str, data: &[u8]) -> Reply {
-    let mut body = format!(
-        "--B\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"upload\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
+    post_file_with(w, b, path, field, data, &[]).await
+}
+
+/// The same with more form fields (a passphrase).
+async fn post_file_with(
+    w: &Web,
+    b: &Browser,
+    path: &str,
+    field: &str,
+    data: &[u8],
+    fields: &[(&str, &str)],
+) -> Reply {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--B\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--B\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"upload\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
     body.extend_from_slice(data);
     body.extend_from_slice(b"\r\n--B--\r\n");
     let req = Web::request(Method::POST, path, Some(b))
@@ -1311,4 +1332,73 @@ async fn a_ca_delete_counts_what_it_issued_and_a_deletion_says_what_went() {
     assert!(r.body.contains("Deleted the certificate"), "{}", r.body);
     assert!(r.body.contains("CN=Bob"), "the notice names it: {}", r.body);
     assert!(!r.body.contains(&format!("data-fingerprint=\"{fp}\"")));
+}
+
+/// Issue 16: a key that downloads in clear asks first; a key of no address
+/// of the organisation's is flagged.
+#[tokio::test]
+async fn keys_in_clear_ask_before_download_and_foreign_keys_are_flagged() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    for file in [
+        "pki/chain.pem",
+        "pki/alice.pem",
+        "pki/bob.pem",
+        "pki/alice.key.pem",
+    ] {
+        let path = if file.contains("key") {
+            "/ui/private-keys"
+        } else {
+            "/ui/certificates"
+        };
+        let r = post_file(&w, &b, path, "file", &repo_file(file)).await;
+        assert_eq!(r.status, StatusCode::OK, "{file}: {}", r.body);
+    }
+    let r = post_file_with(
+        &w,
+        &b,
+        "/ui/private-keys",
+        "file",
+        &repo_file("pki/bob.key.enc.pem"),
+        &[("passphrase", "bob-secret")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let row_of = |table: &str, cn: &str| {
+        let at = table.find(cn).expect(cn);
+        let start = table[..at].rfind("<tr").unwrap();
+        table[start..start + table[start..].find("</tr>").unwrap()].to_string()
+    };
+    let add = |form: &'static str| {
+        let (w, b) = (&w, &b);
+        async move {
+            let r = w.post("/ui/groups/new", b, Some(&b.csrf), form).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+    };
+
+    add("name=Help&email=help%40example.net").await;
+    let table = w.get("/ui/certificates", Some(&b)).await.body;
+    let (alice, bob) = (row_of(&table, "CN=Alice"), row_of(&table, "CN=Bob"));
+    assert!(
+        alice.contains("data-confirm=\"This file holds the private key"),
+        "{alice}"
+    );
+    assert!(
+        !bob.contains("data-confirm"),
+        "a protected key downloads protected: {bob}"
+    );
+    for row in [&alice, &bob] {
+        assert!(row.contains("not one of your addresses?"), "{row}");
+    }
+
+    // A group at their domain makes them the organisation's own.
+    add("name=Support&email=alice%40example.org").await;
+    let table = w.get("/ui/certificates", Some(&b)).await.body;
+    for cn in ["CN=Alice", "CN=Bob"] {
+        assert!(
+            !row_of(&table, cn).contains("not one of your addresses?"),
+            "{cn}"
+        );
+    }
 }

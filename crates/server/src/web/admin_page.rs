@@ -97,6 +97,11 @@ struct CertRow {
     badges: Vec<(&'static str, &'static str)>,
     /// For a CA: how many stored certificates it issued.
     issued: Option<usize>,
+    /// Its private key downloads in clear (asks for confirmation).
+    key_in_clear: bool,
+    /// Its key's certificate names no group address nor a group's domain:
+    /// private keys are for the organisation's own addresses.
+    foreign_key: bool,
 }
 
 impl CertRow {
@@ -142,8 +147,22 @@ impl CertRow {
             has_key: c.has_private_key,
             badges,
             issued: None,
+            key_in_clear: false,
+            foreign_key: false,
         }
     }
+}
+
+/// Whether any of `emails` is a group's address or in a group address's
+/// domain: the organisation's own.
+fn ours(emails: &[String], groups: &[Group]) -> bool {
+    let domain = |a: &str| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
+    emails.iter().any(|e| {
+        let e = e.to_ascii_lowercase();
+        groups
+            .iter()
+            .any(|g| g.email == e || (domain(&g.email).is_some() && domain(&g.email) == domain(&e)))
+    })
 }
 
 /// The table shows at most this many rows; the filter finds the rest.
@@ -200,9 +219,17 @@ async fn certs_table_with(
         more: page.total > page.items.len(),
         rows: {
             let mut rows: Vec<CertRow> = page.items.iter().map(CertRow::new).collect();
+            let groups = state.engine.groups(actor).await?;
             for (row, item) in rows.iter_mut().zip(&page.items) {
                 if item.info.kind == smime::Kind::Ca {
                     row.issued = Some(state.engine.issued_count(actor, &row.fingerprint).await?);
+                }
+                if item.has_private_key {
+                    row.key_in_clear = !state
+                        .engine
+                        .key_is_protected(actor, &row.fingerprint)
+                        .await?;
+                    row.foreign_key = !ours(&item.info.email_addresses, &groups);
                 }
             }
             rows
