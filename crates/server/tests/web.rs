@@ -1402,3 +1402,27 @@ async fn keys_in_clear_ask_before_download_and_foreign_keys_are_flagged() {
         );
     }
 }
+
+/// Issue 16: every section of the S/MIME page is one click away, from a
+/// navigation that names each and points at it.
+#[tokio::test]
+async fn the_smime_page_has_a_section_navigation_that_points_at_each_section() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    let page = w.get("/smime", Some(&b)).await.body;
+    let nav_at = page.find("class=\"subnav\"").expect("a section navigation");
+    let nav = &page[nav_at..nav_at + page[nav_at..].find("</nav>").unwrap()];
+    for (label, id) in [
+        ("Status", "status"),
+        ("Certificates", "certificates"),
+        ("Groups", "groups-section"),
+        ("Logs", "logs-section"),
+    ] {
+        assert!(
+            nav.contains(&format!("<a href=\"#{id}\">{label}</a>")),
+            "{nav}"
+        );
+        assert!(page.contains(&format!("<section id=\"{id}\"")), "no #{id}");
+    }
+    assert!(page.contains("Filter by address or subject"));
+}
