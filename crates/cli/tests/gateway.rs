@@ -70,6 +70,21 @@ fn header_value<'a>(mail: &'a str, name: &str) -> Vec<&'a str> {
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// smimed on the helpdesk's store with both listeners and a forward port
+/// nothing listens on: for what the gateway answers by itself.
+fn without_postfix(extra: &[&str]) -> (tempfile::TempDir, Gateway) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = helpdesk_store(dir.path());
+    let ports = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
+    let mut g = Gateway::new(&data, ports);
+    g.restart_with(extra);
+    (dir, g)
+}
+
 #[test]
 fn outgoing_mail_through_postfix_is_signed_encrypted_and_fails_closed() {
     let Some(chain) = Chain::start() else {
@@ -542,11 +557,8 @@ fn a_retry_of_a_forwarded_delivery_is_not_sent_twice() {
 
 #[test]
 fn a_forward_that_fails_is_a_temporary_refusal() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = helpdesk_store(dir.path());
-    let (out, inc) = (common::free_port(), common::free_port());
-    let mut g = Gateway::new(&data, (out, inc, common::free_port()));
-    g.restart();
+    let (_dir, g) = without_postfix(&[]);
+    let (out, inc) = (g.postfix_ports.0, g.postfix_ports.1);
     let m = message("alice@example.org", "bob@example.org", "nofwd", "", "Wait.");
     let err =
         common::postfix::smtp_send(out, "alice@example.org", &["bob@example.org"], &m).unwrap_err();
@@ -604,11 +616,8 @@ impl Talk {
 
 #[test]
 fn smtp_input_is_bounded_by_line_recipients_and_size() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = helpdesk_store(dir.path());
-    let (out, inc) = (common::free_port(), common::free_port());
-    let mut g = Gateway::new(&data, (out, inc, common::free_port()));
-    g.restart_with(&["--max-message-mib", "1"]);
+    let (_dir, g) = without_postfix(&["--max-message-mib", "1"]);
+    let out = g.postfix_ports.0;
     let mut t = Talk::open(out);
     assert!(t.say(b"EHLO postfix.test\r\n").starts_with("250 "));
 
@@ -757,12 +766,9 @@ fn two_instances_on_one_postgresql_database_share_the_load_and_stand_in_for_each
 
 #[test]
 fn sigterm_lets_a_transaction_in_flight_finish_then_answers_421() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = helpdesk_store(dir.path());
-    let (out, inc) = (common::free_port(), common::free_port());
     // Nothing listens on the forward port: the transaction's answer is 451.
-    let mut g = Gateway::new(&data, (out, inc, common::free_port()));
-    g.restart();
+    let (_dir, mut g) = without_postfix(&[]);
+    let out = g.postfix_ports.0;
     let mut t = Talk::open(out);
     assert!(t.say(b"EHLO postfix.test\r\n").starts_with("250 "));
     assert!(

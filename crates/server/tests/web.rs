@@ -451,6 +451,13 @@ fn repo_file(path: &str) -> Vec<u8> {
 }
 
 /// A multipart POST with one file field, as the page's dialogs send it.
+/// The table row (`<tr …</tr>`) of `html` that holds `needle`.
+fn row_with<'a>(html: &'a str, needle: &str) -> &'a str {
+    let at = html.find(needle).unwrap_or_else(|| panic!("no {needle}"));
+    let start = html[..at].rfind("<tr").unwrap();
+    &html[start..start + html[start..].find("</tr>").unwrap()]
+}
+
 async fn post_file(w: &Web, b: &Browser, path: &str, field: &str, data: &[u8]) -> Reply {
     post_file_with(w, b, path, field, data, &[]).await
 }
@@ -1258,11 +1265,7 @@ async fn group_rows_say_whether_they_can_sign_and_encrypt_to_themselves() {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
     let page = w.get("/ui/groups", Some(&b)).await.body;
-    let row = |name: &str| {
-        let at = page.find(&format!("value=\"{name}\"")).expect(name);
-        let start = page[..at].rfind("<tr").unwrap();
-        page[start..start + page[start..].find("</tr>").unwrap()].to_string()
-    };
+    let row = |name: &str| row_with(&page, &format!("value=\"{name}\"")).to_string();
     let support = row("Support");
     assert!(
         support.contains("can sign") && !support.contains("cannot sign"),
@@ -1295,9 +1298,7 @@ async fn a_ca_delete_counts_what_it_issued_and_a_deletion_says_what_went() {
     }
     let table = w.get("/ui/certificates", Some(&b)).await.body;
     let confirm_of = |subject_part: &str| {
-        let row_at = table.find(subject_part).expect(subject_part);
-        let start = table[..row_at].rfind("<tr").unwrap();
-        let row = &table[start..start + table[start..].find("</tr>").unwrap()];
+        let row = row_with(&table, subject_part);
         let at = row.rfind("hx-confirm=\"").unwrap() + 12;
         row[at..at + row[at..].find('"').unwrap()].to_string()
     };
@@ -1315,10 +1316,9 @@ async fn a_ca_delete_counts_what_it_issued_and_a_deletion_says_what_went() {
     assert!(!bob.contains("issued by this CA"), "{bob}");
 
     let fp = {
-        let row_at = table.find("CN=Bob").unwrap();
-        let start = table[..row_at].rfind("<tr").unwrap();
-        let at = table[start..].find("data-fingerprint=\"").unwrap() + start + 18;
-        table[at..at + 64].to_string()
+        let row = row_with(&table, "CN=Bob");
+        let at = row.find("data-fingerprint=\"").unwrap() + 18;
+        row[at..at + 64].to_string()
     };
     let r = w
         .post(
@@ -1364,11 +1364,7 @@ async fn keys_in_clear_ask_before_download_and_foreign_keys_are_flagged() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let row_of = |table: &str, cn: &str| {
-        let at = table.find(cn).expect(cn);
-        let start = table[..at].rfind("<tr").unwrap();
-        table[start..start + table[start..].find("</tr>").unwrap()].to_string()
-    };
+    let row_of = |table: &str, cn: &str| row_with(table, cn).to_string();
     let add = |form: &'static str| {
         let (w, b) = (&w, &b);
         async move {
