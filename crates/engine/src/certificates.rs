@@ -236,18 +236,20 @@ impl Engine {
         self.view_for(actor).await?.certificate_count().await
     }
 
-    /// How many stored certificates the CA `fingerprint` issued (admins):
-    /// what a deletion would leave without their issuer.
-    pub async fn issued_count(&self, actor: &Actor, fingerprint: &str) -> Result<usize> {
+    /// Beside a page of the certificate table (admins): how many stored
+    /// certificates each of the CAs `cas` issued (what a deletion leaves
+    /// without their issuer), and which of `keyed` download in clear.
+    pub async fn page_facts(
+        &self,
+        actor: &Actor,
+        cas: &[String],
+        keyed: &[String],
+    ) -> Result<(
+        std::collections::HashMap<String, usize>,
+        std::collections::HashSet<String>,
+    )> {
         actor.admin()?;
-        Ok(self.store.issued_count(fingerprint).await?)
-    }
-
-    /// Whether the stored key of `fingerprint` is downloaded protected by
-    /// its passphrase (admins); `false`: the file holds it in clear.
-    pub async fn key_is_protected(&self, actor: &Actor, fingerprint: &str) -> Result<bool> {
-        actor.admin()?;
-        Ok(self.store.sealed_key(fingerprint).await?.is_protected())
+        Ok(self.store.page_facts(cas, keyed).await?)
     }
 
     /// What `smimed status` shows (admins).

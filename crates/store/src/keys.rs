@@ -27,14 +27,6 @@ pub struct SealedKey {
     sealed_passphrase: Option<Vec<u8>>,
 }
 
-impl SealedKey {
-    /// The key was uploaded protected by a passphrase (and is downloaded
-    /// so); otherwise its download holds it in clear.
-    pub fn is_protected(&self) -> bool {
-        self.sealed_passphrase.is_some()
-    }
-}
-
 impl std::fmt::Debug for SealedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SealedKey")

@@ -483,19 +483,47 @@ fn issue_from_line(line: &str) -> Option<Issue> {
 }
 
 impl Store {
-    /// How many other stored certificates name `fingerprint`'s subject as
-    /// their issuer: those whose trust goes with it when a CA is deleted
-    /// (unless another stored CA of that name stays). One indexed count.
-    pub async fn issued_count(&self, fingerprint: &str) -> Result<usize> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM certificates c WHERE c.issuer_name_sha256 = \
-             (SELECT subject_name_sha256 FROM certificates WHERE fingerprint = $1) \
-             AND c.fingerprint <> $1",
-        )
-        .bind(fingerprint.to_string())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(usize::try_from(n).unwrap_or(0))
+    /// What a page of the certificate table shows beside its rows, in two
+    /// queries whatever the page size: for each CA of `cas`, how many other
+    /// stored certificates name it as their issuer (their trust goes with it
+    /// when it is deleted, unless another CA of that name stays); and which
+    /// of `keyed` have their private key stored without a passphrase.
+    pub async fn page_facts(
+        &self,
+        cas: &[String],
+        keyed: &[String],
+    ) -> Result<(HashMap<String, usize>, HashSet<String>)> {
+        let mut issued = HashMap::new();
+        for chunk in cas.chunks(BATCH) {
+            let sql = format!(
+                "SELECT ca.fingerprint, COUNT(c.fingerprint) FROM certificates ca \
+                 LEFT JOIN certificates c ON c.issuer_name_sha256 = ca.subject_name_sha256 \
+                 AND c.fingerprint <> ca.fingerprint \
+                 WHERE ca.fingerprint IN ({}) GROUP BY ca.fingerprint",
+                in_list(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
+            for fp in chunk {
+                query = query.bind(fp.clone());
+            }
+            for (fp, n) in query.fetch_all(&self.pool).await? {
+                issued.insert(fp, usize::try_from(n).unwrap_or(0));
+            }
+        }
+        let mut clear = HashSet::new();
+        for chunk in keyed.chunks(BATCH) {
+            let sql = format!(
+                "SELECT fingerprint FROM private_keys \
+                 WHERE sealed_passphrase IS NULL AND fingerprint IN ({})",
+                in_list(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+            for fp in chunk {
+                query = query.bind(fp.clone());
+            }
+            clear.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok((issued, clear))
     }
 
     /// One page of the certificates that match `query`, and how many

@@ -220,15 +220,25 @@ async fn certs_table_with(
         rows: {
             let mut rows: Vec<CertRow> = page.items.iter().map(CertRow::new).collect();
             let groups = state.engine.groups(actor).await?;
+            let fingerprints = |pick: fn(&ListedCertificate) -> bool| -> Vec<String> {
+                page.items
+                    .iter()
+                    .filter(|c| pick(c))
+                    .map(|c| c.info.fingerprint.clone())
+                    .collect()
+            };
+            let (issued, clear) = state
+                .engine
+                .page_facts(
+                    actor,
+                    &fingerprints(|c| c.info.kind == smime::Kind::Ca),
+                    &fingerprints(|c| c.has_private_key),
+                )
+                .await?;
             for (row, item) in rows.iter_mut().zip(&page.items) {
-                if item.info.kind == smime::Kind::Ca {
-                    row.issued = Some(state.engine.issued_count(actor, &row.fingerprint).await?);
-                }
+                row.issued = issued.get(&row.fingerprint).copied();
                 if item.has_private_key {
-                    row.key_in_clear = !state
-                        .engine
-                        .key_is_protected(actor, &row.fingerprint)
-                        .await?;
+                    row.key_in_clear = clear.contains(&row.fingerprint);
                     row.foreign_key = !ours(&item.info.email_addresses, &groups);
                 }
             }
