@@ -31,39 +31,40 @@ pub(crate) struct MailOptions {
     pub smtputf8: bool,
 }
 
+/// One message to hand on, with its envelope.
+#[derive(Clone, Copy)]
+pub(crate) struct Delivery<'a> {
+    pub from: &'a str,
+    pub recipients: &'a [String],
+    pub options: MailOptions,
+    /// The original client's XFORWARD attributes, passed on if offered.
+    pub xforward: &'a [String],
+    pub message: &'a [u8],
+}
+
 impl Forward {
-    /// Sends one message to `recipients`; Ok only once the reinjection
-    /// server answered 250 to the end of its data.
-    pub(crate) async fn send(
-        &self,
-        from: &str,
-        recipients: &[String],
-        options: MailOptions,
-        xforward: &[String],
-        message: &[u8],
-    ) -> Result<(), Refused> {
-        tokio::time::timeout(
-            self.timeout,
-            self.send_now(from, recipients, options, xforward, message),
-        )
-        .await
-        .map_err(|_| {
-            Refused(format!(
-                "the forward server {} did not answer within {} s",
-                self.addr,
-                self.timeout.as_secs()
-            ))
-        })?
+    /// Sends one message to `recipients`, all within the timeout; Ok only
+    /// once the reinjection server answered 250 to the end of its data.
+    pub(crate) async fn send(&self, delivery: &Delivery<'_>) -> Result<(), Refused> {
+        tokio::time::timeout(self.timeout, self.session(delivery))
+            .await
+            .map_err(|_| {
+                Refused(format!(
+                    "the forward server {} did not answer within {} s",
+                    self.addr,
+                    self.timeout.as_secs()
+                ))
+            })?
     }
 
-    async fn send_now(
-        &self,
-        from: &str,
-        recipients: &[String],
-        options: MailOptions,
-        xforward: &[String],
-        message: &[u8],
-    ) -> Result<(), Refused> {
+    async fn session(&self, delivery: &Delivery<'_>) -> Result<(), Refused> {
+        let Delivery {
+            from,
+            recipients,
+            options,
+            xforward,
+            message,
+        } = *delivery;
         let stream = TcpStream::connect(self.addr).await.map_err(|e| {
             Refused(format!(
                 "cannot connect to the forward server {}: {e}",

@@ -231,14 +231,15 @@ pub(crate) async fn forward_copies(
             eight_bit: envelope.options.eight_bit || !message.is_ascii(),
             ..envelope.options
         };
+        let delivery = forward::Delivery {
+            from: &envelope.from,
+            recipients,
+            options,
+            xforward: &envelope.xforward,
+            message,
+        };
         ctx.forward
-            .send(
-                &envelope.from,
-                recipients,
-                options,
-                &envelope.xforward,
-                message,
-            )
+            .send(&delivery)
             .await
             .map_err(|refused| Reply::new(451, "4.4.2", refused.0))?;
         if several {
