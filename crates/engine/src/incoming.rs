@@ -119,7 +119,7 @@ impl Engine {
         let keyring = self.keys.clone();
 
         let (processed, failed, opened) = self
-            .compute(move || -> Result<_> {
+            .compute_message(move || -> Result<_> {
                 let keys = MessageKeys::new(&keyed, &sealed, keyring);
                 let trust = TrustStore::new(stored.iter()).with_stored(fingerprints);
                 let ctx = Context {

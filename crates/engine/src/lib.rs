@@ -23,6 +23,7 @@ mod logs;
 mod memo;
 mod oplog;
 mod outgoing;
+mod pool;
 mod relay;
 mod settings;
 mod tokens;
@@ -65,6 +66,8 @@ pub struct Engine {
     /// Messages being processed now, and how many may be.
     busy: Arc<tokio::sync::Semaphore>,
     max_messages: usize,
+    /// The threads for the messages' CPU work, started with the first.
+    pool: std::sync::OnceLock<pool::Pool>,
     oplog: oplog::OpLog,
     /// Bytes of incoming messages kept since the kept ones were last
     /// summed against their budget.
@@ -118,6 +121,7 @@ impl Engine {
             memo: Memo::default(),
             busy: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_MESSAGES)),
             max_messages: DEFAULT_MAX_MESSAGES,
+            pool: std::sync::OnceLock::new(),
         }
     }
 
@@ -174,6 +178,21 @@ impl Engine {
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| Error::Internal(format!("a computation failed: {e}")))
+    }
+
+    /// [`Engine::compute`] for a message's work: on one compute thread per
+    /// core (see `pool`). Imports, whose key derivation may take seconds,
+    /// stay on the blocking pool and never hold the mail up.
+    async fn compute_message<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        self.pool
+            .get_or_init(|| {
+                pool::Pool::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+            })
+            .run(work)
+            .await
     }
 
     /// How many keys the cache holds (for tests and metrics).

@@ -215,7 +215,7 @@ impl Engine {
         // Compute.
         let keys = self.keys.clone();
         let outcome = self
-            .compute(move || -> std::result::Result<Vec<u8>, ComputeError> {
+            .compute_message(move || -> std::result::Result<Vec<u8>, ComputeError> {
                 let key =
                     match &signing {
                         Some((cert, _, sealed)) => Some(keys.open(sealed).map_err(|why| {

@@ -91,6 +91,21 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     master: std::sync::Arc<MasterKey>,
+    generation: std::sync::Arc<GenerationReads>,
+}
+
+/// Reads of the store generation, shared by the callers that ask at the
+/// same time. A caller takes the value of a read that *started after it
+/// asked* (so it never sees a generation older than a fresh query would),
+/// and otherwise makes the read itself: under load, the requests that queue
+/// while one read runs share the next, instead of one query each.
+#[derive(Default)]
+struct GenerationReads {
+    /// How many reads have started.
+    started: std::sync::atomic::AtomicU64,
+    /// The last read that finished: its number and its value. Held while a
+    /// read runs, so reads go one at a time and callers wait in order.
+    last: tokio::sync::Mutex<(u64, i64)>,
 }
 
 impl Store {
@@ -148,6 +163,7 @@ impl Store {
             pool,
             backend,
             master: std::sync::Arc::new(master),
+            generation: Default::default(),
         })
     }
 
@@ -202,6 +218,7 @@ impl Store {
             pool,
             backend,
             master: std::sync::Arc::new(master),
+            generation: Default::default(),
         })
     }
 
@@ -236,11 +253,19 @@ impl Store {
     /// settings or groups, on any instance (kept by triggers, migration
     /// 0005): what a cache of those is valid for.
     pub async fn generation(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM store_generation WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        use std::sync::atomic::Ordering::SeqCst;
+        let reads = &self.generation;
+        let asked = reads.started.load(SeqCst);
+        let mut last = reads.last.lock().await;
+        if last.0 > asked {
+            return Ok(last.1);
+        }
+        let number = reads.started.fetch_add(1, SeqCst) + 1;
+        let value = sqlx::query_scalar("SELECT value FROM store_generation WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        *last = (number, value);
+        Ok(value)
     }
 
     /// Every raw setting, in one query: for callers that need several.
@@ -329,8 +354,11 @@ async fn connect(url: &str) -> Result<(AnyPool, Backend)> {
         // (token, generation, operation log), each a hand-off to the
         // connection's worker thread; with 4 connections requests
         // queued for one and the CPU idled (docs/benchmarks.md).
+        // No ping before each use: a connection to a local file does not
+        // drop, and the ping was a second hand-off for every query.
         Backend::Sqlite => AnyPoolOptions::new()
             .max_connections(16)
+            .test_before_acquire(false)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     // Writers wait for each other instead of failing;

@@ -6,8 +6,9 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store};
 
-/// Operations per multi-row INSERT of [`Store::log_operations`].
-pub const LOG_BATCH: usize = 100;
+/// Operations per multi-row INSERT of [`Store::log_operations`] at most: a
+/// power of two (see there).
+pub const LOG_BATCH: usize = 64;
 
 /// One entry of the operation log.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -57,8 +58,11 @@ impl Store {
         self.log_operations(std::slice::from_ref(op)).await
     }
 
-    /// Writes operations in one transaction (a group commit), in rows of
-    /// [`LOG_BATCH`]. Each keeps its own `at` when set (the time it
+    /// Writes operations in one transaction (a group commit), in INSERTs of
+    /// [`LOG_BATCH`] rows and then of the powers of two below it: seven
+    /// statement shapes in all, each prepared once per connection, where
+    /// one shape per batch size would prepare nearly every batch anew (and
+    /// push the other statements out of the cache). Each keeps its own `at` when set (the time it
     /// happened, not the time it was written).
     pub async fn log_operations(&self, ops: &[Operation]) -> Result<()> {
         if ops.is_empty() {
@@ -66,7 +70,15 @@ impl Store {
         }
         let now = smime::now();
         let mut tx = self.begin_write().await?;
-        for rows in ops.chunks(LOG_BATCH) {
+        let mut rest = ops;
+        while !rest.is_empty() {
+            let n = if rest.len() >= LOG_BATCH {
+                LOG_BATCH
+            } else {
+                1 << rest.len().ilog2()
+            };
+            let (rows, after) = rest.split_at(n);
+            rest = after;
             let sql = format!(
                 "INSERT INTO operation_log (at, direction, operation, status, from_addr, \
                  to_addrs, message_id, detail, token_name) VALUES {}",

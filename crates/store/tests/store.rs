@@ -755,3 +755,42 @@ async fn the_master_key_is_never_lost_and_rotates_whole() {
     store.load_key(&fp).await.expect("the old key stands");
     assert!(!key_path.with_file_name("master.key.new").exists());
 }
+
+/// Readers that ask at the same time share one generation read, but never
+/// one that started before they asked: whoever reads after a change has
+/// committed sees the change, however many reads are in flight meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_generation_read_never_predates_the_caller() {
+    for db in fresh_databases().await {
+        let store = db.store.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, stop) = (store.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut reads = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        store.generation().await.unwrap();
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        let mut last = store.generation().await.unwrap();
+        for i in 0..200 {
+            store.set_enabled(i % 2 == 0, "test").await.unwrap();
+            let now = store.generation().await.unwrap();
+            assert!(
+                now > last,
+                "{:?}: change {i}: read {now} after {last}",
+                store.backend()
+            );
+            last = now;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for reader in readers {
+            assert!(reader.await.unwrap() > 0);
+        }
+    }
+}
