@@ -1,7 +1,9 @@
 //! The operation log (every sign, encrypt, decrypt, verify) and the audit
 //! log (every admin change), read by admins; retention.
 
-use smimed_store::{AuditEntry, Operation};
+use std::collections::HashMap;
+
+use smimed_store::{AuditEntry, AuditQuery, Operation};
 
 use crate::{Actor, Engine, Result};
 
@@ -26,18 +28,28 @@ impl Engine {
         Ok(self.store.operation(id).await?)
     }
 
-    /// Audit entries, newest first (admins).
-    pub async fn audit_entries(
+    /// Audit entries that match `query`, newest first (admins); `limit` is
+    /// kept within 1..=1000.
+    pub async fn audit_search(&self, actor: &Actor, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        actor.admin()?;
+        Ok(self.store.audit_search(query).await?)
+    }
+
+    /// The subjects of the stored certificates among `fingerprints`
+    /// (admins; at most 1,000 asked at once).
+    pub async fn certificate_subjects(
         &self,
         actor: &Actor,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Vec<AuditEntry>> {
+        fingerprints: &[String],
+    ) -> Result<HashMap<String, String>> {
         actor.admin()?;
-        Ok(self
-            .store
-            .audit_entries(limit.clamp(1, 1000), offset.max(0))
-            .await?)
+        if fingerprints.len() > 1000 {
+            return Err(crate::Error::Invalid(format!(
+                "{} fingerprints asked for; at most 1000 at once",
+                fingerprints.len()
+            )));
+        }
+        Ok(self.store.certificate_subjects(fingerprints).await?)
     }
 
     /// One audit entry (admins).

@@ -726,7 +726,7 @@ async fn groups_are_added_renamed_saved_and_checked() {
 }
 
 #[tokio::test]
-async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
+async fn a_large_store_pages_own_certificates_first_sorts_and_filters_by_kind() {
     let w = web().await;
     let b = w.sign_in(&w.admin).await;
     let ca = testpki::BulkCa::new("smimed Web Test CA").unwrap();
@@ -736,6 +736,9 @@ async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
         let cert = ca.issue(&key, &format!("user{i}@many.example")).unwrap();
         pem.extend(cert.to_pem().unwrap());
     }
+    for file in ["pki/expired.pem", "pki/alice.pem", "pki/alice.key.pem"] {
+        pem.extend(repo_file(file));
+    }
     let bundle = smime::bundle::parse(&pem, None).unwrap();
     let report = w
         .store()
@@ -743,45 +746,124 @@ async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
         .await
         .unwrap();
     assert!(report.stored);
+    let total = w.store().certificate_count().await.unwrap();
+    assert_eq!(total, 1013);
+    let rows = |body: &str| body.matches("<tr id=\"cert-").count();
+    let first_row = |body: &str| {
+        let row = &body[body.find("<tr id=\"cert-").expect("a row")..];
+        row[..row.find("</tr>").unwrap()].to_string()
+    };
+    let expires = |body: &str| -> Vec<String> {
+        body.split("data-label=\"Expires\">")
+            .skip(1)
+            .map(|cell| cell[..10].to_string())
+            .collect()
+    };
 
+    // Own certificates first (Alice, with her key, sorts after "smimed
+    // Web Test CA" by subject but comes first), then the CA, then contacts;
+    // 50 rows a page.
     let all = w.get("/ui/certificates", Some(&b)).await;
     assert_eq!(all.status, StatusCode::OK);
     assert!(
-        all.body.contains("1011 of 1011 certificates"),
+        all.body.contains("1013 of 1013 certificates; 1–50 shown"),
         "{}",
         all.body
     );
-    assert!(all.body.contains("the first 200 are shown"));
-    assert_eq!(all.body.matches("<tr id=\"cert-").count(), 200);
+    assert_eq!(rows(&all.body), 50);
+    assert!(
+        first_row(&all.body).contains("alice@example.org"),
+        "{}",
+        first_row(&all.body)
+    );
+    let rows_from = all.body.find("<tr id=\"cert-").unwrap();
+    let second = &all.body[rows_from + 1..];
+    assert!(first_row(second).contains(">CA<"), "{}", first_row(second));
 
-    // A filter's matches are counted up to 1,000.
+    // The last page, and a page past the end (its rows were just deleted)
+    // shows the last one.
+    let last = w.get("/ui/certificates?page=21", Some(&b)).await;
+    assert!(last.body.contains("1001–1013 shown"), "{}", last.body);
+    assert!(last.body.contains("disabled>Next"), "{}", last.body);
+    let past = w.get("/ui/certificates?page=99", Some(&b)).await;
+    assert!(past.body.contains("1001–1013 shown"), "{}", past.body);
+    assert!(
+        past.body.contains("name=\"page\" value=\"21\""),
+        "{}",
+        past.body
+    );
+
+    // By expiry: soonest first (the expired certificate), in order, on
+    // every page; the order is kept by the table's state for what comes next.
+    let by_expiry = w.get("/ui/certificates?sort=not_after", Some(&b)).await;
+    assert!(
+        first_row(&by_expiry.body).contains("expired"),
+        "{}",
+        first_row(&by_expiry.body)
+    );
+    let dates = expires(&by_expiry.body);
+    assert_eq!(dates.len(), 50);
+    assert!(dates.windows(2).all(|d| d[0] <= d[1]), "{dates:?}");
+    assert!(by_expiry.body.contains("name=\"sort\" value=\"not_after\""));
+    assert!(by_expiry.body.contains("aria-sort=\"ascending\""));
+    let page2 = w
+        .get("/ui/certificates?sort=not_after&page=2", Some(&b))
+        .await;
+    let later = expires(&page2.body);
+    assert!(dates.last().unwrap() <= &later[0], "{dates:?} {later:?}");
+
+    // By kind.
+    let own = w.get("/ui/certificates?kind=own", Some(&b)).await;
+    assert!(own.body.contains("1 of 1013 certificates"), "{}", own.body);
+    assert!(own.body.contains("alice@example.org"));
+    let cas = w.get("/ui/certificates?kind=ca", Some(&b)).await;
+    assert!(cas.body.contains("1 of 1013 certificates"), "{}", cas.body);
+    assert!(cas.body.contains("smimed Web Test CA"));
+    let contacts = w
+        .get("/ui/certificates?kind=contact&email=user20", Some(&b))
+        .await;
+    // user20, user200 .. user209
+    assert!(
+        contacts
+            .body
+            .contains("11 of 1013 certificates matching “user20”"),
+        "{}",
+        contacts.body
+    );
+    assert_eq!(rows(&contacts.body), 11);
+    let issues = w.get("/ui/certificates?kind=issues", Some(&b)).await;
+    assert!(issues.body.contains("expired"), "{}", issues.body);
+    assert!(
+        !issues.body.contains("user20@many.example"),
+        "{}",
+        issues.body
+    );
+    let wrong = w.get("/ui/certificates?kind=friends", Some(&b)).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.body);
+    assert!(
+        wrong.body.contains("own, ca, contact or issues"),
+        "{}",
+        wrong.body
+    );
+    let wrong = w.get("/ui/certificates?sort=colour", Some(&b)).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.body);
+
+    // A filter's matches are counted up to 1,000 (or to the page asked for).
     let dense = w.get("/ui/certificates?email=user", Some(&b)).await;
     assert!(
         dense
             .body
-            .contains("More than 1000 of 1011 certificates matching “user”"),
+            .contains("More than 1000 of 1013 certificates matching “user”"),
         "{}",
         dense.body
     );
-    assert!(dense.body.contains("the first 200 are shown"));
     let under = w.get("/ui/certificates?email=user1", Some(&b)).await;
     // user1, user10..19, user100..199, user1000..1009
     assert!(
-        under.body.contains("121 of 1011 certificates"),
+        under.body.contains("121 of 1013 certificates"),
         "{}",
         under.body
     );
-
-    let some = w.get("/ui/certificates?email=user20", Some(&b)).await;
-    // user20, user200 .. user209
-    assert!(
-        some.body.contains("11 of 1011 certificates"),
-        "{}",
-        some.body
-    );
-    assert!(!some.body.contains("are shown"));
-    assert_eq!(some.body.matches("<tr id=\"cert-").count(), 11);
-    assert!(some.body.contains("user209@many.example"));
 
     // A filter longer than any address is refused, saying so.
     let long = w
@@ -793,7 +875,8 @@ async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
     assert_eq!(long.status, StatusCode::BAD_REQUEST, "{}", long.body);
     assert!(long.body.contains("at most 256"), "{}", long.body);
 
-    // The total (remembered per store generation) follows a deletion.
+    // A deletion keeps the filter, the order and the page, and the total
+    // (remembered per store generation) follows it.
     let gone = w
         .store()
         .certificates_for_email("user209@many.example")
@@ -802,13 +885,167 @@ async fn a_large_store_shows_the_first_rows_and_the_filter_finds_the_rest() {
         .certificate
         .fingerprint()
         .to_string();
-    w.store().delete_certificate(&gone, "test").await.unwrap();
-    let some = w.get("/ui/certificates?email=user20", Some(&b)).await;
+    let after = w
+        .post(
+            &format!("/ui/certificates/{gone}/delete"),
+            &b,
+            Some(&b.csrf),
+            "email=user20&kind=&sort=address&page=1",
+        )
+        .await;
+    assert_eq!(after.status, StatusCode::OK, "{}", after.body);
     assert!(
-        some.body.contains("10 of 1010 certificates"),
+        after
+            .body
+            .contains("10 of 1012 certificates matching “user20”"),
         "{}",
-        some.body
+        after.body
     );
+    assert!(
+        after.body.contains("name=\"sort\" value=\"address\""),
+        "{}",
+        after.body
+    );
+    assert!(
+        after.body.contains("Deleted the certificate"),
+        "{}",
+        after.body
+    );
+}
+
+/// The audit log reads as words, filters by who, what and when, and pages
+/// over the whole history; failed sign-ins are there too.
+#[tokio::test]
+async fn the_audit_log_says_what_changed_filters_and_pages() {
+    let w = web().await;
+    let refused = w.login("not-a-token", &[]).await;
+    assert_ne!(refused.status, StatusCode::SEE_OTHER);
+    let b = w.sign_in(&w.admin).await;
+    let r = w.post("/ui/enabled", &b, Some(&b.csrf), "enabled=on").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut pem = repo_file("pki/alice.pem");
+    pem.extend(repo_file("pki/alice.key.pem"));
+    let bundle = smime::bundle::parse(&pem, None).unwrap();
+    assert!(
+        w.store()
+            .import(bundle, None, &|_| {}, "test")
+            .await
+            .unwrap()
+            .stored
+    );
+    let r = w
+        .post(
+            "/ui/groups/new",
+            &b,
+            Some(&b.csrf),
+            "name=Helpdesk&email=help%40example.org",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = w
+        .post(
+            "/ui/groups",
+            &b,
+            Some(&b.csrf),
+            "orig_0=Helpdesk&name_0=Helpdesk&email_0=help%40example.org&sign_0=on",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let audit = w.get("/ui/logs?tab=audit", Some(&b)).await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    for words in [
+        "S/MIME switched on",
+        "Certificate added",
+        "CN=Alice (4ee80b4b86efa40d…)",
+        "Private key added",
+        "Group saved",
+        "signs by default",
+        "Sign-in refused",
+        "unknown token",
+        "Signed in",
+    ] {
+        assert!(audit.body.contains(words), "{words}: {}", audit.body);
+    }
+    // The filters are on the page, with every choice.
+    assert!(audit.body.contains("id=\"log-filter\""));
+    assert!(
+        audit
+            .body
+            .contains("<option value=\"certificate.\">Certificates</option>")
+    );
+
+    let rows = |body: &str| body.matches("<tr>").count() - 1;
+    let failed = w
+        .get(
+            "/ui/logs?tab=audit&action=web.sign_in_failed&part=table",
+            Some(&b),
+        )
+        .await;
+    assert_eq!(rows(&failed.body), 1, "{}", failed.body);
+    assert!(failed.body.contains("Sign-in refused"));
+    assert!(!failed.body.contains("id=\"log-filter\""), "only the table");
+    let certificates = w
+        .get("/ui/logs?tab=audit&action=certificate.", Some(&b))
+        .await;
+    assert_eq!(rows(&certificates.body), 1, "{}", certificates.body);
+    let by_test = w.get("/ui/logs?tab=audit&actor=test", Some(&b)).await;
+    let mine = by_test.body.matches("<td>test</td>").count();
+    assert!(mine >= 2 && rows(&by_test.body) == mine, "{}", by_test.body);
+    assert!(
+        by_test.body.contains("value=\"test\""),
+        "the filter keeps what was typed"
+    );
+    let later = w.get("/ui/logs?tab=audit&from=2999-01-01", Some(&b)).await;
+    assert!(
+        later.body.contains("No audit entry matches."),
+        "{}",
+        later.body
+    );
+    let today = &smimed_store_day();
+    let until_today = w
+        .get(
+            &format!("/ui/logs?tab=audit&from={today}&to={today}"),
+            Some(&b),
+        )
+        .await;
+    assert!(rows(&until_today.body) >= 6, "{}", until_today.body);
+    for (query, says) in [
+        ("action=everything", "unknown action"),
+        ("from=yesterday", "is not a day like"),
+        ("page=0", "is not a number from 1"),
+    ] {
+        let bad = w
+            .get(&format!("/ui/logs?tab=audit&{query}"), Some(&b))
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{query}: {}", bad.body);
+        assert!(bad.body.contains(says), "{query}: {}", bad.body);
+    }
+
+    // Paging over the whole history, 50 a page.
+    for _ in 0..60 {
+        w.store()
+            .audit("bulk", "web.sign_in", "", "")
+            .await
+            .unwrap();
+    }
+    let first = w.get("/ui/logs?tab=audit&actor=bulk", Some(&b)).await;
+    assert_eq!(rows(&first.body), 50);
+    assert!(first.body.contains("Page 1"));
+    let second = w
+        .get("/ui/logs?tab=audit&actor=bulk&page=2&part=table", Some(&b))
+        .await;
+    assert_eq!(rows(&second.body), 10, "{}", second.body);
+    assert!(second.body.contains("disabled>Older"), "{}", second.body);
+}
+
+/// Today (UTC) as the date inputs send it.
+fn smimed_store_day() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 // --- the composer: the agent's own choice, fail closed, addresses ---------------

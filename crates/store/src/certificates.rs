@@ -547,6 +547,12 @@ impl Store {
         let Some(subject_name) = subject_name else {
             return Err(Error::NotFound(fingerprint.to_string()));
         };
+        // Named in the audit entry: once deleted, nothing else remembers it.
+        let shown: Option<String> =
+            sqlx::query_scalar("SELECT subject FROM certificate_list WHERE fingerprint = $1")
+                .bind(fingerprint.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
         let keys = sqlx::query("DELETE FROM private_keys WHERE fingerprint = $1")
             .bind(fingerprint.to_string())
             .execute(&mut *tx)
@@ -570,8 +576,11 @@ impl Store {
         }
         // What it issued may have lost its issuer.
         lists::issuer_left(&mut tx, &subject_name).await?;
-        let detail = if keys > 0 { "with its private key" } else { "" };
-        crate::audit(&mut tx, actor, "certificate.delete", fingerprint, detail).await?;
+        let detail = match (shown.unwrap_or_default(), keys > 0) {
+            (subject, true) => format!("{subject}, with its private key"),
+            (subject, false) => subject,
+        };
+        crate::audit(&mut tx, actor, "certificate.delete", fingerprint, &detail).await?;
         tx.commit().await?;
         Ok(keys > 0)
     }

@@ -32,7 +32,7 @@ pub use groups::Group;
 pub use kept::StoredIncoming;
 pub use keys::{SealedKey, UnsealedKey};
 pub use lists::{CertificateList, CertificateQuery, CertificateSort, ListedCertificate};
-pub use logs::{AuditEntry, Operation};
+pub use logs::{AuditEntry, AuditQuery, Operation};
 pub use relayed::RELAYED_KEEP_SECS;
 pub use seal::MasterKey;
 pub use sessions::WebSession;

@@ -54,22 +54,31 @@ pub enum CertificateSort {
     NotAfter,
     /// By import time, newest first, then fingerprint (descending).
     Imported,
+    /// Own certificates (with a private key) first, then CAs, then
+    /// contacts, each by subject: the web table's default.
+    OwnFirst,
+    /// By the (lowercase) addresses, then fingerprint.
+    Address,
 }
 
 impl CertificateSort {
     /// Every order, by its name.
-    pub const ALL: [CertificateSort; 3] = [
+    pub const ALL: [CertificateSort; 5] = [
         CertificateSort::Subject,
         CertificateSort::NotAfter,
         CertificateSort::Imported,
+        CertificateSort::OwnFirst,
+        CertificateSort::Address,
     ];
 
-    /// `subject`, `not_after` or `imported`.
+    /// `subject`, `not_after`, `imported`, `own_first` or `address`.
     pub fn as_str(self) -> &'static str {
         match self {
             CertificateSort::Subject => "subject",
             CertificateSort::NotAfter => "not_after",
             CertificateSort::Imported => "imported",
+            CertificateSort::OwnFirst => "own_first",
+            CertificateSort::Address => "address",
         }
     }
 
@@ -86,6 +95,10 @@ impl CertificateSort {
             CertificateSort::Imported => {
                 format!("{table}.created_at DESC, {table}.fingerprint DESC")
             }
+            CertificateSort::OwnFirst => {
+                format!("{table}.role, {table}.subject, {table}.fingerprint")
+            }
+            CertificateSort::Address => format!("{table}.emails, {table}.fingerprint"),
         }
     }
 }
@@ -555,7 +568,7 @@ impl Store {
             // The page is chosen first; only its rows are joined.
             let sql = format!(
                 "SELECT {}, k.fingerprint, p.problem FROM \
-                 (SELECT {}, l.created_at FROM certificate_list l WHERE {} \
+                 (SELECT {}, l.created_at, l.role FROM certificate_list l WHERE {} \
                   ORDER BY {} LIMIT ${} OFFSET ${}) page \
                  LEFT JOIN private_keys k ON k.fingerprint = page.fingerprint \
                  LEFT JOIN key_problems p ON p.fingerprint = page.fingerprint \

@@ -35,6 +35,30 @@ pub struct Operation {
     pub token_name: String,
 }
 
+/// Which audit entries a page shows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only this actor's (a token's name, `cli`, `-` for failed sign-ins).
+    pub actor: Option<String>,
+    /// Only this action (`group.update`), or every action of a family when
+    /// it ends with a dot (`certificate.`).
+    pub action: Option<String>,
+    /// Only from this time on (Unix seconds).
+    pub since: Option<i64>,
+    /// Only before this time (Unix seconds).
+    pub until: Option<i64>,
+    /// At most this many (1 to 1,000).
+    pub limit: i64,
+    /// After skipping this many.
+    pub offset: i64,
+}
+
+/// A value bound to a query built at run time.
+enum Bound {
+    Text(String),
+    Int(i64),
+}
+
 /// One entry of the audit log.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct AuditEntry {
@@ -154,6 +178,85 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(audit_from_row).collect()
+    }
+
+    /// Audit entries that match `query`, newest first.
+    pub async fn audit_search(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let mut terms = Vec::new();
+        let mut values: Vec<Bound> = Vec::new();
+        if let Some(actor) = &query.actor {
+            values.push(Bound::Text(actor.clone()));
+            terms.push(format!("token_name = ${}", values.len()));
+        }
+        if let Some(action) = &query.action {
+            if let Some(prefix) = action.strip_suffix('.') {
+                // A family of actions ("certificate." for every
+                // certificate.*): a range, which the index serves.
+                values.push(Bound::Text(format!("{prefix}.")));
+                terms.push(format!("action >= ${}", values.len()));
+                values.push(Bound::Text(format!("{prefix}/")));
+                terms.push(format!("action < ${}", values.len()));
+            } else {
+                values.push(Bound::Text(action.clone()));
+                terms.push(format!("action = ${}", values.len()));
+            }
+        }
+        if let Some(since) = query.since {
+            values.push(Bound::Int(since));
+            terms.push(format!("at >= ${}", values.len()));
+        }
+        if let Some(until) = query.until {
+            values.push(Bound::Int(until));
+            terms.push(format!("at < ${}", values.len()));
+        }
+        let filter = if terms.is_empty() {
+            "1 = 1".to_string()
+        } else {
+            terms.join(" AND ")
+        };
+        let sql = format!(
+            "SELECT id, at, token_name, action, subject, detail FROM audit_log WHERE {filter} \
+             ORDER BY id DESC LIMIT ${} OFFSET ${}",
+            values.len() + 1,
+            values.len() + 2
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for value in values {
+            q = match value {
+                Bound::Text(t) => q.bind(t),
+                Bound::Int(i) => q.bind(i),
+            };
+        }
+        let rows = q
+            .bind(query.limit.clamp(1, 1000))
+            .bind(query.offset.max(0))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    /// The subjects of the stored certificates among `fingerprints` (what
+    /// the audit page names beside a fingerprint).
+    pub async fn certificate_subjects(
+        &self,
+        fingerprints: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in fingerprints.chunks(500) {
+            let sql = format!(
+                "SELECT fingerprint, subject FROM certificate_list WHERE fingerprint IN ({})",
+                (1..=chunk.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut q = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
+            for fingerprint in chunk {
+                q = q.bind(fingerprint.clone());
+            }
+            found.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(found)
     }
 
     /// One audit entry by id.

@@ -213,9 +213,34 @@ impl Reference {
                 (a.cert.info().not_after, a.cert.fingerprint())
                     .cmp(&(b.cert.info().not_after, b.cert.fingerprint()))
             }),
-            _ => hits.sort_by(|a, b| {
+            CertificateSort::Imported => hits.sort_by(|a, b| {
                 (b.created_at, b.cert.fingerprint()).cmp(&(a.created_at, a.cert.fingerprint()))
             }),
+            CertificateSort::OwnFirst => {
+                let role = |c: &RefCert| match (c.has_key, c.cert.info().kind) {
+                    (true, _) => 0,
+                    (false, Kind::Ca) => 1,
+                    (false, _) => 2,
+                };
+                hits.sort_by(|a, b| {
+                    (role(a), &a.cert.info().subject, a.cert.fingerprint()).cmp(&(
+                        role(b),
+                        &b.cert.info().subject,
+                        b.cert.fingerprint(),
+                    ))
+                })
+            }
+            CertificateSort::Address => hits.sort_by(|a, b| {
+                (
+                    a.cert.info().email_addresses.join("\n"),
+                    a.cert.fingerprint(),
+                )
+                    .cmp(&(
+                        b.cert.info().email_addresses.join("\n"),
+                        b.cert.fingerprint(),
+                    ))
+            }),
+            _ => unreachable!("a new order needs its reference here"),
         }
         let total = hits.len();
         let page = hits

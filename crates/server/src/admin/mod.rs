@@ -70,16 +70,38 @@ pub(crate) async fn logs(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", summary = "Audit log, newest first (admin)", params(Page), responses((status = 200, description = "audit entries"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
+/// Which audit entries: a page, and optionally who, what and when.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct AuditParams {
+    /// At most this many (1 to 1000, default 100).
+    limit: Option<i64>,
+    /// After skipping this many.
+    offset: Option<i64>,
+    /// Only this actor's (a token's name, `cli`, `-` for failed sign-ins).
+    actor: Option<String>,
+    /// Only this action (`group.update`), or a family ending in a dot (`certificate.`).
+    action: Option<String>,
+    /// Only from this time on (Unix seconds).
+    since: Option<i64>,
+    /// Only before this time (Unix seconds).
+    until: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", summary = "Audit log, newest first (admin)", params(AuditParams), responses((status = 200, description = "audit entries"), (status = 400, description = "bad input"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn audit(
     State(state): State<AppState>,
     caller: Caller,
-    Query(p): Query<Page>,
+    Query(p): Query<AuditParams>,
 ) -> ApiResult<Json<Vec<smimed_store::AuditEntry>>> {
+    let query = smimed_engine::AuditQuery {
+        actor: p.actor,
+        action: p.action,
+        since: p.since,
+        until: p.until,
+        limit: p.limit.unwrap_or(100),
+        offset: p.offset.unwrap_or(0),
+    };
     Ok(Json(
-        state
-            .engine
-            .audit_entries(&caller.actor, p.limit.unwrap_or(100), p.offset.unwrap_or(0))
-            .await?,
+        state.engine.audit_search(&caller.actor, &query).await?,
     ))
 }

@@ -9,11 +9,12 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use smimed_engine::{
-    CertificateFilter, GroupPatch, ImportKind, ImportReport, ListedCertificate, SettingsPatch,
+    CertificateFilter, CertificateSort, GroupPatch, ImportKind, ImportReport, ListedCertificate,
+    SettingsPatch,
 };
 use smimed_store::{Group, Outcome};
 
-use super::{Chrome, Session, UiResult, datetime, render};
+use super::{Chrome, Session, UiError, UiResult, datetime, render};
 use crate::AppState;
 use crate::admin;
 use crate::error::ApiError;
@@ -40,11 +41,13 @@ pub(crate) async fn page(State(state): State<AppState>, s: Session) -> UiResult<
             enabled: state.engine.settings(&s.caller.actor).await?.enabled,
         })
         .0,
-        certs: certs_table(&state, &s, "").await?.0,
+        certs: certs_table(&state, &s, &Filter::default()).await?.0,
         groups: groups_fragment(&state, &s, "", "", &[], Typed::default())
             .await?
             .0,
-        logs: logs_fragment(&state, &s, "ops").await?.0,
+        logs: super::logs::fragment(&state, &s, &super::logs::LogQuery::default())
+            .await?
+            .0,
     };
     Ok(render(&page).into_response())
 }
@@ -165,58 +168,151 @@ fn ours(emails: &[String], groups: &[Group]) -> bool {
     })
 }
 
-/// The table shows at most this many rows; the filter finds the rest.
-const TABLE_ROWS: usize = 200;
+/// Rows per page of the table.
+const TABLE_ROWS: usize = 50;
 
-/// A filter's matches are counted up to this many; beyond, the table says
-/// "more than" (a count of a dense match at 100,000 certificates would
-/// cost more than the keystroke that asked for it).
+/// A filter's matches are counted up to this many (or to the end of the
+/// page asked for, if further); beyond, the table says "more than" (a count
+/// of a dense match at 100,000 certificates would cost more than the
+/// keystroke that asked for it).
 const TABLE_COUNT: usize = 1_000;
 
 #[derive(Template)]
 #[template(path = "certs_table.html")]
 struct CertsTable<'a> {
     rows: Vec<CertRow>,
-    /// How many match the filter (may exceed the rows shown), as shown.
+    /// How many match the filter, as shown ("More than 1000").
     matching: String,
-    /// More match than the rows shown.
-    more: bool,
     filter: &'a str,
     total: usize,
+    /// The order, by its name (kept by the filter, paging and deletions).
+    sort: &'static str,
+    /// The columns one can sort by: (order name, header, aria-sort value).
+    headers: Vec<(&'static str, &'static str, &'static str)>,
+    page: usize,
+    /// The rows shown, from and to (1-based).
+    first: usize,
+    last: usize,
+    /// A next page exists.
+    next: bool,
     /// What was just done, e.g. "Deleted the certificate …".
     notice: String,
 }
 
-/// The table, filtered by a part of an address (or of the subject).
-async fn certs_table(state: &AppState, s: &Session, filter: &str) -> UiResult<Html<String>> {
-    certs_table_with(state, s, filter, String::new()).await
+/// What the table shows: the text filter, the kind, the order, the page.
+/// Every part is carried by the filter, the column headers, the pager and
+/// the delete buttons, so that no action loses the others.
+#[derive(Deserialize, Default)]
+pub(crate) struct Filter {
+    email: Option<String>,
+    kind: Option<String>,
+    sort: Option<String>,
+    page: Option<String>,
+}
+
+impl Filter {
+    /// The engine's filter and the order, or what is wrong with the query.
+    fn parse(&self) -> Result<(CertificateFilter, CertificateSort, usize), UiError> {
+        let text = self.email.as_deref().unwrap_or("").trim();
+        let mut filter = CertificateFilter {
+            search: Some(text.to_string()).filter(|f| !f.is_empty()),
+            ..CertificateFilter::default()
+        };
+        match self.kind.as_deref().unwrap_or("") {
+            "" => {}
+            "own" => filter.has_key = Some(true),
+            "ca" => filter.kind = Some(smime::Kind::Ca),
+            "contact" => {
+                filter.kind = Some(smime::Kind::EndEntity);
+                filter.has_key = Some(false);
+            }
+            "issues" => filter.has_issues = Some(true),
+            other => {
+                return Err(UiError::bad(format!(
+                    "unknown kind of certificate “{other}”: own, ca, contact or issues"
+                )));
+            }
+        }
+        let sort = match self.sort.as_deref().unwrap_or("") {
+            "" => CertificateSort::OwnFirst,
+            name => CertificateSort::parse(name).ok_or_else(|| {
+                UiError::bad(format!(
+                    "unknown order “{name}”: own_first, address, subject or not_after"
+                ))
+            })?,
+        };
+        let page = match self.page.as_deref().unwrap_or("") {
+            "" => 1,
+            n => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| UiError::bad(format!("page “{n}” is not a number from 1")))?,
+        };
+        Ok((filter, sort, page))
+    }
+}
+
+/// The table as `f` asks for it.
+async fn certs_table(state: &AppState, s: &Session, f: &Filter) -> UiResult<Html<String>> {
+    certs_table_with(state, s, f, String::new()).await
 }
 
 /// The table with a line saying what was just done (a deletion).
 async fn certs_table_with(
     state: &AppState,
     s: &Session,
-    filter: &str,
+    f: &Filter,
     notice: String,
 ) -> UiResult<Html<String>> {
     let actor = &s.caller.actor;
+    let (mut search, sort, asked) = f.parse()?;
+    search.sort = sort;
+    let filtered = search.search.is_some()
+        || search.kind.is_some()
+        || search.has_key.is_some()
+        || search.has_issues.is_some();
+    let count_to = TABLE_COUNT.max(asked.saturating_mul(TABLE_ROWS));
+    search.count_up_to = Some(count_to);
     let total = state.engine.certificate_count(actor).await?;
-    let search = CertificateFilter {
-        search: Some(filter.trim().to_string()).filter(|f| !f.is_empty()),
-        count_up_to: Some(TABLE_COUNT),
-        ..CertificateFilter::default()
-    };
-    let page = state
+    let mut page = state
         .engine
-        .certificates(actor, &search, 1, TABLE_ROWS)
+        .certificates(actor, &search, asked, TABLE_ROWS)
         .await?;
+    // Without a filter the matches are all certificates, counted exactly
+    // (and remembered per store generation).
+    if !filtered {
+        page.total = total;
+    }
+    // A page past the end (its last rows were just deleted): the last one.
+    if page.items.is_empty() && page.total > 0 && page.total <= count_to.max(total) {
+        let last = page.total.div_ceil(TABLE_ROWS);
+        let known = page.total;
+        page = state
+            .engine
+            .certificates(actor, &search, last, TABLE_ROWS)
+            .await?;
+        page.total = known;
+    }
+    let first = (page.page - 1) * TABLE_ROWS + 1;
+    let shown = page.items.len();
+    let headers = [
+        (CertificateSort::Address, "Email addresses"),
+        (CertificateSort::Subject, "Subject"),
+        (CertificateSort::NotAfter, "Expires"),
+    ]
+    .into_iter()
+    .map(|(order, label)| {
+        let aria = if order == sort { "ascending" } else { "none" };
+        (order.as_str(), label, aria)
+    })
+    .collect();
     Ok(render(&CertsTable {
-        matching: match search.search {
-            None => total.to_string(),
-            Some(_) if page.total > TABLE_COUNT => format!("More than {TABLE_COUNT}"),
-            Some(_) => page.total.to_string(),
+        matching: if filtered && page.total > count_to {
+            format!("More than {count_to}")
+        } else {
+            page.total.to_string()
         },
-        more: page.total > page.items.len(),
         rows: {
             let mut rows: Vec<CertRow> = page.items.iter().map(CertRow::new).collect();
             let groups = state.engine.groups(actor).await?;
@@ -244,15 +340,16 @@ async fn certs_table_with(
             }
             rows
         },
-        filter: filter.trim(),
+        filter: f.email.as_deref().unwrap_or("").trim(),
         total,
+        sort: sort.as_str(),
+        headers,
+        page: page.page,
+        first,
+        last: first + shown.saturating_sub(1),
+        next: page.page * TABLE_ROWS < page.total,
         notice,
     }))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct Filter {
-    email: Option<String>,
 }
 
 pub(crate) async fn certificates(
@@ -260,7 +357,7 @@ pub(crate) async fn certificates(
     s: Session,
     Query(f): Query<Filter>,
 ) -> UiResult<Html<String>> {
-    certs_table(&state, &s, f.email.as_deref().unwrap_or("")).await
+    certs_table(&state, &s, &f).await
 }
 
 /// One line of an import's result.
@@ -398,7 +495,7 @@ pub(crate) async fn delete_certificate(
     State(state): State<AppState>,
     s: Session,
     Path(fp): Path<String>,
-    Query(f): Query<Filter>,
+    Form(f): Form<Filter>,
 ) -> UiResult<Html<String>> {
     let subject = subject_of(&state, &s, &fp).await?;
     let (_, had_key) = state
@@ -409,14 +506,14 @@ pub(crate) async fn delete_certificate(
         "Deleted the certificate {subject}{}.",
         if had_key { " and its private key" } else { "" }
     );
-    certs_table_with(&state, &s, f.email.as_deref().unwrap_or(""), notice).await
+    certs_table_with(&state, &s, &f, notice).await
 }
 
 pub(crate) async fn delete_key(
     State(state): State<AppState>,
     s: Session,
     Path(fp): Path<String>,
-    Query(f): Query<Filter>,
+    Form(f): Form<Filter>,
 ) -> UiResult<Html<String>> {
     let subject = subject_of(&state, &s, &fp).await?;
     state
@@ -424,7 +521,7 @@ pub(crate) async fn delete_key(
         .delete_private_key(&s.caller.actor, &fp)
         .await?;
     let notice = format!("Deleted the private key of {subject}; the certificate stays.");
-    certs_table_with(&state, &s, f.email.as_deref().unwrap_or(""), notice).await
+    certs_table_with(&state, &s, &f, notice).await
 }
 
 // --- groups -----------------------------------------------------------------------
@@ -604,125 +701,4 @@ pub(crate) async fn delete_group(
     state.engine.delete_group(&s.caller.actor, &name).await?;
     let done = format!("Group \"{name}\" deleted.");
     groups_fragment(&state, &s, &done, "", &[], Typed::default()).await
-}
-
-// --- logs -------------------------------------------------------------------------
-
-/// One log line, both kinds.
-struct LogRow {
-    id: i64,
-    at: String,
-    what: String,
-    status: String,
-    who: String,
-    summary: String,
-}
-
-#[derive(Template)]
-#[template(path = "logs.html")]
-struct Logs<'a> {
-    tab: &'a str,
-    rows: Vec<LogRow>,
-}
-
-async fn logs_fragment(state: &AppState, s: &Session, tab: &str) -> UiResult<Html<String>> {
-    let actor = &s.caller.actor;
-    let rows = if tab == "audit" {
-        state
-            .engine
-            .audit_entries(actor, 50, 0)
-            .await?
-            .into_iter()
-            .map(|a| LogRow {
-                id: a.id,
-                at: datetime(a.at),
-                what: a.action,
-                status: String::new(),
-                who: a.token_name,
-                summary: a.subject,
-            })
-            .collect()
-    } else {
-        state
-            .engine
-            .operations(actor, 50, 0)
-            .await?
-            .into_iter()
-            .map(|o| LogRow {
-                id: o.id,
-                at: datetime(o.at),
-                what: format!("{} {}", o.direction, o.operation),
-                status: o.status,
-                who: o.from,
-                summary: o.detail,
-            })
-            .collect()
-    };
-    Ok(render(&Logs {
-        tab: if tab == "audit" { "audit" } else { "ops" },
-        rows,
-    }))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct Tab {
-    tab: Option<String>,
-}
-
-pub(crate) async fn logs(
-    State(state): State<AppState>,
-    s: Session,
-    Query(t): Query<Tab>,
-) -> UiResult<Html<String>> {
-    logs_fragment(&state, &s, t.tab.as_deref().unwrap_or("ops")).await
-}
-
-#[derive(Template)]
-#[template(path = "log_detail.html")]
-struct LogDetail {
-    title: String,
-    fields: Vec<(&'static str, String)>,
-}
-
-pub(crate) async fn log_detail(
-    State(state): State<AppState>,
-    s: Session,
-    Path((kind, id)): Path<(String, i64)>,
-) -> UiResult<Html<String>> {
-    let actor = &s.caller.actor;
-    let gone = || ApiError::not_found(format!("log entry {id} is gone (logs expire)"));
-    let detail = match kind.as_str() {
-        "ops" => {
-            let o = state.engine.operation(actor, id).await?.ok_or_else(gone)?;
-            LogDetail {
-                title: format!("{} {}: {}", o.direction, o.operation, o.status),
-                fields: vec![
-                    ("Time (UTC)", datetime(o.at)),
-                    ("From", o.from),
-                    ("To", o.to),
-                    ("Message-ID", o.message_id),
-                    ("Detail", o.detail),
-                    ("Token", o.token_name),
-                ],
-            }
-        }
-        "audit" => {
-            let a = state
-                .engine
-                .audit_entry(actor, id)
-                .await?
-                .ok_or_else(gone)?;
-            LogDetail {
-                title: a.action,
-                fields: vec![
-                    ("Time (UTC)", datetime(a.at)),
-                    ("By", a.token_name),
-                    ("Subject", a.subject),
-                    ("Detail", a.detail),
-                ],
-            }
-        }
-        _ => return Err(ApiError::not_found("no such log").into()),
-    };
-    Ok(render(&detail))
 }

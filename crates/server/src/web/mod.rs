@@ -8,6 +8,7 @@
 
 mod admin_page;
 mod agent_page;
+mod logs;
 
 use askama::Template;
 use axum::Router;
@@ -68,8 +69,8 @@ pub(crate) fn routes(config: &Config) -> Router<AppState> {
         )
         .route("/ui/groups/new", post(admin_page::add_group))
         .route("/ui/groups/{name}/delete", post(admin_page::delete_group))
-        .route("/ui/logs", get(admin_page::logs))
-        .route("/ui/logs/{kind}/{id}", get(admin_page::log_detail))
+        .route("/ui/logs", get(logs::logs))
+        .route("/ui/logs/{kind}/{id}", get(logs::log_detail))
         .route("/compose", get(agent_page::compose))
         .route("/ui/compose/options", get(agent_page::options))
         .route("/check", get(agent_page::check))
@@ -273,6 +274,11 @@ pub(crate) enum UiError {
 }
 
 impl UiError {
+    /// A query the page did not make (a hand-edited address): 400.
+    pub(crate) fn bad(message: String) -> Self {
+        UiError::Api(ApiError::new(StatusCode::BAD_REQUEST, "invalid", message))
+    }
+
     fn csrf() -> Self {
         UiError::Api(ApiError::new(
             StatusCode::FORBIDDEN,
