@@ -1,11 +1,18 @@
 //! The web page in a real browser: Debian's Chromium driven by fantoccini
 //! through chromedriver, against `smimed serve` started as a process. One
 //! test walks the whole admin and agent flow of issue 5 and saves a
-//! screenshot of each page under `target/screenshots/`.
+//! screenshot of each page under `target/screenshots/`; another takes the
+//! admin page at real size (issue 16: 1,000 certificates) and saves the
+//! screenshots `docs/web.md` shows under `docs/screenshots/`. Both run
+//! axe-core on the pages they visit and fail on a serious or critical
+//! accessibility violation.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian packages
-//! `chromium`, `chromium-driver`); `.ci/run` installs them. Without them the
-//! test says it was skipped, except under CI, where it fails.
+//! `chromium`, `chromium-driver`), and axe-core's `axe.min.js` named by
+//! `SMIMED_AXE_JS` (from npm: `npm install --no-save --prefix
+//! /tmp/smimed-axe axe-core@4`); `.ci/run` installs them. Without the
+//! browser the tests say they were skipped, without axe-core that the
+//! accessibility checks were, except under CI, where they fail.
 
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
@@ -197,6 +204,23 @@ async fn fits_width(c: &Client, what: &str) {
     );
 }
 
+/// Sizes the window so that the page gets `width` x `height` pixels
+/// (the window's own frame, if any, comes on top).
+async fn set_viewport(c: &Client, width: u32, height: u32) {
+    c.set_window_size(width, height).await.unwrap();
+    let frame = c
+        .execute(
+            "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let frame: (u32, u32) = serde_json::from_value(frame).unwrap();
+    c.set_window_size(width + frame.0, height + frame.1)
+        .await
+        .unwrap();
+}
+
 async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
@@ -204,6 +228,25 @@ async fn click(c: &Client, css: &str) {
         .click()
         .await
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Clicks what `xpath` finds, scrolled to the middle of the window first
+/// (as one sees it: WebDriver would scroll it to the top, under the
+/// sticky section bar).
+async fn click_xpath(c: &Client, xpath: &str) {
+    let e = c
+        .find(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|e| panic!("{xpath}: {e}"));
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'center'});",
+        vec![serde_json::to_value(&e).unwrap()],
+    )
+    .await
+    .unwrap();
+    e.click()
+        .await
+        .unwrap_or_else(|e| panic!("click {xpath}: {e}"));
 }
 
 async fn type_into(c: &Client, css: &str, text: &str) {
@@ -237,6 +280,186 @@ fn row(email: &str) -> String {
     format!("//tr[td[contains(@class,'emails') and contains(., '{email}')]]")
 }
 
+fn thunderbird(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/thunderbird")
+        .join(name)
+        .canonicalize()
+        .unwrap()
+}
+
+/// `docs/screenshots/` of the repository: the images docs/web.md shows,
+/// made again by every run.
+fn docs_screenshots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A screenshot for the docs, kept under target/screenshots as well.
+async fn docs_shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshots_dir().join(format!("{name}.png")), &png).unwrap();
+    std::fs::write(docs_screenshots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Runs the `smimed` CLI on a data dir, as an admin would before serving.
+fn smimed_cli(data: &Path, args: &[&std::ffi::OsStr]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_smimed"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("SMIMED_DATA_DIR")
+        .env_remove("SMIMED_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "smimed {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// axe-core, the accessibility checker, run in the browser on each page.
+/// Without its source (the file `SMIMED_AXE_JS` names; `.ci/run` installs
+/// it from npm) the checks say they were skipped, except under CI, where
+/// the test fails.
+struct Axe {
+    source: Option<String>,
+    /// The serious and critical violations found so far, per page.
+    serious: Vec<String>,
+}
+
+impl Axe {
+    fn load() -> Axe {
+        let why = match std::env::var_os("SMIMED_AXE_JS") {
+            None => "SMIMED_AXE_JS is not set".to_string(),
+            Some(p) => match std::fs::read_to_string(&p) {
+                Ok(js) => {
+                    return Axe {
+                        source: Some(js),
+                        serious: Vec::new(),
+                    };
+                }
+                Err(e) => format!(
+                    "SMIMED_AXE_JS names {}, which cannot be read ({e})",
+                    Path::new(&p).display()
+                ),
+            },
+        };
+        let why = format!(
+            "accessibility check (axe-core) skipped: {why}; get axe-core with \
+             `npm install --no-save --prefix /tmp/smimed-axe axe-core@4` and set \
+             SMIMED_AXE_JS=/tmp/smimed-axe/node_modules/axe-core/axe.min.js (.ci/run does)"
+        );
+        assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
+        eprintln!("{why}");
+        Axe {
+            source: None,
+            serious: Vec::new(),
+        }
+    }
+
+    /// Runs axe-core on the page as it is now and prints every violation:
+    /// the rule, its impact, its help and the elements at fault. The
+    /// serious and critical ones are kept for [`Axe::assert_none_serious`],
+    /// so that one run lists those of every page.
+    async fn check(&mut self, c: &Client, what: &str) {
+        let Some(axe) = &self.source else {
+            return;
+        };
+        // Injected through WebDriver, which the page's Content-Security-Policy
+        // does not govern; once per page load.
+        let loaded = c
+            .execute("return typeof window.axe === 'object';", vec![])
+            .await
+            .unwrap();
+        if loaded != serde_json::json!(true) {
+            c.execute(&format!("{axe}\n;return typeof window.axe;"), vec![])
+                .await
+                .unwrap_or_else(|e| panic!("injecting axe-core into {what}: {e}"));
+        }
+        let violations = c
+            .execute(
+                "return axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map(v => ({ \
+                   id: v.id, impact: v.impact, help: v.help, \
+                   nodes: v.nodes.map(n => ({target: n.target.flat().join(' '), html: n.html.slice(0, 160)})) })));",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("axe.run on {what}: {e}"));
+        let violations = violations.as_array().expect("axe's violations");
+        eprintln!("axe, {what}: {} rules violated", violations.len());
+        for v in violations {
+            let impact = v["impact"].as_str().unwrap_or("unknown");
+            let mut line = format!(
+                "{} ({impact}): {}",
+                v["id"].as_str().unwrap_or("?"),
+                v["help"].as_str().unwrap_or("")
+            );
+            let nodes = v["nodes"].as_array().map_or(&[][..], Vec::as_slice);
+            for n in nodes.iter().take(5) {
+                line.push_str(&format!(
+                    "\n    {}  {}",
+                    n["target"].as_str().unwrap_or("?"),
+                    n["html"].as_str().unwrap_or("")
+                ));
+            }
+            if nodes.len() > 5 {
+                line.push_str(&format!("\n    and {} more", nodes.len() - 5));
+            }
+            eprintln!("axe, {what}: {line}");
+            if matches!(impact, "serious" | "critical") {
+                self.serious.push(format!("on {what}: {line}"));
+            }
+        }
+    }
+
+    /// Fails the test if any page had a serious or critical violation.
+    fn assert_none_serious(&self) {
+        assert!(
+            self.serious.is_empty(),
+            "axe-core finds serious or critical violations:\n  {}",
+            self.serious.join("\n  ")
+        );
+    }
+}
+
+/// The trimmed text of every element matching `css`.
+async fn texts(c: &Client, css: &str) -> Vec<String> {
+    let v = c
+        .execute(
+            "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent.trim());",
+            vec![css.into()],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+/// The header of the certificate table sorted ascending, if any.
+async fn sorted_by(c: &Client) -> Option<String> {
+    let v = c
+        .execute(
+            "const th = document.querySelector('#certs th[aria-sort=ascending]'); \
+             return th ? th.textContent.replace('▲', '').trim() : null;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    v.as_str().map(str::to_string)
+}
+
+async fn select(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("select {value:?} in {css}: {e}"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_and_agent_flow_in_chromium() {
     if !browser_available() {
@@ -250,6 +473,7 @@ async fn admin_and_agent_flow_in_chromium() {
     let token = token.expect("first start prints the admin token");
     let base = format!("http://127.0.0.1:{port}");
     let (_driver, c) = start_browser(&tmp.path().join("profile"), &downloads).await;
+    let mut axe = Axe::load();
 
     // 1. Sign in.
     c.goto(&format!("{base}/")).await.unwrap();
@@ -321,12 +545,8 @@ async fn admin_and_agent_flow_in_chromium() {
     }
     shot(&c, "02-add-certificate").await;
     click(&c, "#dlg-cert [data-close]").await;
-    wait_text(
-        &c,
-        &format!("{} .emails", "#certs tbody tr"),
-        "@example.org",
-    )
-    .await;
+    // (CAs sort before contacts: look for the contact's row, not the first.)
+    wait_text(&c, &row("alice@example.org"), "alice@example.org").await;
     let alice = c
         .find(Locator::XPath(&row("alice@example.org")))
         .await
@@ -377,6 +597,8 @@ async fn admin_and_agent_flow_in_chromium() {
     click(&c, "#cert-submit").await;
     wait_text(&c, "#cert-result .alert.error", "PEM block 1").await;
     shot(&c, "03-bad-paste").await;
+    axe.check(&c, "the Add certificate dialog with a refusal")
+        .await;
     click(&c, "#dlg-cert [data-close]").await;
     let count = c.find(Locator::Css("#certs .count")).await.unwrap();
     assert!(count.text().await.unwrap().starts_with("4 of 4"));
@@ -443,7 +665,7 @@ async fn admin_and_agent_flow_in_chromium() {
     wait_text(&c, "#log-table", "outgoing sign").await;
     // An entry opens its detail; the audit tab.
     click(&c, "#tab-audit").await;
-    wait_text(&c, "#log-table", "group.update").await;
+    wait_text(&c, "#log-table", "Group saved").await;
     click(&c, "#log-table button.link").await;
     wait_text(&c, "#log-detail", "By").await;
     shot(&c, "05-logs").await;
@@ -553,6 +775,8 @@ async fn admin_and_agent_flow_in_chromium() {
     .await
     .unwrap();
     shot(&c, "06b-composer-choice-kept").await;
+    axe.check(&c, "the composer with a choice that is not possible")
+        .await;
     click(&c, "#create-message").await;
     wait_text(
         &c,
@@ -680,6 +904,7 @@ async fn admin_and_agent_flow_in_chromium() {
     wait_text(&c, "#incoming-result .body", "Grüße from the helpdesk.").await;
     wait_text(&c, "#incoming-result", "report.bin (8 bytes)").await;
     shot(&c, "07-check-incoming").await;
+    axe.check(&c, "the incoming check, verified").await;
 
     // The layout holds at 400 px.
     c.set_window_size(400, 900).await.unwrap();
@@ -699,4 +924,359 @@ async fn admin_and_agent_flow_in_chromium() {
     wait_text(&c, "label[for=token]", "API token").await;
 
     c.close().await.unwrap();
+    axe.assert_none_serious();
+}
+
+/// Issue 16, the admin page at real size: 1,000 contacts from one CA
+/// beside an own certificate with its key, paged, sorted and filtered in the
+/// browser; what a CA's deletion would cost; each group's readiness;
+/// `no-store` on the pages; the agent pages with a refused option and a
+/// warning; axe-core on every page. Saves the screenshots of docs/web.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_at_real_size_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let mut axe = Axe::load();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+
+    // The store, made with the CLI before serving: 1,000 contacts issued by
+    // one CA; Alice (own, with her key) with her chain; two contacts that
+    // expire before everything else; the CA of the Thunderbird corpus, for
+    // its SHA-1 signed message. Two groups: one sends from Alice's address,
+    // one from an address without a certificate.
+    const CONTACTS: usize = 1000;
+    const TOTAL: usize = CONTACTS + 1 + 2 + 1 + 2 + 1;
+    let ca = testpki::BulkCa::new("smimed Bulk CA").unwrap();
+    let key = testpki::ec_p256().unwrap();
+    let mut pem = ca.cert.to_pem().unwrap();
+    for i in 0..CONTACTS {
+        let cert = ca.issue(&key, &format!("user{i}@many.example")).unwrap();
+        pem.extend(cert.to_pem().unwrap());
+    }
+    for file in [files::CHAIN, files::ALICE, files::SOON, files::EXPIRED] {
+        pem.extend(std::fs::read(pki(file)).unwrap());
+    }
+    pem.extend(std::fs::read(thunderbird("TestCA.pem")).unwrap());
+    let bundle = tmp.path().join("bundle.pem");
+    std::fs::write(&bundle, &pem).unwrap();
+    smimed_cli(
+        &data,
+        &["cert".as_ref(), "import".as_ref(), bundle.as_os_str()],
+    );
+    smimed_cli(
+        &data,
+        &[
+            "key".as_ref(),
+            "import".as_ref(),
+            pki(files::ALICE_KEY).as_os_str(),
+        ],
+    );
+    smimed_cli(&data, &["enable".as_ref()]);
+    for (group, email) in [
+        ("Support", "alice@example.org"),
+        ("Sales", "sales@example.org"),
+    ] {
+        smimed_cli(
+            &data,
+            &["group", "set", group, "--email", email].map(std::ffi::OsStr::new),
+        );
+    }
+
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let Server { child, port, token } = Server::start(&data, &[]);
+    let _server = Guard(child);
+    let token = token.expect("first start prints the admin token");
+    let base = format!("http://127.0.0.1:{port}");
+    let (_driver, c) = start_browser(&tmp.path().join("profile"), &downloads).await;
+    // One size for every run, so the screenshots in docs/ stay comparable.
+    set_viewport(&c, 1280, 900).await;
+
+    // The sign-in page, with a refusal shown.
+    c.goto(&format!("{base}/")).await.unwrap();
+    type_into(&c, "#token", "not-a-token").await;
+    click(&c, "#sign-in").await;
+    wait_text(&c, ".alert.error", "unknown or was revoked").await;
+    axe.check(&c, "the sign-in page").await;
+    type_into(&c, "#token", &token).await;
+    click(&c, "#sign-in").await;
+    wait_text(&c, "h1", "S/MIME").await;
+
+    // Own certificate first, then 50 rows a page with a pager.
+    let all = format!("{TOTAL} of {TOTAL} certificates");
+    wait_text(&c, "#certs .count", &format!("{all}; 1–50 shown")).await;
+    assert_eq!(
+        c.find_all(Locator::Css("#certs tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        50
+    );
+    let first = c
+        .find(Locator::Css("#certs tbody tr:first-child"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        first.contains("alice@example.org") && first.contains("includes private key"),
+        "the own certificate comes first: {first}"
+    );
+    assert_eq!(
+        texts(&c, "#certs tbody tr:first-child td[data-label=Kind]").await,
+        ["Own"]
+    );
+    let previous = "//nav[contains(@class,'pager')]/button[normalize-space(.)='Previous']";
+    let next = "//nav[contains(@class,'pager')]/button[normalize-space(.)='Next']";
+    let pager_button = |xpath: &'static str| {
+        let c = &c;
+        async move { c.find(Locator::XPath(xpath)).await.unwrap() }
+    };
+    assert!(!pager_button(previous).await.is_enabled().await.unwrap());
+    assert!(pager_button(next).await.is_enabled().await.unwrap());
+    fits_width(&c, "the S/MIME page with 1,000 certificates").await;
+    c.execute(
+        "document.getElementById('certificates').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    docs_shot(&c, "smime-page-1000-certificates").await;
+    axe.check(&c, "the S/MIME page with 1,000 certificates")
+        .await;
+    pager_button(next).await.click().await.unwrap();
+    wait_text(&c, "#certs .count", &format!("{all}; 51–100 shown")).await;
+    wait_text(&c, "nav.pager", "Page 2").await;
+    assert!(pager_button(previous).await.is_enabled().await.unwrap());
+    pager_button(previous).await.click().await.unwrap();
+    wait_text(&c, "#certs .count", &format!("{all}; 1–50 shown")).await;
+
+    // Sorted by expiry: soonest first, in order, and said so to assistive
+    // technology.
+    assert_ne!(sorted_by(&c).await.as_deref(), Some("Expires"));
+    click_xpath(
+        &c,
+        "//th/button[contains(@class,'sort')][normalize-space(.)='Expires']",
+    )
+    .await;
+    wait_js(
+        &c,
+        "const th = document.querySelector('#certs th[aria-sort=ascending]'); \
+         return !!th && th.textContent.includes('Expires');",
+        "the table to be sorted by expiry",
+    )
+    .await;
+    assert_eq!(
+        c.execute(
+            "return document.querySelectorAll('#certs th[aria-sort=ascending]').length;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        serde_json::json!(1)
+    );
+    let dates = texts(&c, "#certs td[data-label=Expires]").await;
+    assert_eq!(dates.len(), 50, "{dates:?}");
+    assert!(
+        dates.windows(2).all(|d| d[0] <= d[1]),
+        "not by expiry: {dates:?}"
+    );
+    let emails = texts(&c, "#certs td.emails").await;
+    assert_eq!(emails[0], "expired@example.org", "{emails:?}");
+
+    // The filter keeps the order: by expiry, Alice (2036) comes after the
+    // expired certificate and the one that expires soon; by the default
+    // order she would come first.
+    type_into(&c, "#cert-filter", "example.org").await;
+    wait_text(
+        &c,
+        "#certs .count",
+        &format!("3 of {TOTAL} certificates matching “example.org”"),
+    )
+    .await;
+    assert_eq!(
+        texts(&c, "#certs td.emails").await,
+        [
+            "expired@example.org",
+            "soon@example.org",
+            "alice@example.org"
+        ]
+    );
+    let dates = texts(&c, "#certs td[data-label=Expires]").await;
+    assert!(
+        dates.windows(2).all(|d| d[0] <= d[1]),
+        "not by expiry: {dates:?}"
+    );
+    assert_eq!(sorted_by(&c).await.as_deref(), Some("Expires"));
+    paste(&c, "#cert-filter", "").await;
+    wait_text(&c, "#certs .count", &format!("{all}; 1–50 shown")).await;
+
+    // The kind select filters.
+    select(&c, "#cert-kind", "own").await;
+    wait_text(&c, "#certs .count", &format!("1 of {TOTAL} certificates")).await;
+    assert_eq!(texts(&c, "#certs td.emails").await, ["alice@example.org"]);
+    select(&c, "#cert-kind", "ca").await;
+    wait_text(&c, "#certs .count", &format!("4 of {TOTAL} certificates")).await;
+    assert_eq!(texts(&c, "#certs td[data-label=Kind]").await, ["CA"; 4]);
+    // A CA's deletion names what it would cost: how many stored
+    // certificates it issued.
+    for (ca, n) in [
+        (
+            "smimed Bulk CA",
+            "1000 stored certificates were issued by this CA and will lose their trust.",
+        ),
+        (
+            "smimed Test Intermediate CA",
+            "3 stored certificates were issued by this CA and will lose their trust.",
+        ),
+        (
+            "smimed Test Root CA",
+            "1 stored certificate was issued by this CA and will lose its trust.",
+        ),
+    ] {
+        let confirm = c
+            .find(Locator::XPath(&format!(
+                "//tr[td[contains(@class,'subject') and contains(., '{ca}')]]//button[contains(., 'Delete certificate')]"
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("{ca}: {e}"))
+            .attr("hx-confirm")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(confirm.ends_with(n), "{ca}: {confirm}");
+    }
+    select(&c, "#cert-kind", "contact").await;
+    wait_text(
+        &c,
+        "#certs .count",
+        // Counted up to 1,000 as the filter is typed (docs/web.md).
+        &format!("More than 1000 of {TOTAL} certificates"),
+    )
+    .await;
+    assert_eq!(
+        texts(&c, "#certs td[data-label=Kind]").await,
+        ["Contact"; 50]
+    );
+    select(&c, "#cert-kind", "issues").await;
+    wait_text(&c, "#certs .count", &format!("2 of {TOTAL} certificates")).await;
+    assert_eq!(
+        texts(&c, "#certs td.emails").await,
+        ["expired@example.org", "soon@example.org"]
+    );
+    for issues in texts(&c, "#certs td[data-label=Issues]").await {
+        assert!(
+            !issues.is_empty(),
+            "a row without issues under “With issues”"
+        );
+    }
+    select(&c, "#cert-kind", "").await;
+    wait_text(&c, "#certs .count", &format!("{all}; 1–50 shown")).await;
+
+    // Each group says whether it is ready: Support (Alice's address, her
+    // key stored) signs and encrypts to itself; Sales cannot, and says why.
+    let readiness = |group: &'static str| {
+        let c = &c;
+        async move {
+            c.find(Locator::XPath(&format!(
+                "//table[contains(@class,'groups')]//tr[.//input[@value='{group}']]/td[contains(@class,'readiness')]"
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("the readiness of {group}: {e}"))
+            .text()
+            .await
+            .unwrap()
+        }
+    };
+    let support = readiness("Support").await;
+    assert!(
+        support.contains("can sign") && !support.contains("cannot sign"),
+        "{support}"
+    );
+    assert!(
+        support.contains("encrypts to itself") && !support.contains("cannot encrypt"),
+        "{support}"
+    );
+    let sales = readiness("Sales").await;
+    assert!(sales.contains("cannot sign"), "{sales}");
+    assert!(sales.contains("cannot encrypt to itself"), "{sales}");
+    assert!(
+        sales.contains("sales@example.org has no certificate"),
+        "the reason: {sales}"
+    );
+
+    // The pages are never cached, as the browser sees them.
+    for path in ["/smime", "/compose", "/check", "/ui/certificates"] {
+        let answer = c
+            .execute(
+                "return fetch(arguments[0], {credentials: 'same-origin'}) \
+                   .then(r => [r.status, r.headers.get('Cache-Control')]);",
+                vec![path.into()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer, serde_json::json!([200, "no-store"]), "{path}");
+    }
+
+    // The audit log, an entry open beside it.
+    click(&c, "#tab-audit").await;
+    wait_js(
+        &c,
+        "const t = document.getElementById('tab-audit'); \
+         return !!t && t.getAttribute('aria-selected') === 'true';",
+        "the audit tab",
+    )
+    .await;
+    wait_text(&c, "#log-table", "sales@example.org").await;
+    click(&c, "#log-table button.link").await;
+    wait_text(&c, "#log-detail", "By").await;
+    axe.check(&c, "the audit log with an entry open").await;
+
+    // The composer: Encrypt is refused for a recipient without a
+    // certificate, and says why.
+    c.goto(&format!("{base}/compose")).await.unwrap();
+    select(&c, "#group", "Support").await;
+    type_into(&c, "#to", "nobody@example.net").await;
+    type_into(&c, "#subject", "Your ticket #4711").await;
+    type_into(&c, "#body", "Hello, your request is solved.").await;
+    wait_text(&c, "#encrypt-hint", "nobody@example.net has no certificate").await;
+    let enc = c.find(Locator::Css("#encrypt")).await.unwrap();
+    assert!(!enc.is_enabled().await.unwrap());
+    assert!(!enc.is_selected().await.unwrap());
+    let sign = c.find(Locator::Css("#sign")).await.unwrap();
+    assert!(sign.is_enabled().await.unwrap() && sign.is_selected().await.unwrap());
+    // The whole form in view, no field focused.
+    c.execute(
+        "document.activeElement.blur(); \
+         document.querySelector('label[for=group]').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    docs_shot(&c, "composer-refused-option").await;
+    axe.check(&c, "the composer with a refused option").await;
+
+    // The incoming check: a SHA-1 signature, verified with a warning.
+    c.goto(&format!("{base}/check")).await.unwrap();
+    upload(&c, "#eml", &thunderbird("alice.dsig.SHA1.multipart.eml")).await;
+    click(&c, "#check-message").await;
+    let warning = wait_text(
+        &c,
+        "#incoming-result .banner.warn",
+        "Signature verified, with a warning",
+    )
+    .await;
+    assert!(warning.text().await.unwrap().contains("SHA-1"));
+    assert_eq!(
+        warning.attr("role").await.unwrap().as_deref(),
+        Some("alert")
+    );
+    docs_shot(&c, "incoming-check-warning").await;
+    axe.check(&c, "the incoming check with a warning").await;
+
+    c.close().await.unwrap();
+    axe.assert_none_serious();
 }

@@ -509,10 +509,13 @@ impl Store {
         let mut issued = HashMap::new();
         for chunk in cas.chunks(BATCH) {
             let sql = format!(
-                "SELECT ca.fingerprint, COUNT(c.fingerprint) FROM certificates ca \
-                 LEFT JOIN certificates c ON c.issuer_name_sha256 = ca.subject_name_sha256 \
-                 AND c.fingerprint <> ca.fingerprint \
-                 WHERE ca.fingerprint IN ({}) GROUP BY ca.fingerprint",
+                // Counted in the issuer-name index alone (no row read per
+                // issued certificate); a self-issued CA counts itself there.
+                "SELECT ca.fingerprint, \
+                 (SELECT COUNT(*) FROM certificates c \
+                  WHERE c.issuer_name_sha256 = ca.subject_name_sha256) \
+                 - CASE WHEN ca.issuer_name_sha256 = ca.subject_name_sha256 THEN 1 ELSE 0 END \
+                 FROM certificates ca WHERE ca.fingerprint IN ({})",
                 in_list(1, chunk.len())
             );
             let mut query = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));

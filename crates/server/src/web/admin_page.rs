@@ -272,7 +272,15 @@ async fn certs_table_with(
         || search.kind.is_some()
         || search.has_key.is_some()
         || search.has_issues.is_some();
-    let count_to = TABLE_COUNT.max(asked.saturating_mul(TABLE_ROWS));
+    // Without a filter the total is known: count only what tells whether
+    // this page has rows (a count of 1,000 rows per page view would make
+    // the page slower with every certificate stored).
+    let page_end = asked.saturating_mul(TABLE_ROWS);
+    let count_to = if filtered {
+        TABLE_COUNT.max(page_end)
+    } else {
+        page_end
+    };
     search.count_up_to = Some(count_to);
     let total = state.engine.certificate_count(actor).await?;
     let mut page = state
@@ -285,7 +293,7 @@ async fn certs_table_with(
         page.total = total;
     }
     // A page past the end (its last rows were just deleted): the last one.
-    if page.items.is_empty() && page.total > 0 && page.total <= count_to.max(total) {
+    if page.items.is_empty() && page.total > 0 && (!filtered || page.total <= count_to) {
         let last = page.total.div_ceil(TABLE_ROWS);
         let known = page.total;
         page = state

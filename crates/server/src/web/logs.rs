@@ -71,7 +71,7 @@ pub(crate) struct LogQuery {
 }
 
 impl LogQuery {
-    fn text<'a>(value: &'a Option<String>) -> &'a str {
+    fn text(value: &Option<String>) -> &str {
         value.as_deref().map(str::trim).unwrap_or("")
     }
     fn actor(&self) -> &str {
