@@ -264,18 +264,26 @@ impl Filter {
                     columns.join(" "),
                     needle.replace('"', "\"\"")
                 );
-                let found: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM (SELECT rowid FROM certificate_search \
-                     WHERE certificate_search MATCH $1 LIMIT $2) AS found",
+                // The rows found are kept (as a JSON array for json_each):
+                // the count and the page then read them instead of
+                // searching twice more.
+                let found: Vec<i64> = sqlx::query_scalar(
+                    "SELECT rowid FROM certificate_search \
+                     WHERE certificate_search MATCH $1 LIMIT $2",
                 )
                 .bind(query.clone())
                 .bind(DENSE as i64)
-                .fetch_one(&mut *conn)
+                .fetch_all(&mut *conn)
                 .await?;
-                if found < DENSE as i64 {
+                if found.len() < DENSE {
+                    let ids = found
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",");
                     format!(
-                        "l.id IN (SELECT rowid FROM certificate_search WHERE certificate_search MATCH {})",
-                        self.bind(Value::Text(query))
+                        "l.id IN (SELECT value FROM json_each({}))",
+                        self.bind(Value::Text(format!("[{ids}]")))
                     )
                 } else {
                     self.instr(columns, needle)
