@@ -1047,6 +1047,33 @@ async fn the_admin_page_at_real_size_in_chromium() {
     docs_shot(&c, "smime-page-1000-certificates").await;
     axe.check(&c, "the S/MIME page with 1,000 certificates")
         .await;
+    // At 800 px the table scrolls sideways but keeps each row's actions in
+    // view, and a subject keeps a readable width (not a word per line).
+    set_viewport(&c, 800, 900).await;
+    let layout = c
+        .execute(
+            "const rows = [...document.querySelectorAll('table.certs tbody tr')].slice(0, 10); \
+             return rows.map(r => { \
+               const a = r.querySelector('td:last-child').getBoundingClientRect(); \
+               const s = r.querySelector('td.subject').getBoundingClientRect(); \
+               return [a.left >= 0 && a.right <= window.innerWidth + 1, Math.round(s.width)]; });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let layout: Vec<(bool, u32)> = serde_json::from_value(layout).unwrap();
+    assert_eq!(layout.len(), 10);
+    for (i, (actions_in_view, subject_width)) in layout.iter().enumerate() {
+        assert!(
+            actions_in_view,
+            "row {i}: its actions are out of view at 800 px"
+        );
+        assert!(
+            *subject_width >= 200,
+            "row {i}: the subject column is {subject_width} px wide"
+        );
+    }
+    set_viewport(&c, 1280, 900).await;
     pager_button(next).await.click().await.unwrap();
     wait_text(&c, "#certs .count", &format!("{all}; 51–100 shown")).await;
     wait_text(&c, "nav.pager", "Page 2").await;
