@@ -7,7 +7,7 @@
 //! Mail follows one shape: fetch everything a message needs from the store
 //! (remembered per store generation, see `memo`), compute with the pure
 //! `smime` functions ([`smime::outgoing::protect`],
-//! [`smime::incoming::process`]) on the blocking pool, then write the
+//! [`smime::incoming::process`]) on the compute threads, then write the
 //! result (operation log, kept message) once.
 
 #![forbid(unsafe_code)]
@@ -78,7 +78,7 @@ pub struct Engine {
 pub const DEFAULT_MAX_MESSAGES: usize = 32;
 
 /// Opens stored keys for a computation, remembering them: owned, so it can
-/// go to the blocking pool.
+/// go to a compute thread.
 #[derive(Clone)]
 struct Keyring {
     store: Store,
