@@ -119,6 +119,19 @@ async fn status(engine: &Engine, actor: &Actor, json: bool) -> anyhow::Result<()
         "certificates with issues: {}",
         status.certificates_with_issues
     );
+    for e in &status.expiring {
+        let when = if e.days_left < 0 {
+            format!("EXPIRED {} day(s) ago", -e.days_left)
+        } else {
+            format!("expires in {} day(s)", e.days_left)
+        };
+        println!(
+            "own certificate {} ({}, {}…): {when}",
+            e.subject,
+            e.emails.join(", "),
+            &e.fingerprint[..16.min(e.fingerprint.len())]
+        );
+    }
     Ok(())
 }
 

@@ -146,6 +146,22 @@ fn switch_is_off_by_default_and_status_counts() {
     assert_eq!(status["ca_certificates"], 2);
     assert_eq!(status["private_keys"], 1);
     assert_eq!(status["certificates_with_issues"], 1);
+    // Alice's own certificate is years from expiry; the expired one has no
+    // key here (a contact's): nothing is said of either.
+    assert_eq!(status["expiring"], serde_json::json!([]));
+    assert!(!s.ok(&["status"]).contains("own certificate"));
+    // Soon, with its key: listed, with the days left.
+    s.ok(&["cert", "import", &pki("soon.pem")]);
+    s.ok(&["key", "import", &pki("soon.key.pem")]);
+    let expiring = s.json(&["status", "--json"])["expiring"].clone();
+    assert_eq!(expiring.as_array().unwrap().len(), 1, "{expiring}");
+    assert_eq!(expiring[0]["emails"][0], "soon@example.org");
+    let text = s.ok(&["status"]);
+    assert!(
+        text.contains("own certificate CN=Expires Soon (soon@example.org, ")
+            && text.contains("expires in "),
+        "{text}"
+    );
     s.ok(&["disable"]);
     assert!(s.ok(&["status"]).contains("disabled"));
 }

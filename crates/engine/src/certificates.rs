@@ -5,6 +5,7 @@
 use serde::Serialize;
 use smimed_store::{
     CertificateQuery, CertificateSort, ImportReport, ListedCertificate, Status, StoredCertificate,
+    Watched,
 };
 use zeroize::Zeroizing;
 
@@ -250,6 +251,12 @@ impl Engine {
     )> {
         actor.admin()?;
         Ok(self.store.page_facts(cas, keyed).await?)
+    }
+
+    /// The own certificates and CAs with their expiry, for `/metrics`
+    /// (what any monitoring may read: certificates, never keys).
+    pub async fn watched_certificates(&self) -> Result<Vec<Watched>> {
+        Ok(self.store.watched_certificates().await?)
     }
 
     /// What `smimed status` shows (admins).

@@ -48,8 +48,8 @@ pub use settings::{
     SETTING_REJECT_SHA1, SETTING_RETENTION, SETTING_RSA_OAEP, Settings, SettingsPatch,
 };
 pub use smimed_store::{
-    AuditEntry, AuditQuery, CertificateSort, Group, ImportReport, ListedCertificate, Operation,
-    Role, Status, StoredCertificate, StoredIncoming, TokenInfo,
+    AuditEntry, AuditQuery, CertificateSort, Expiring, Group, ImportReport, ListedCertificate,
+    Operation, Role, Status, StoredCertificate, StoredIncoming, TokenInfo, Watched,
 };
 pub use tokens::Session;
 

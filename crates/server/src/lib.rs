@@ -124,6 +124,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         )
         .route("/logs", get(admin::logs))
         .route("/audit", get(admin::audit))
+        .route("/status", get(admin::status))
         .layer(DefaultBodyLimit::max(config.max_upload_bytes));
     let mail = Router::new()
         .route("/security-options", post(mail::security_options))

@@ -68,5 +68,32 @@ pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
             "smimed_request_duration_seconds_sum{{endpoint=\"{endpoint}\"}} {sum}"
         );
     }
+    // Own certificates and CAs: any Prometheus can alert before one
+    // expires (docs/operations.md has the rule). A store that cannot be
+    // read leaves the series out; /healthz says why.
+    if let Ok(watched) = state.engine.watched_certificates().await {
+        out.push_str(
+            "# HELP smimed_certificate_expiry_timestamp_seconds When an own certificate (with a private key) or a CA expires.\n",
+        );
+        out.push_str("# TYPE smimed_certificate_expiry_timestamp_seconds gauge\n");
+        for w in watched {
+            let kind = if w.own { "own" } else { "ca" };
+            let _ = writeln!(
+                out,
+                "smimed_certificate_expiry_timestamp_seconds{{fingerprint=\"{}\",email=\"{}\",kind=\"{kind}\"}} {}",
+                w.fingerprint,
+                label(&w.emails.join(",")),
+                w.not_after
+            );
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// A label value in the text format: backslash, quote and newline escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -27,6 +27,7 @@ use crate::{admin, mail};
         admin::delete_group,
         admin::logs,
         admin::audit,
+        admin::status,
         mail::security_options,
         mail::outgoing,
         mail::incoming,

@@ -82,6 +82,7 @@ async fn every_route_checks_the_role() {
         (Method::DELETE, "/api/v1/groups/support".to_string()),
         (Method::GET, "/api/v1/logs".to_string()),
         (Method::GET, "/api/v1/audit".to_string()),
+        (Method::GET, "/api/v1/status".to_string()),
     ];
     let agent_routes = [
         (Method::POST, "/api/v1/security-options".to_string()),
@@ -450,6 +451,7 @@ async fn openapi_document_lists_every_route() {
         ("delete", "/api/v1/groups/{name}"),
         ("get", "/api/v1/logs"),
         ("get", "/api/v1/audit"),
+        ("get", "/api/v1/status"),
         ("post", "/api/v1/security-options"),
         ("post", "/api/v1/outgoing"),
         ("post", "/api/v1/incoming"),
@@ -772,4 +774,59 @@ async fn certificate_lists_filter_search_and_sort() {
         message.contains("\"newest\"") && message.contains("not_after"),
         "{message}"
     );
+}
+
+/// Own certificates and CAs are watched: `/metrics` exports their expiry
+/// for any Prometheus to alert on, and `GET /status` lists the own ones that
+/// expire within 30 days (or have expired). Contacts are neither.
+#[tokio::test]
+async fn own_certificates_and_cas_expiry_is_exported_and_the_soon_ones_listed() {
+    let a = api().await;
+    a.import_fixtures(&[
+        "chain.pem",
+        "alice.pem",
+        "alice.key.pem",
+        "soon.pem",
+        "soon.key.pem",
+        "expired.pem",
+        "expired.key.pem",
+        "bob.pem",
+    ])
+    .await;
+    let (_, body) = a.request(Method::GET, "/metrics", None, "", vec![]).await;
+    let text = String::from_utf8(body).unwrap();
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("smimed_certificate_expiry_timestamp_seconds{"))
+        .collect();
+    assert!(text.contains("# TYPE smimed_certificate_expiry_timestamp_seconds gauge"));
+    // Alice, soon, expired (own) and the root and intermediate (CAs); not Bob.
+    assert_eq!(series.len(), 5, "{text}");
+    assert!(
+        series
+            .iter()
+            .any(|l| l.contains("email=\"alice@example.org\",kind=\"own\""))
+    );
+    assert_eq!(
+        series.iter().filter(|l| l.contains("kind=\"ca\"")).count(),
+        2
+    );
+    assert!(!text.contains("bob@example.org"), "{text}");
+    // Soonest first, with the certificate's own expiry.
+    let expiry: Vec<i64> = series
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(expiry.windows(2).all(|w| w[0] <= w[1]), "{expiry:?}");
+    assert!(series[0].contains("expired@example.org"), "{}", series[0]);
+
+    let (status, body) = a.json(Method::GET, "/api/v1/status", Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let expiring = body["expiring"].as_array().unwrap();
+    assert_eq!(expiring.len(), 2, "{body}");
+    assert_eq!(expiring[0]["emails"][0], "expired@example.org");
+    assert!(expiring[0]["days_left"].as_i64().unwrap() < 0, "{body}");
+    assert_eq!(expiring[1]["emails"][0], "soon@example.org");
+    let left = expiring[1]["days_left"].as_i64().unwrap();
+    assert!((0..30).contains(&left), "{body}");
 }

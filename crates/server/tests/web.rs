@@ -1659,3 +1659,58 @@ async fn the_smime_page_has_a_section_navigation_that_points_at_each_section() {
     }
     assert!(page.contains("Filter by address or subject"));
 }
+
+/// The S/MIME page warns about an own certificate that expires within 30
+/// days, and louder about one that has expired; a contact's is no concern.
+#[tokio::test]
+async fn the_page_warns_before_and_after_an_own_certificate_expires() {
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    let quiet = w.get("/smime", Some(&b)).await;
+    assert!(!quiet.body.contains("expiring"), "{}", quiet.body);
+    let mut pem = Vec::new();
+    for file in [
+        "pki/soon.pem",
+        "pki/soon.key.pem",
+        "pki/expired.pem",
+        "pki/expired.key.pem",
+        "pki/bob.pem",
+    ] {
+        pem.extend(repo_file(file));
+    }
+    let bundle = smime::bundle::parse(&pem, None).unwrap();
+    assert!(
+        w.store()
+            .import(bundle, None, &|_| {}, "test")
+            .await
+            .unwrap()
+            .stored
+    );
+    let page = w.get("/smime", Some(&b)).await;
+    let banners: Vec<&str> = page
+        .body
+        .split("<p class=\"banner ")
+        .skip(1)
+        .filter(|b| b.contains("expiring"))
+        .collect();
+    assert_eq!(banners.len(), 2, "{}", page.body);
+    assert!(
+        banners[0].starts_with("bad")
+            && banners[0].contains("expired@example.org")
+            && banners[0].contains("has expired"),
+        "{}",
+        banners[0]
+    );
+    assert!(
+        banners[1].starts_with("warn")
+            && banners[1].contains("soon@example.org")
+            && banners[1].contains("expires in"),
+        "{}",
+        banners[1]
+    );
+    assert!(
+        !page.body.contains("bob@example.org) expires"),
+        "{}",
+        page.body
+    );
+}

@@ -31,7 +31,7 @@ pub use error::{Error, Result};
 pub use groups::Group;
 pub use kept::StoredIncoming;
 pub use keys::{SealedKey, UnsealedKey};
-pub use lists::{CertificateList, CertificateQuery, CertificateSort, ListedCertificate};
+pub use lists::{CertificateList, CertificateQuery, CertificateSort, ListedCertificate, Watched};
 pub use logs::{AuditEntry, AuditQuery, Operation};
 pub use relayed::RELAYED_KEEP_SECS;
 pub use seal::MasterKey;
@@ -74,6 +74,27 @@ pub struct Status {
     pub private_keys: usize,
     /// Certificates with at least one issue.
     pub certificates_with_issues: usize,
+    /// Own certificates (with a private key) that expire within
+    /// [`EXPIRY_WARNING_DAYS`] or have expired, soonest first.
+    pub expiring: Vec<Expiring>,
+}
+
+/// Own certificates are listed as expiring this many days ahead.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// An own certificate that expires soon (or has expired).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Expiring {
+    /// SHA-256, hex.
+    pub fingerprint: String,
+    /// As shown.
+    pub subject: String,
+    /// Its addresses.
+    pub emails: Vec<String>,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// Whole days left; negative once expired.
+    pub days_left: i64,
 }
 
 /// The setting that switches S/MIME processing on ("true") or off.
@@ -317,12 +338,27 @@ impl Store {
     pub async fn status(&self) -> Result<Status> {
         let (certificates, ca_certificates, private_keys, certificates_with_issues) =
             self.counts(smime::now()).await?;
+        let now = smime::now();
+        let expiring = self
+            .watched_certificates()
+            .await?
+            .into_iter()
+            .filter(|w| w.own && w.not_after < now + EXPIRY_WARNING_DAYS * 86_400)
+            .map(|w| Expiring {
+                days_left: (w.not_after - now).div_euclid(86_400),
+                fingerprint: w.fingerprint,
+                subject: w.subject,
+                emails: w.emails,
+                not_after: w.not_after,
+            })
+            .collect();
         Ok(Status {
             enabled: self.enabled().await?,
             certificates,
             ca_certificates,
             private_keys,
             certificates_with_issues,
+            expiring,
         })
     }
 

@@ -103,6 +103,23 @@ impl CertificateSort {
     }
 }
 
+/// A certificate whose expiry is watched: an own one or a CA.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Watched {
+    /// SHA-256, hex.
+    pub fingerprint: String,
+    /// As shown.
+    pub subject: String,
+    /// Its addresses (lowercase).
+    pub emails: Vec<String>,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// It has a private key here.
+    pub own: bool,
+    /// It is a CA.
+    pub ca: bool,
+}
+
 /// Which certificates a list shows, in which order, which page.
 #[derive(Debug, Clone)]
 pub struct CertificateQuery {
@@ -607,6 +624,33 @@ impl Store {
             total: usize::try_from(total).unwrap_or(0),
             items,
         })
+    }
+
+    /// The organisation's own certificates (with a private key) and the
+    /// CAs, soonest expiry first: what must not expire unnoticed (issue 17).
+    /// Served by the role index; never a scan of the contacts.
+    pub async fn watched_certificates(&self) -> Result<Vec<Watched>> {
+        let rows = sqlx::query(
+            "SELECT fingerprint, subject, emails, not_after, CAST(role AS BIGINT), kind FROM certificate_list \
+             WHERE role < 2 ORDER BY not_after, fingerprint",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let emails: String = r.try_get(2)?;
+                let role: i64 = r.try_get(4)?;
+                let kind: String = r.try_get(5)?;
+                Ok(Watched {
+                    fingerprint: r.try_get(0)?,
+                    subject: r.try_get(1)?,
+                    emails: emails.lines().map(str::to_string).collect(),
+                    not_after: r.try_get(3)?,
+                    own: role == 0,
+                    ca: kind == "ca",
+                })
+            })
+            .collect()
     }
 
     /// How many certificates are stored.

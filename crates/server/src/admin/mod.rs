@@ -105,3 +105,11 @@ pub(crate) async fn audit(
         state.engine.audit_search(&caller.actor, &query).await?,
     ))
 }
+
+#[utoipa::path(get, path = "/api/v1/status", summary = "Counts, and the own certificates that expire within 30 days or have expired (admin)", responses((status = 200, description = "status"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<smimed_store::Status>> {
+    Ok(Json(state.engine.status(&caller.actor).await?))
+}
