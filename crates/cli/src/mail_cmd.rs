@@ -65,6 +65,7 @@ pub(crate) async fn run(
             rsa_oaep,
             reject_sha1,
             keep_incoming_mib,
+            expiry_warning_days,
             json,
         } => {
             // All of it or nothing, with its audit entry.
@@ -73,12 +74,14 @@ pub(crate) async fn run(
                 rsa_oaep,
                 reject_sha1,
                 keep_incoming_mib,
+                expiry_warning_days,
                 ..SettingsPatch::default()
             };
             let settings = if patch.cipher.is_some()
                 || patch.rsa_oaep.is_some()
                 || patch.reject_sha1.is_some()
                 || patch.keep_incoming_mib.is_some()
+                || patch.expiry_warning_days.is_some()
             {
                 engine.update_settings(actor, &patch).await?
             } else {
@@ -93,6 +96,7 @@ pub(crate) async fn run(
                 println!("rsa-oaep: {}", yes(settings.rsa_oaep));
                 println!("reject-sha1: {}", yes(settings.reject_sha1));
                 println!("keep-incoming-mib: {}", settings.keep_incoming_mib);
+                println!("expiry-warning-days: {}", settings.expiry_warning_days);
             }
         }
         Command::Options {

@@ -125,6 +125,9 @@ enum Command {
         /// MiB of kept incoming messages (for retry); the oldest go first.
         #[arg(long)]
         keep_incoming_mib: Option<i64>,
+        /// Days ahead that an own certificate's expiry is warned of (1-365).
+        #[arg(long)]
+        expiry_warning_days: Option<i64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

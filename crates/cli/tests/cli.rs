@@ -162,6 +162,15 @@ fn switch_is_off_by_default_and_status_counts() {
             && text.contains("expires in "),
         "{text}"
     );
+    // The window is a setting: one day leaves Soon out (it has days left).
+    let refused = s.fails(&["settings", "--expiry-warning-days", "400"]);
+    assert!(refused.contains("between 1 and 365"), "{refused}");
+    s.ok(&["settings", "--expiry-warning-days", "1"]);
+    assert_eq!(
+        s.json(&["status", "--json"])["expiring"],
+        serde_json::json!([])
+    );
+    assert_eq!(s.json(&["settings", "--json"])["expiry_warning_days"], 1);
     s.ok(&["disable"]);
     assert!(s.ok(&["status"]).contains("disabled"));
 }

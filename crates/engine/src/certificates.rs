@@ -259,9 +259,18 @@ impl Engine {
         Ok(self.store.watched_certificates().await?)
     }
 
+    /// The own certificates that expire within the warning window
+    /// (`expiry_warning_days`) or have expired, soonest first (admins).
+    pub async fn expiring(&self, actor: &Actor) -> Result<Vec<smimed_store::Expiring>> {
+        actor.admin()?;
+        let days = crate::settings::expiry_warning_days(&self.store.settings().await?);
+        Ok(self.store.expiring(days).await?)
+    }
+
     /// What `smimed status` shows (admins).
     pub async fn status(&self, actor: &Actor) -> Result<Status> {
         actor.admin()?;
-        Ok(self.store.status().await?)
+        let days = crate::settings::expiry_warning_days(&self.store.settings().await?);
+        Ok(self.store.status(days).await?)
     }
 }

@@ -23,6 +23,10 @@ pub const DEFAULT_RETENTION_DAYS: i64 = 30;
 pub const SETTING_KEEP_INCOMING: &str = "keep_incoming_mib";
 /// The size budget of kept incoming messages unless set otherwise.
 pub const DEFAULT_KEEP_INCOMING_MIB: i64 = 1024;
+/// Days ahead that an own certificate's expiry is warned of.
+pub const SETTING_EXPIRY_WARNING: &str = "expiry_warning_days";
+/// The warning window unless set otherwise.
+pub const DEFAULT_EXPIRY_WARNING_DAYS: i64 = 30;
 
 /// Every setting, as the API and `smimed settings --json` show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,6 +43,9 @@ pub struct Settings {
     pub log_retention_days: i64,
     /// MiB of kept incoming messages; the oldest go first beyond it.
     pub keep_incoming_mib: i64,
+    /// Days ahead that the page, `status` and the API warn of an own
+    /// certificate's expiry.
+    pub expiry_warning_days: i64,
 }
 
 /// A change to any subset of the settings; absent fields stay.
@@ -57,6 +64,8 @@ pub struct SettingsPatch {
     pub log_retention_days: Option<i64>,
     /// 1 to 1,048,576 (1 TiB).
     pub keep_incoming_mib: Option<i64>,
+    /// 1 to 365.
+    pub expiry_warning_days: Option<i64>,
 }
 
 impl Settings {
@@ -76,8 +85,16 @@ impl Settings {
                 .get(SETTING_KEEP_INCOMING)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_KEEP_INCOMING_MIB),
+            expiry_warning_days: expiry_warning_days(rows),
         }
     }
+}
+
+/// The warning window (days) in the raw settings.
+pub(crate) fn expiry_warning_days(rows: &HashMap<String, String>) -> i64 {
+    rows.get(SETTING_EXPIRY_WARNING)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_EXPIRY_WARNING_DAYS)
 }
 
 fn flag(rows: &HashMap<String, String>, name: &str) -> bool {
@@ -138,6 +155,14 @@ impl Engine {
                 ));
             }
             changes.push((SETTING_KEEP_INCOMING, mib.to_string()));
+        }
+        if let Some(days) = patch.expiry_warning_days {
+            if !(1..=365).contains(&days) {
+                return Err(Error::Invalid(
+                    "expiry_warning_days must be between 1 and 365".into(),
+                ));
+            }
+            changes.push((SETTING_EXPIRY_WARNING, days.to_string()));
         }
         for (value, name) in [
             (patch.rsa_oaep, SETTING_RSA_OAEP),

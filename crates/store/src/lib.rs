@@ -74,13 +74,10 @@ pub struct Status {
     pub private_keys: usize,
     /// Certificates with at least one issue.
     pub certificates_with_issues: usize,
-    /// Own certificates (with a private key) that expire within
-    /// [`EXPIRY_WARNING_DAYS`] or have expired, soonest first.
+    /// Own certificates (with a private key) that expire within the
+    /// warning window or have expired, soonest first.
     pub expiring: Vec<Expiring>,
 }
-
-/// Own certificates are listed as expiring this many days ahead.
-pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
 /// An own certificate that expires soon (or has expired).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -335,23 +332,10 @@ impl Store {
     }
 
     /// What `smimed status` shows.
-    pub async fn status(&self) -> Result<Status> {
+    pub async fn status(&self, warning_days: i64) -> Result<Status> {
         let (certificates, ca_certificates, private_keys, certificates_with_issues) =
             self.counts(smime::now()).await?;
-        let now = smime::now();
-        let expiring = self
-            .watched_certificates()
-            .await?
-            .into_iter()
-            .filter(|w| w.own && w.not_after < now + EXPIRY_WARNING_DAYS * 86_400)
-            .map(|w| Expiring {
-                days_left: (w.not_after - now).div_euclid(86_400),
-                fingerprint: w.fingerprint,
-                subject: w.subject,
-                emails: w.emails,
-                not_after: w.not_after,
-            })
-            .collect();
+        let expiring = self.expiring(warning_days).await?;
         Ok(Status {
             enabled: self.enabled().await?,
             certificates,
@@ -360,6 +344,27 @@ impl Store {
             certificates_with_issues,
             expiring,
         })
+    }
+
+    /// Own certificates (with a private key) that expire within
+    /// `warning_days` or have expired, soonest first.
+    pub async fn expiring(&self, warning_days: i64) -> Result<Vec<Expiring>> {
+        let now = smime::now();
+        Ok(self
+            .watched_certificates()
+            .await?
+            .into_iter()
+            .filter(|w| {
+                w.own && w.not_after < now.saturating_add(warning_days.saturating_mul(86_400))
+            })
+            .map(|w| Expiring {
+                days_left: (w.not_after - now).div_euclid(86_400),
+                fingerprint: w.fingerprint,
+                subject: w.subject,
+                emails: w.emails,
+                not_after: w.not_after,
+            })
+            .collect())
     }
 
     /// Starts a transaction that holds the write lock from its first

@@ -745,7 +745,7 @@ async fn rows_stored_before_the_lists_are_filled_in_at_open() {
             assert_eq!(got, reference.page(&q), "{q:?}");
             assert!(got.1 > 0, "{q:?}");
         }
-        assert_eq!(store.status().await.unwrap().certificates, certs.len());
+        assert_eq!(store.status(30).await.unwrap().certificates, certs.len());
         assert!(
             !store
                 .candidates_for_email("old7@before.example")
@@ -786,7 +786,7 @@ async fn status_counts_agree_with_the_list() {
         mixed(&store).await;
         let now = smime::now();
         let all = store_page(&store, &CertificateQuery::all(now)).await.0;
-        let status = store.status().await.unwrap();
+        let status = store.status(30).await.unwrap();
         assert_eq!(status.certificates, all.len());
         assert_eq!(
             status.certificates_with_issues,

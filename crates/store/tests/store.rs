@@ -114,7 +114,7 @@ async fn a_file_is_stored_whole_or_not_at_all() {
                 .unwrap()
                 .contains("import the certificate first")
         );
-        assert_eq!(store.status().await.unwrap().certificates, 0);
+        assert_eq!(store.status(30).await.unwrap().certificates, 0);
     }
 }
 
@@ -138,7 +138,7 @@ async fn reimport_is_reported_as_already_present() {
                 .iter()
                 .all(|c| c.outcome == Outcome::AlreadyPresent)
         );
-        let status = store.status().await.unwrap();
+        let status = store.status(30).await.unwrap();
         assert_eq!((status.certificates, status.ca_certificates), (6, 2));
     }
 }
@@ -261,7 +261,7 @@ async fn issues_include_a_missing_issuer_and_expiry() {
         };
         assert_eq!(codes("orphan@example.org"), ["issuer_not_in_store"]);
         assert_eq!(codes("expired@example.org"), ["expired"]);
-        assert_eq!(store.status().await.unwrap().certificates_with_issues, 2);
+        assert_eq!(store.status(30).await.unwrap().certificates_with_issues, 2);
     }
 }
 
@@ -456,7 +456,7 @@ async fn secrets_are_sealed_at_rest() {
             );
         }
         // And the keys still open: the seal holds what went in.
-        assert_eq!(store.status().await.unwrap().private_keys, 3);
+        assert_eq!(store.status(30).await.unwrap().private_keys, 3);
     }
 }
 

@@ -106,7 +106,7 @@ pub(crate) async fn audit(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/status", summary = "Counts, and the own certificates that expire within 30 days or have expired (admin)", responses((status = 200, description = "status"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/status", summary = "Counts, and the own certificates that expire within the warning window or have expired (admin)", responses((status = 200, description = "status"), (status = 401, description = "no valid token"), (status = 403, description = "wrong role")), security(("bearer" = [])))]
 pub(crate) async fn status(
     State(state): State<AppState>,
     caller: Caller,

@@ -38,21 +38,17 @@ pub(crate) async fn page(State(state): State<AppState>, s: Session) -> UiResult<
     if s.admin().is_err() {
         return Ok(Redirect::to("/compose").into_response());
     }
-    let now = smime::now();
-    let window = now + smimed_store::EXPIRY_WARNING_DAYS * 86_400;
     let expiring = state
         .engine
-        .watched_certificates()
+        .expiring(&s.caller.actor)
         .await?
         .into_iter()
-        .filter(|w| w.own && w.not_after < window)
-        .map(|w| {
-            let days = (w.not_after - now).div_euclid(86_400);
-            let who = format!("{} ({})", w.subject, w.emails.join(", "));
-            if days < 0 {
+        .map(|e| {
+            let who = format!("{} ({})", e.subject, e.emails.join(", "));
+            if e.days_left < 0 {
                 (true, format!("Your certificate {who} has expired: mail from it can no longer be signed. Import its successor."))
             } else {
-                (false, format!("Your certificate {who} expires in {days} day(s), on {}. Import its successor in time.", &datetime(w.not_after)[..10]))
+                (false, format!("Your certificate {who} expires in {} day(s), on {}. Import its successor in time.", e.days_left, &datetime(e.not_after)[..10]))
             }
         })
         .collect();

@@ -182,13 +182,14 @@ fn settings_words(detail: &str) -> Vec<String> {
         return vec![detail.to_string()];
     };
     // In the order of the settings form, not the JSON's.
-    const ORDER: [&str; 6] = [
+    const ORDER: [&str; 7] = [
         "enabled",
         "cipher",
         "rsa_oaep",
         "reject_sha1",
         "log_retention_days",
         "keep_incoming_mib",
+        "expiry_warning_days",
     ];
     let rank = |name: &str| ORDER.iter().position(|n| *n == name).unwrap_or(ORDER.len());
     let mut set: Vec<(&String, &serde_json::Value)> =
@@ -206,6 +207,7 @@ fn settings_words(detail: &str) -> Vec<String> {
             }
             ("log_retention_days", v) => format!("logs kept {v} days"),
             ("keep_incoming_mib", v) => format!("incoming mail kept up to {v} MiB"),
+            ("expiry_warning_days", v) => format!("expiry warned of {v} days ahead"),
             (name, v) => format!("{name} {v}"),
         })
         .collect()
