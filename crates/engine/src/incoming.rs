@@ -2,7 +2,8 @@
 //! certificates, every stored fingerprint, the sealed keys, the policy),
 //! compute [`smime::incoming::process`] on the blocking pool, opening only
 //! the keys a recipient info names, then keep the message and log each
-//! layer once. Retry runs the same on the kept message.
+//! layer once. Retry runs the same on the kept message. Both keep what the
+//! signatures offer (see `learn`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -38,11 +39,14 @@ impl Engine {
         // Shared with the computation, not copied: a message's memory is
         // its size, its readable content and what OpenSSL needs.
         let raw = Arc::new(raw);
-        let processed = self.process(&view, Arc::clone(&raw)).await?;
+        let mut processed = self.process(&view, Arc::clone(&raw)).await?;
+        let learning = crate::settings::learns(&*view.settings().await?);
+        let offered = self.learn(actor, learning, &mut processed).await?;
         let id = self
             .store
             .save_incoming(&raw, &report_json(&processed)?)
             .await?;
+        self.wait_for_decision(&raw, &offered, &id).await?;
         self.keep_within_budget(&view, raw.len()).await?;
         self.log_layers(actor, &raw, &processed).await?;
         Ok(Received { id, processed })
@@ -54,10 +58,14 @@ impl Engine {
     pub async fn retry(&self, actor: &Actor, id: &str) -> Result<Received> {
         let _permit = self.admit()?;
         let raw = Arc::new(self.store.incoming_message(id).await?.raw);
-        let processed = self.process(&self.view().await?, Arc::clone(&raw)).await?;
+        let view = self.view().await?;
+        let mut processed = self.process(&view, Arc::clone(&raw)).await?;
+        let learning = crate::settings::learns(&*view.settings().await?);
+        let offered = self.learn(actor, learning, &mut processed).await?;
         self.store
             .update_incoming_report(id, &report_json(&processed)?, actor.name())
             .await?;
+        self.wait_for_decision(&raw, &offered, id).await?;
         self.log_layers(actor, &raw, &processed).await?;
         Ok(Received {
             id: id.to_string(),
@@ -104,13 +112,15 @@ impl Engine {
         // certificates are at hand for a signature that does not carry its
         // signer's; every stored certificate is trusted as itself.
         let mut stored = view.ca_certificates().await?.to_vec();
+        let mut learned = Vec::new();
         for address in senders.from.iter().chain(&senders.sender) {
-            stored.extend(
-                view.candidates(address)
-                    .await?
-                    .iter()
-                    .map(|c| c.certificate.clone()),
-            );
+            for c in view.candidates(address).await?.iter() {
+                // Learned from mail: trusted only through its CA.
+                match c.learned {
+                    true => learned.push(c.certificate.clone()),
+                    false => stored.push(c.certificate.clone()),
+                }
+            }
         }
         let fingerprints = view.fingerprints().await?;
         let keyed = view.certificates_with_keys().await?;
@@ -121,7 +131,9 @@ impl Engine {
         let (processed, failed, opened) = self
             .compute_message(move || -> Result<_> {
                 let keys = MessageKeys::new(&keyed, &sealed, keyring);
-                let trust = TrustStore::new(stored.iter()).with_stored(fingerprints);
+                let trust = TrustStore::new(stored.iter())
+                    .with_known(&learned)
+                    .with_stored(fingerprints);
                 let ctx = Context {
                     keys: &keys,
                     trust: &trust,

@@ -19,6 +19,7 @@ mod certificates;
 mod error;
 mod groups;
 mod incoming;
+mod learn;
 mod logs;
 mod memo;
 mod oplog;
@@ -41,6 +42,7 @@ pub use certificates::{CertificateFilter, CertificatePage, Download, ImportKind}
 pub use error::{Error, Result};
 pub use groups::GroupPatch;
 pub use incoming::Received;
+pub use learn::{Acceptance, PendingPage, Retried};
 pub use outgoing::{MAX_ADDRESSES, Outgoing, OutgoingRequest, Sender, recipients_of};
 pub use relay::Copy;
 pub use settings::{
@@ -49,7 +51,8 @@ pub use settings::{
 };
 pub use smimed_store::{
     AuditEntry, AuditQuery, CertificateSort, Expiring, Group, ImportReport, ListedCertificate,
-    Operation, Role, Status, StoredCertificate, StoredIncoming, TokenInfo, Watched,
+    Operation, PendingCertificate, Role, Status, StoredCertificate, StoredIncoming, TokenInfo,
+    Watched,
 };
 pub use tokens::Session;
 

@@ -28,6 +28,10 @@ pub const SETTING_EXPIRY_WARNING: &str = "expiry_warning_days";
 /// The warning window unless set otherwise.
 pub const DEFAULT_EXPIRY_WARNING_DAYS: i64 = 30;
 
+/// Signers' certificates are kept from signed mail (`true` unless set
+/// `false`): contacts when a stored CA vouches, else pending.
+pub const SETTING_LEARN: &str = "learn_certificates";
+
 /// Every setting, as the API and `smimed settings --json` show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Settings {
@@ -46,6 +50,9 @@ pub struct Settings {
     /// Days ahead that the page, `status` and the API warn of an own
     /// certificate's expiry.
     pub expiry_warning_days: i64,
+    /// Signers' certificates are kept from signed mail: as contacts when a
+    /// stored CA vouches for them, else pending an admin's decision.
+    pub learn_certificates: bool,
 }
 
 /// A change to any subset of the settings; absent fields stay.
@@ -66,6 +73,8 @@ pub struct SettingsPatch {
     pub keep_incoming_mib: Option<i64>,
     /// 1 to 365.
     pub expiry_warning_days: Option<i64>,
+    /// Keep signers' certificates from signed mail.
+    pub learn_certificates: Option<bool>,
 }
 
 impl Settings {
@@ -86,6 +95,7 @@ impl Settings {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_KEEP_INCOMING_MIB),
             expiry_warning_days: expiry_warning_days(rows),
+            learn_certificates: learns(rows),
         }
     }
 }
@@ -95,6 +105,12 @@ pub(crate) fn expiry_warning_days(rows: &HashMap<String, String>) -> i64 {
     rows.get(SETTING_EXPIRY_WARNING)
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_EXPIRY_WARNING_DAYS)
+}
+
+/// Whether signers' certificates are kept from signed mail (on unless set
+/// off).
+pub(crate) fn learns(rows: &HashMap<String, String>) -> bool {
+    rows.get(SETTING_LEARN).map(String::as_str) != Some("false")
 }
 
 fn flag(rows: &HashMap<String, String>, name: &str) -> bool {
@@ -168,6 +184,7 @@ impl Engine {
             (patch.rsa_oaep, SETTING_RSA_OAEP),
             (patch.reject_sha1, SETTING_REJECT_SHA1),
             (patch.enabled, smimed_store::SETTING_ENABLED),
+            (patch.learn_certificates, SETTING_LEARN),
         ] {
             if let Some(on) = value {
                 changes.push((name, on.to_string()));

@@ -875,3 +875,272 @@ async fn group_on(
     };
     store.set_group(&group, "test", "").await.unwrap();
 }
+
+/// A message signed by Alice (sign only), carrying her intermediate CA.
+async fn signed_by_alice() -> Vec<u8> {
+    let a = alice().await;
+    a.engine
+        .outgoing(
+            &actor(),
+            message("alice@example.org", "bob@example.org"),
+            &support(),
+            &asked(Some(true), Some(false)),
+        )
+        .await
+        .unwrap()
+        .message
+}
+
+/// The audit actions recorded, oldest first.
+async fn audit_actions(store: &Store) -> Vec<String> {
+    let mut entries = store.audit_entries(1000, 0).await.unwrap();
+    entries.reverse();
+    entries.into_iter().map(|e| e.action).collect()
+}
+
+fn fingerprint_of(name: &str) -> String {
+    smime::bundle::parse(&fixture(name), None)
+        .unwrap()
+        .certificates[0]
+        .fingerprint()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_signer_a_stored_ca_vouches_for_becomes_a_contact_trusted_only_through_it() {
+    let signed = signed_by_alice().await;
+    let alice_fp = fingerprint_of(files::ALICE);
+    let r = side(&[(files::CA, None)]).await;
+
+    let received = r.engine.incoming(&actor(), signed.clone()).await.unwrap();
+    let report = &received.processed.report;
+    assert_eq!(report.sign.as_ref().unwrap().code, SignCode::Verified);
+    assert_eq!(report.learned, [alice_fp.clone()]);
+    assert!(report.pending.is_empty());
+    let json = serde_json::to_value(report).unwrap();
+    assert_eq!(json["learned"][0], alice_fp.as_str());
+    // Alice's certificate is kept; the intermediate CA she carried is not
+    // (a message never adds trust).
+    let stored: Vec<String> = r
+        .store
+        .list_certificates()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.certificate.info().subject.clone())
+        .collect();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(stored.iter().any(|s| s.contains("Alice")), "{stored:?}");
+    let candidates = r
+        .store
+        .candidates_for_email("alice@example.org")
+        .await
+        .unwrap();
+    assert_eq!(candidates.len(), 1);
+    assert!(candidates[0].learned);
+    assert!(
+        audit_actions(&r.store)
+            .await
+            .contains(&"certificate.learn".to_string())
+    );
+
+    // Known now: the next message from her learns nothing, and verifies.
+    let report = r.engine.incoming(&actor(), signed.clone()).await.unwrap();
+    let report = report.processed.report;
+    assert_eq!(report.sign.unwrap().code, SignCode::Verified);
+    assert!(report.learned.is_empty());
+
+    // Without the CA, the learned certificate vouches for nothing: it was
+    // trusted through the CA, never as itself; and it does not go pending.
+    let ca_fp = fingerprint_of(files::CA);
+    r.engine.delete_certificate(&actor(), &ca_fp).await.unwrap();
+    let report = r.engine.incoming(&actor(), signed.clone()).await.unwrap();
+    let report = report.processed.report;
+    assert_eq!(report.sign.unwrap().code, SignCode::UnknownSigner);
+    assert!(report.pending.is_empty());
+    assert_eq!(
+        r.engine
+            .pending_certificates(&actor(), 1, 50)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+
+    // An admin's import of the same certificate makes it trusted as itself.
+    import(&r.store, files::ALICE, None).await;
+    let report = r.engine.incoming(&actor(), signed).await.unwrap();
+    assert_eq!(
+        report.processed.report.sign.unwrap().code,
+        SignCode::Verified
+    );
+}
+
+#[tokio::test]
+async fn a_valid_signature_without_a_trusted_path_waits_for_an_admin() {
+    let signed = signed_by_alice().await;
+    let alice_fp = fingerprint_of(files::ALICE);
+    let r = side(&[]).await;
+
+    let first = r.engine.incoming(&actor(), signed.clone()).await.unwrap();
+    let report = &first.processed.report;
+    assert_eq!(report.sign.as_ref().unwrap().code, SignCode::UnknownSigner);
+    assert_eq!(report.pending, [alice_fp.clone()]);
+    assert!(report.learned.is_empty());
+    // Waiting is not trusting: nothing is stored.
+    assert!(r.store.list_certificates().await.unwrap().is_empty());
+    let second = r.engine.incoming(&actor(), signed.clone()).await.unwrap();
+    assert_eq!(second.processed.report.pending, [alice_fp.clone()]);
+
+    let page = r
+        .engine
+        .pending_certificates(&actor(), 1, 50)
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    let p = &page.items[0];
+    assert_eq!(p.fingerprint, alice_fp);
+    assert_eq!(p.sender, "alice@example.org");
+    assert_eq!((p.messages_seen, p.messages_kept), (2, 2));
+    // Agents cannot decide.
+    let agent = Actor::token("agent", smimed_store::Role::Agent);
+    assert!(matches!(
+        r.engine.accept_pending(&agent, &alice_fp).await,
+        Err(Error::Forbidden)
+    ));
+    // A prefix does not name it.
+    assert!(matches!(
+        r.engine.accept_pending(&actor(), &alice_fp[..16]).await,
+        Err(Error::Invalid(_))
+    ));
+
+    // Accepting stores it and checks both kept messages again.
+    let upper = alice_fp.to_uppercase();
+    let accepted = r.engine.accept_pending(&actor(), &upper).await.unwrap();
+    assert_eq!(accepted.fingerprint, alice_fp);
+    let mut ids: Vec<&str> = accepted.retried.iter().map(|m| m.id.as_str()).collect();
+    ids.sort();
+    let mut expected = [first.id.as_str(), second.id.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(accepted.retried.iter().all(|m| m.sign == Some("verified")));
+    let kept = r.store.incoming_message(&first.id).await.unwrap();
+    assert!(kept.report.contains("\"verified\""), "{}", kept.report);
+    assert_eq!(r.store.list_certificates().await.unwrap().len(), 1);
+    assert_eq!(
+        r.engine
+            .pending_certificates(&actor(), 1, 50)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert!(
+        audit_actions(&r.store)
+            .await
+            .contains(&"certificate.accept".to_string())
+    );
+    // Decided: a second accept finds nothing.
+    assert!(matches!(
+        r.engine.accept_pending(&actor(), &alice_fp).await,
+        Err(Error::Store(smimed_store::Error::NoPending(_)))
+    ));
+    let report = r.engine.incoming(&actor(), signed).await.unwrap();
+    let report = report.processed.report;
+    assert_eq!(report.sign.unwrap().code, SignCode::Verified);
+    assert!(report.pending.is_empty() && report.learned.is_empty());
+}
+
+#[tokio::test]
+async fn a_rejected_certificate_is_not_offered_again() {
+    let signed = signed_by_alice().await;
+    let alice_fp = fingerprint_of(files::ALICE);
+    let r = side(&[]).await;
+    r.engine.incoming(&actor(), signed.clone()).await.unwrap();
+    r.engine.reject_pending(&actor(), &alice_fp).await.unwrap();
+    assert!(
+        audit_actions(&r.store)
+            .await
+            .contains(&"certificate.reject".to_string())
+    );
+    let report = r.engine.incoming(&actor(), signed).await.unwrap();
+    let report = report.processed.report;
+    assert_eq!(report.sign.unwrap().code, SignCode::UnknownSigner);
+    assert!(report.pending.is_empty());
+    assert_eq!(
+        r.engine
+            .pending_certificates(&actor(), 1, 50)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert!(r.store.list_certificates().await.unwrap().is_empty());
+    assert!(matches!(
+        r.engine.accept_pending(&actor(), &alice_fp).await,
+        Err(Error::Store(smimed_store::Error::NoPending(_)))
+    ));
+}
+
+#[tokio::test]
+async fn nothing_is_learned_from_failed_or_foreign_signatures_or_when_switched_off() {
+    let signed = signed_by_alice().await;
+    let text = String::from_utf8(signed.clone()).unwrap();
+    let tampered = text.replace("solved", "unsolved").into_bytes();
+    let forged = text
+        .replacen("From: alice@example.org", "From: ceo@example.org", 1)
+        .into_bytes();
+    for with_ca in [false, true] {
+        let imports: &[(&str, Option<&str>)] = if with_ca { &[(files::CA, None)] } else { &[] };
+        let r = side(imports).await;
+        for (what, message, code) in [
+            ("changed", &tampered, SignCode::BadSignature),
+            ("another author", &forged, SignCode::SignerNotSender),
+        ] {
+            let report = r.engine.incoming(&actor(), message.clone()).await.unwrap();
+            let report = report.processed.report;
+            let sign = report.sign.unwrap();
+            // Without the CA, the forged From is found before the author.
+            if with_ca || code == SignCode::BadSignature {
+                assert_eq!(sign.code, code, "{what}");
+            }
+            assert!(report.learned.is_empty(), "{what}, CA {with_ca}");
+            assert!(report.pending.is_empty(), "{what}, CA {with_ca}");
+        }
+        assert_eq!(
+            r.store.list_certificates().await.unwrap().len(),
+            imports.len()
+        );
+        assert_eq!(
+            r.engine
+                .pending_certificates(&actor(), 1, 50)
+                .await
+                .unwrap()
+                .total,
+            0
+        );
+
+        // Switched off: a good signature keeps nothing either.
+        let patch = SettingsPatch {
+            learn_certificates: Some(false),
+            ..SettingsPatch::default()
+        };
+        let settings = r.engine.update_settings(&actor(), &patch).await.unwrap();
+        assert!(!settings.learn_certificates);
+        let report = r.engine.incoming(&actor(), signed.clone()).await.unwrap();
+        let report = report.processed.report;
+        assert!(report.learned.is_empty() && report.pending.is_empty());
+        assert_eq!(
+            r.store.list_certificates().await.unwrap().len(),
+            imports.len()
+        );
+        assert_eq!(
+            r.engine
+                .pending_certificates(&actor(), 1, 50)
+                .await
+                .unwrap()
+                .total,
+            0
+        );
+    }
+}

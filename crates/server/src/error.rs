@@ -62,15 +62,18 @@ impl From<smimed_store::Error> for ApiError {
             | E::NoPrivateKey(_)
             | E::NoGroup(_)
             | E::NoToken(_)
-            | E::NoMessage(_) => StatusCode::NOT_FOUND,
+            | E::NoMessage(_)
+            | E::NoPending(_) => StatusCode::NOT_FOUND,
             E::AmbiguousId { .. } | E::InvalidId(_) => StatusCode::BAD_REQUEST,
             E::TokenExists(_) => StatusCode::CONFLICT,
+            E::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let code = match status {
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::CONFLICT => "conflict",
+            StatusCode::UNPROCESSABLE_ENTITY => "invalid_input",
             _ => "internal",
         };
         ApiError::new(status, code, e.to_string())

@@ -160,6 +160,14 @@ pub struct Report {
     /// repeats with another value than the message's own, or adds: shown
     /// from outside only.
     pub header_mismatch: Vec<String>,
+    /// Fingerprints of signer certificates the store kept as contacts
+    /// (a stored CA vouches for them); filled in by the store's side.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub learned: Vec<String>,
+    /// Fingerprints of signer certificates that now wait for an admin's
+    /// decision; filled in by the store's side.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
 }
 
 /// What the receiving side knows: its keys, what it trusts, its rules.
@@ -445,6 +453,8 @@ pub fn process(raw: &[u8], ctx: &Context<'_>) -> Result<Processed> {
         sign: None,
         layers: Vec::new(),
         header_mismatch: Vec::new(),
+        learned: Vec::new(),
+        pending: Vec::new(),
     };
     let mut held = Held::new(canonical);
     let mut peeled = false;
@@ -620,6 +630,8 @@ pub fn disabled_report(raw: &[u8]) -> Report {
         sign: smime.then(|| SignResult::new(SignCode::Disabled, comment, None)),
         layers: Vec::new(),
         header_mismatch: Vec::new(),
+        learned: Vec::new(),
+        pending: Vec::new(),
     }
 }
 

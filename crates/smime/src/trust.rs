@@ -73,6 +73,8 @@ pub struct TrustStore {
     all_stored: Arc<Fingerprints>,
     /// Certificates to find a signer that the message does not carry.
     known: Vec<X509>,
+    /// Stored certificates learned from mail: not trusted as themselves.
+    learned: Fingerprints,
     /// SHA-256 over the anchors' fingerprints: which anchors a remembered
     /// validation was made under.
     id: [u8; 32],
@@ -119,6 +121,7 @@ impl TrustStore {
             stored: Fingerprints(fingerprints),
             all_stored: Arc::default(),
             known,
+            learned: Fingerprints::default(),
             id: id.finish(),
         }
     }
@@ -128,6 +131,23 @@ impl TrustStore {
     pub fn with_stored(mut self, all: Arc<Fingerprints>) -> Self {
         self.all_stored = all;
         self
+    }
+
+    /// Also looks signers up in `certs` without trusting them as themselves
+    /// (certificates learned from mail: trusted only through their CA).
+    pub fn with_known<'a>(mut self, certs: impl IntoIterator<Item = &'a Certificate>) -> Self {
+        for c in certs {
+            if let Some(f) = unhex(c.fingerprint()) {
+                self.learned.0.insert(f);
+            }
+            self.known.push(c.x509().to_owned());
+        }
+        self
+    }
+
+    /// Whether `cert` is stored as learned from mail (see [`Self::with_known`]).
+    pub fn is_learned(&self, cert: &Certificate) -> bool {
+        self.learned.contains(cert)
     }
 
     /// The certificates to look a signer up in.

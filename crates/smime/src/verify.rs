@@ -89,6 +89,22 @@ pub struct SignResult {
     /// digest accepted, text hashed with LF line ends); also in `comment`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The signer's certificate, when the store may keep it (see [`Learn`]).
+    #[serde(skip)]
+    pub learn: Option<Learn>,
+}
+
+/// What a signature of the message's author offers the store: the signer's
+/// certificate, which the message does not make trusted by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Learn {
+    /// Verified through a stored CA and not stored: a contact to encrypt
+    /// replies to. Trusted only through that CA, never as itself.
+    Contact(Vec<u8>),
+    /// A valid signature by the sender without a path to a stored CA: kept
+    /// aside, untrusted and unused, until an admin accepts it.
+    Pending(Vec<u8>),
 }
 
 impl SignResult {
@@ -103,6 +119,7 @@ impl SignResult {
             comment: comment.into(),
             signer,
             warnings: Vec::new(),
+            learn: None,
         }
     }
 }
@@ -344,8 +361,13 @@ pub(crate) fn check(
         ),
         None => String::new(),
     };
-    match trust.validate(&signer, &carried, policy.now) {
-        Ok(PathCheck::Valid { .. }) => {}
+    // Learned only from the outer signature (checked against the author),
+    // never a CA: mail can add no trust.
+    let learnable = senders.is_some_and(|s| not_the_author(&signer, s).is_none())
+        && signer.info().kind != crate::Kind::Ca
+        && signer.rejection().is_none();
+    let through_ca = match trust.validate(&signer, &carried, policy.now) {
+        Ok(PathCheck::Valid { itself }) => !itself,
         // Whatever signingTime says: the signer sets it, and an expired key
         // (perhaps no longer kept safe) can claim any time.
         Ok(PathCheck::Expired(e) | PathCheck::NotYetValid(e)) => {
@@ -358,12 +380,16 @@ pub(crate) fn check(
             );
         }
         Ok(PathCheck::Untrusted(e)) => {
-            return fail(
+            let (mut result, content) = fail(
                 SignCode::UnknownSigner,
                 format!(
                     "the signer {who} is not trusted: {e}; import the signer's CA certificate or its own certificate"
                 ),
             );
+            if learnable && !trust.is_learned(&signer) {
+                result.learn = Some(Learn::Pending(signer.der().to_vec()));
+            }
+            return (result, content);
         }
         Err(e) => {
             return fail(
@@ -371,7 +397,7 @@ pub(crate) fn check(
                 format!("the signer {who} could not be checked: {e}"),
             );
         }
-    }
+    };
 
     // 4. The signer is the author.
     if let Some(senders) = senders
@@ -393,6 +419,9 @@ pub(crate) fn check(
         Some(info),
     );
     result.warnings = notes;
+    if learnable && through_ca && !trust.is_learned(&signer) {
+        result.learn = Some(Learn::Contact(signer.der().to_vec()));
+    }
     (result, content)
 }
 

@@ -99,6 +99,9 @@ pub struct Candidate {
     pub has_private_key: bool,
     /// It is self-signed, or a stored certificate issued it.
     pub issuer_known: bool,
+    /// Learned from signed mail: trusted only through its CA, never as
+    /// itself.
+    pub learned: bool,
 }
 
 /// What happened to one item of an imported file.
@@ -150,6 +153,18 @@ pub struct KeyOutcome {
     pub reason: Option<String>,
 }
 
+/// Where an import comes from: what it is audited as, and how far its
+/// certificates are trusted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Origin<'a> {
+    /// An admin's file: every certificate trusted as itself.
+    Admin,
+    /// Learned from mail through a stored CA: trusted only through it.
+    Learned,
+    /// A pending certificate (this fingerprint) an admin accepted.
+    Accepted(&'a str),
+}
+
 /// The answer to an import: per certificate and per key.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
@@ -174,6 +189,37 @@ impl Store {
         progress: &(dyn Fn(usize) + Send + Sync),
         actor: &str,
     ) -> Result<ImportReport> {
+        self.import_from(bundle, passphrase, progress, actor, Origin::Admin)
+            .await
+    }
+
+    /// Stores a signer's certificate learned from mail that a stored CA
+    /// vouched for: a contact trusted only through that CA (audited
+    /// `certificate.learn`). Whether it was new.
+    pub async fn learn_contact(&self, cert: Certificate, actor: &str) -> Result<bool> {
+        let bundle = Bundle {
+            certificates: vec![cert],
+            keys: Vec::new(),
+        };
+        let report = self
+            .import_from(bundle, None, &|_| {}, actor, Origin::Learned)
+            .await?;
+        Ok(report
+            .certificates
+            .first()
+            .is_some_and(|c| c.outcome == Outcome::Imported))
+    }
+
+    /// [`Store::import`], from where `origin` says.
+    pub(crate) async fn import_from(
+        &self,
+        bundle: Bundle,
+        passphrase: Option<&str>,
+        progress: &(dyn Fn(usize) + Send + Sync),
+        actor: &str,
+        origin: Origin<'_>,
+    ) -> Result<ImportReport> {
+        let learned = matches!(origin, Origin::Learned);
         let mut seen = HashSet::new();
         let certs: Vec<Certificate> = bundle
             .certificates
@@ -262,6 +308,18 @@ impl Store {
 
         let mut tx = self.begin_write().await?;
         lists::lock_certificates(&mut tx, self.backend).await?;
+        if let Origin::Accepted(fp) = origin {
+            // Another admin decided meanwhile: nothing is stored.
+            let waiting = sqlx::query(
+                "DELETE FROM pending_certificates WHERE fingerprint = $1 AND NOT rejected",
+            )
+            .bind(fp.to_string())
+            .execute(&mut *tx)
+            .await?;
+            if waiting.rows_affected() == 0 {
+                return Err(Error::NoPending(fp.to_string()));
+            }
+        }
         // Whether each has its issuer: in the file or stored already.
         let refs: Vec<&Certificate> = certs.iter().collect();
         let issuer_known = lists::issuers_known(&mut tx, &refs, &refs).await?;
@@ -270,9 +328,10 @@ impl Store {
         for (n, chunk) in certs.chunks(BATCH).enumerate() {
             let sql = format!(
                 "INSERT INTO certificates (fingerprint, der, subject, spki_sha256, \
-                 subject_name_sha256, issuer_name_sha256, is_ca, not_before, not_after, created_at) \
+                 subject_name_sha256, issuer_name_sha256, is_ca, not_before, not_after, created_at, \
+                 learned) \
                  VALUES {} ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint",
-                placeholders(chunk.len(), 10)
+                placeholders(chunk.len(), 11)
             );
             let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
             for cert in chunk {
@@ -287,9 +346,30 @@ impl Store {
                     .bind(info.kind == smime::Kind::Ca)
                     .bind(info.not_before)
                     .bind(info.not_after)
-                    .bind(now);
+                    .bind(now)
+                    .bind(learned);
             }
             inserted.extend(query.fetch_all(&mut *tx).await?);
+            // Stored now, so no longer waiting; and an admin's word makes
+            // a learned one trusted as itself.
+            let admin = ["UPDATE certificates SET learned = FALSE WHERE learned AND"];
+            let statements = ["DELETE FROM pending_certificates WHERE"]
+                .into_iter()
+                .chain(admin.into_iter().filter(|_| !learned));
+            for table in statements {
+                let sql = format!(
+                    "{table} fingerprint IN ({})",
+                    (1..=chunk.len())
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for cert in chunk {
+                    query = query.bind(cert.fingerprint().to_string());
+                }
+                query.execute(&mut *tx).await?;
+            }
 
             let rows: Vec<_> = chunk
                 .iter()
@@ -363,7 +443,7 @@ impl Store {
                 c.outcome = Outcome::AlreadyPresent;
             }
         }
-        self.audit_import(&mut tx, &report, actor).await?;
+        self.audit_import(&mut tx, &report, actor, origin).await?;
         tx.commit().await?;
         report.stored = true;
         Ok(report)
@@ -376,18 +456,18 @@ impl Store {
         tx: &mut crate::Tx,
         report: &ImportReport,
         actor: &str,
+        origin: Origin<'_>,
     ) -> Result<()> {
+        let action = match origin {
+            Origin::Admin => "certificate.import",
+            Origin::Learned => "certificate.learn",
+            Origin::Accepted(_) => "certificate.accept",
+        };
         let certs = report
             .certificates
             .iter()
             .filter(|c| c.outcome == Outcome::Imported)
-            .map(|c| {
-                (
-                    "certificate.import",
-                    c.fingerprint.clone(),
-                    c.subject.clone(),
-                )
-            });
+            .map(|c| (action, c.fingerprint.clone(), c.subject.clone()));
         let keys = report
             .private_keys
             .iter()
@@ -462,7 +542,7 @@ impl Store {
     /// Certificates that carry `email` (compared case-insensitively).
     pub async fn certificates_for_email(&self, email: &str) -> Result<Vec<StoredCertificate>> {
         let mut out = Vec::new();
-        for (certificate, key, issuer_known) in self.keyed_for_email(email).await? {
+        for (certificate, key, issuer_known, _) in self.keyed_for_email(email).await? {
             out.push(self.stored(certificate, key, issuer_known).await?);
         }
         Ok(out)
@@ -472,7 +552,8 @@ impl Store {
     /// issuer is stored: what the engine selects from.
     pub async fn candidates_for_email(&self, email: &str) -> Result<Vec<Candidate>> {
         let mut out = Vec::new();
-        for (certificate, (has_private_key, _), issuer_known) in self.keyed_for_email(email).await?
+        for (certificate, (has_private_key, _), issuer_known, learned) in
+            self.keyed_for_email(email).await?
         {
             let issuer_known = match issuer_known {
                 Some(known) => known,
@@ -482,17 +563,20 @@ impl Store {
                 certificate,
                 has_private_key,
                 issuer_known,
+                learned,
             });
         }
         Ok(out)
     }
 
-    /// The SHA-256 fingerprints of every stored certificate: each is trusted
-    /// as itself when it signs.
+    /// The SHA-256 fingerprints of every stored certificate that is trusted
+    /// as itself when it signs: all but those learned from mail.
     pub async fn fingerprints(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT fingerprint FROM certificates")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT fingerprint FROM certificates WHERE NOT learned")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Certificates for `email` with their key state and whether their
@@ -500,7 +584,7 @@ impl Store {
     async fn keyed_for_email(
         &self,
         email: &str,
-    ) -> Result<Vec<(Certificate, KeyState, Option<bool>)>> {
+    ) -> Result<Vec<(Certificate, KeyState, Option<bool>, bool)>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "{SELECT_STORED} JOIN certificate_emails e ON e.fingerprint = c.fingerprint \
              WHERE e.email = $1"
@@ -515,6 +599,7 @@ impl Store {
                     Certificate::from_der_cached(&der)?,
                     key_state(row)?,
                     issuer_known(row)?,
+                    row.try_get::<i64, _>(4)? != 0,
                 ))
             })
             .collect()
@@ -689,9 +774,10 @@ impl Store {
     }
 }
 
-/// The certificate (DER), whether it has a key, that key's problem, and
-/// whether its issuer is known.
-const SELECT_STORED: &str = "SELECT c.der, k.fingerprint, p.problem, l.issuer_known \
+/// The certificate (DER), whether it has a key, that key's problem,
+/// whether its issuer is known, and whether it was learned from mail.
+const SELECT_STORED: &str = "SELECT c.der, k.fingerprint, p.problem, l.issuer_known, \
+     CASE WHEN c.learned THEN 1 ELSE 0 END \
      FROM certificates c \
      LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
      LEFT JOIN key_problems p ON p.fingerprint = c.fingerprint \

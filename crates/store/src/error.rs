@@ -29,6 +29,12 @@ pub enum Error {
     /// No token has this name.
     #[error("no token is called \"{0}\"")]
     NoToken(String),
+    /// No certificate with this fingerprint waits for a decision.
+    #[error("no pending certificate has fingerprint \"{0}\"")]
+    NoPending(String),
+    /// What was asked cannot be stored; the text says why.
+    #[error("{0}")]
+    Refused(String),
     /// No kept incoming message has this id.
     #[error("no incoming message has id \"{0}\"")]
     NoMessage(String),

@@ -42,9 +42,11 @@ impl Store {
     /// Drops the oldest kept messages until the rest fit in `budget` bytes;
     /// returns how many went.
     pub async fn prune_incoming(&self, budget: i64) -> Result<u64> {
-        let total: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM incoming_messages")
-            .fetch_one(&self.pool)
-            .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM incoming_messages",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         if total <= budget {
             return Ok(0);
         }
@@ -98,7 +100,7 @@ impl Store {
 
 /// Microseconds since the Unix epoch, never less than the last value this
 /// process handed out: the order kept messages were received in.
-fn received_us() -> i64 {
+pub(crate) fn received_us() -> i64 {
     use std::sync::atomic::{AtomicI64, Ordering};
     static LAST: AtomicI64 = AtomicI64::new(0);
     let now = std::time::SystemTime::now()

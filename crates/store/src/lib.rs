@@ -14,6 +14,7 @@ mod kept;
 mod keys;
 mod lists;
 mod logs;
+mod pending;
 mod relayed;
 mod seal;
 mod sessions;
@@ -33,6 +34,9 @@ pub use kept::StoredIncoming;
 pub use keys::{SealedKey, UnsealedKey};
 pub use lists::{CertificateList, CertificateQuery, CertificateSort, ListedCertificate, Watched};
 pub use logs::{AuditEntry, AuditQuery, Operation};
+pub use pending::{
+    Accepted, MAX_PENDING, MAX_PENDING_MESSAGES, MAX_PENDING_PER_SENDER, PendingCertificate,
+};
 pub use relayed::RELAYED_KEEP_SECS;
 pub use seal::MasterKey;
 pub use sessions::WebSession;

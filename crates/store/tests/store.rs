@@ -794,3 +794,127 @@ async fn a_shared_generation_read_never_predates_the_caller() {
         }
     }
 }
+
+#[tokio::test]
+async fn pending_certificates_are_bounded_per_sender_and_in_total() {
+    use smimed_store::{MAX_PENDING, MAX_PENDING_MESSAGES, MAX_PENDING_PER_SENDER};
+    let ca = testpki::BulkCa::new("Spam CA").unwrap();
+    let key = testpki::ec_p256().unwrap();
+    let cert = |email: &str| {
+        let x = ca.issue(&key, email).unwrap();
+        smime::Certificate::from_der(&x.to_der().unwrap()).unwrap()
+    };
+    // One flood, shared by both backends: a certificate per message.
+    let flood: Vec<smime::Certificate> = (0..=MAX_PENDING)
+        .map(|i| cert(&format!("spam{i}@example.net")))
+        .collect();
+    let one_sender: Vec<smime::Certificate> = (0..MAX_PENDING_PER_SENDER + 2)
+        .map(|_| cert("eve@example.net"))
+        .collect();
+    for db in fresh_databases().await {
+        let store = &db.store;
+        let kept = store.save_incoming(b"From: x\r\n\r\n", "{}").await.unwrap();
+
+        // One sender, six new certificates: the four seen last wait.
+        for c in &one_sender {
+            assert!(
+                store
+                    .add_pending(c, "Eve@Example.net", &kept)
+                    .await
+                    .unwrap()
+            );
+        }
+        let (items, total) = store.pending_certificates(100, 0).await.unwrap();
+        assert_eq!(total, MAX_PENDING_PER_SENDER);
+        let newest: Vec<&str> = one_sender
+            .iter()
+            .rev()
+            .take(MAX_PENDING_PER_SENDER as usize)
+            .map(|c| c.fingerprint())
+            .collect();
+        let listed: Vec<&str> = items.iter().map(|p| p.fingerprint.as_str()).collect();
+        assert_eq!(listed, newest);
+        assert!(items.iter().all(|p| p.sender == "eve@example.net"));
+
+        // Messages per certificate: the last MAX_PENDING_MESSAGES.
+        let last = one_sender.last().unwrap();
+        for _ in 0..MAX_PENDING_MESSAGES + 3 {
+            let id = store.save_incoming(b"From: x\r\n\r\n", "{}").await.unwrap();
+            store
+                .add_pending(last, "eve@example.net", &id)
+                .await
+                .unwrap();
+        }
+        let p = store.pending_certificate(last.fingerprint()).await.unwrap();
+        assert_eq!(p.messages_kept, MAX_PENDING_MESSAGES);
+        assert_eq!(p.messages_seen, MAX_PENDING_MESSAGES + 4);
+
+        // A flood from many senders: at most MAX_PENDING in all, the least
+        // recently seen gone first (Eve's, then the flood's first).
+        for c in &flood {
+            store
+                .add_pending(c, c.info().email_addresses[0].as_str(), &kept)
+                .await
+                .unwrap();
+        }
+        let (items, total) = store.pending_certificates(1, 0).await.unwrap();
+        assert_eq!(total, MAX_PENDING);
+        assert_eq!(items[0].fingerprint, flood.last().unwrap().fingerprint());
+        assert!(matches!(
+            store.pending_certificate(last.fingerprint()).await,
+            Err(Error::NoPending(_))
+        ));
+        assert!(matches!(
+            store.pending_certificate(flood[0].fingerprint()).await,
+            Err(Error::NoPending(_))
+        ));
+        store
+            .pending_certificate(flood[1].fingerprint())
+            .await
+            .unwrap();
+
+        // Accepting stores it, audited, and ends the wait; rejecting keeps
+        // it out of the list and out of waiting again.
+        let accepted = store
+            .accept_pending(flood[1].fingerprint(), "admin")
+            .await
+            .unwrap();
+        assert_eq!(accepted.messages, [kept.clone()]);
+        assert_eq!(store.list_certificates().await.unwrap().len(), 1);
+        assert!(
+            !store
+                .add_pending(&flood[1], "spam1@example.net", &kept)
+                .await
+                .unwrap()
+        );
+        store
+            .reject_pending(flood[2].fingerprint(), "admin")
+            .await
+            .unwrap();
+        assert!(store.rejected(flood[2].fingerprint()).await.unwrap());
+        assert!(
+            !store
+                .add_pending(&flood[2], "spam2@example.net", &kept)
+                .await
+                .unwrap()
+        );
+        let (_, total) = store.pending_certificates(1, 0).await.unwrap();
+        assert_eq!(total, MAX_PENDING - 2);
+        let actions: Vec<String> = store
+            .audit_entries(10, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions, ["certificate.reject", "certificate.accept"]);
+
+        // A kept message pruned away leaves no link behind.
+        store.prune_incoming(0).await.unwrap();
+        let p = store
+            .pending_certificate(flood[3].fingerprint())
+            .await
+            .unwrap();
+        assert_eq!(p.messages_kept, 0);
+    }
+}
