@@ -66,6 +66,7 @@ pub(crate) async fn run(
             reject_sha1,
             keep_incoming_mib,
             expiry_warning_days,
+            learn_certificates,
             json,
         } => {
             // All of it or nothing, with its audit entry.
@@ -75,6 +76,7 @@ pub(crate) async fn run(
                 reject_sha1,
                 keep_incoming_mib,
                 expiry_warning_days,
+                learn_certificates,
                 ..SettingsPatch::default()
             };
             let settings = if patch.cipher.is_some()
@@ -82,6 +84,7 @@ pub(crate) async fn run(
                 || patch.reject_sha1.is_some()
                 || patch.keep_incoming_mib.is_some()
                 || patch.expiry_warning_days.is_some()
+                || patch.learn_certificates.is_some()
             {
                 engine.update_settings(actor, &patch).await?
             } else {
@@ -97,6 +100,7 @@ pub(crate) async fn run(
                 println!("reject-sha1: {}", yes(settings.reject_sha1));
                 println!("keep-incoming-mib: {}", settings.keep_incoming_mib);
                 println!("expiry-warning-days: {}", settings.expiry_warning_days);
+                println!("learn-certificates: {}", yes(settings.learn_certificates));
             }
         }
         Command::Options {

@@ -128,6 +128,10 @@ enum Command {
         /// Days ahead that an own certificate's expiry is warned of (1-365).
         #[arg(long)]
         expiry_warning_days: Option<i64>,
+        /// Keep signers' certificates from signed mail: as contacts when a
+        /// stored CA vouches for them, else pending an admin's decision.
+        #[arg(long, value_parser = parse_yes_no)]
+        learn_certificates: Option<bool>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -307,6 +311,29 @@ enum CertCommand {
     Delete {
         /// Fingerprint or a unique prefix of at least 8 characters.
         id: String,
+    },
+    /// List the certificates from signed mail that wait for a decision
+    /// (no stored CA vouches for them), with their fingerprints.
+    Pending {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a pending certificate as a contact (after comparing its
+    /// fingerprint with the sender) and check the kept messages it signed
+    /// again.
+    Accept {
+        /// The whole SHA-256 fingerprint (64 hex digits; colons and blanks
+        /// allowed).
+        fingerprint: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reject a pending certificate: never used, not offered again.
+    Reject {
+        /// The whole SHA-256 fingerprint (64 hex digits).
+        fingerprint: String,
     },
 }
 

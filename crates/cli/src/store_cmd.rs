@@ -66,6 +66,26 @@ pub(crate) async fn run(
                 println!("Its private key was deleted too.");
             }
         }
+        Command::Cert(CertCommand::Pending { json }) => pending(engine, actor, json).await?,
+        Command::Cert(CertCommand::Accept { fingerprint, json }) => {
+            let accepted = engine.accept_pending(actor, &fingerprint).await?;
+            if json {
+                println!("{}", serde_json::to_string(&accepted)?);
+            } else {
+                println!("Accepted {} as a contact.", accepted.fingerprint);
+                for m in &accepted.retried {
+                    println!(
+                        "Checked again: message {}: {}",
+                        m.id,
+                        m.sign.unwrap_or("not signed")
+                    );
+                }
+            }
+        }
+        Command::Cert(CertCommand::Reject { fingerprint }) => {
+            let fp = engine.reject_pending(actor, &fingerprint).await?;
+            println!("Rejected {fp}; it is not offered again.");
+        }
         Command::Key(KeyCommand::Import {
             passphrase_file,
             json,
@@ -413,6 +433,33 @@ fn write_output(output: Option<&Path>, bytes: &[u8], secret: bool) -> anyhow::Re
             file.write_all(bytes)?;
             eprintln!("wrote {}", path.display());
         }
+    }
+    Ok(())
+}
+
+/// `cert pending`: what waits, the fingerprint in groups of four as it is
+/// read aloud.
+async fn pending(engine: &Engine, actor: &Actor, json: bool) -> anyhow::Result<()> {
+    let page = engine
+        .pending_certificates(actor, 1, smimed_store::MAX_PENDING as usize)
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string(&page)?);
+        return Ok(());
+    }
+    if page.items.is_empty() {
+        println!("No certificate from signed mail waits for a decision.");
+    }
+    for p in &page.items {
+        let groups = smimed_engine::fingerprint_groups(&p.fingerprint);
+        println!("{}  from {}", p.subject, p.sender);
+        println!("  issued by {}; valid until {}", p.issuer, p.not_after);
+        println!("  {}", groups[..8].join(" "));
+        println!("  {}", groups[8..].join(" "));
+        println!(
+            "  {} message(s) received, {} kept; accept: smimed cert accept {}",
+            p.messages_seen, p.messages_kept, p.fingerprint
+        );
     }
     Ok(())
 }

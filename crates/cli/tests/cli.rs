@@ -712,3 +712,60 @@ fn a_missing_master_key_stops_every_command_and_is_not_remade() {
     std::fs::write(&key, &saved).unwrap();
     s.ok(&["status"]);
 }
+
+#[test]
+fn pending_certificates_are_listed_accepted_and_rejected() {
+    let s = Smimed::new();
+    s.ok(&["enable"]);
+    let eml = thunderbird("alice.dsig.SHA256.multipart.eml");
+    let report = s.data_dir().join("report.json");
+    let out = s.data_dir().join("out.eml");
+    let run_incoming = || {
+        s.ok(&[
+            "incoming",
+            "-i",
+            &eml,
+            "-o",
+            out.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        serde_json::from_slice::<Value>(&std::fs::read(&report).unwrap()).unwrap()
+    };
+    let v = run_incoming();
+    assert_eq!(v["sign"]["code"], "unknown_signer", "{v}");
+    let fp = v["pending"][0].as_str().unwrap().to_string();
+
+    let text = s.ok(&["cert", "pending"]);
+    let groups = fp.to_uppercase();
+    assert!(text.contains(&groups[..4]), "{text}");
+    assert!(text.contains("from alice@example.com"), "{text}");
+    let listed = s.json(&["cert", "pending", "--json"]);
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["items"][0]["fingerprint"], fp.as_str());
+    // A prefix is not enough to decide.
+    let err = s.fails(&["cert", "accept", &fp[..12]]);
+    assert!(err.contains("64 hex"), "{err}");
+
+    // Read aloud with blanks: accepted all the same.
+    let spaced = smimed_engine::fingerprint_groups(&fp).join(" ");
+    let accepted = s.json(&["cert", "accept", &spaced, "--json"]);
+    assert_eq!(accepted["fingerprint"], fp.as_str());
+    assert_eq!(accepted["retried"][0]["sign"], "verified");
+    assert!(s.ok(&["cert", "list"]).contains(&fp[..16]));
+    assert!(
+        s.ok(&["cert", "pending"])
+            .contains("No certificate from signed mail waits")
+    );
+    let err = s.fails(&["cert", "reject", &fp]);
+    assert!(err.contains("no pending certificate"), "{err}");
+    assert_eq!(run_incoming()["sign"]["code"], "verified");
+
+    // Switched off: nothing waits.
+    let s2 = Smimed::new();
+    s2.ok(&["enable"]);
+    let set = s2.ok(&["settings", "--learn-certificates", "no"]);
+    assert!(set.contains("learn-certificates: no"), "{set}");
+    s2.ok(&["incoming", "-i", &eml, "-o", out.to_str().unwrap()]);
+    assert_eq!(s2.json(&["cert", "pending", "--json"])["total"], 0);
+}

@@ -360,6 +360,22 @@ fn incoming_mail_through_postfix_arrives_readable_with_its_results() {
     let broken = &by_subject["in3"];
     assert!(broken.contains("MIIBroken=="), "{broken}");
     assert!(broken.contains("smime=permerror"), "{broken}");
+
+    // A valid signature that no stored CA vouches for (Thunderbird's
+    // Alice): its certificate waits for an admin, as with the API.
+    let tb = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/thunderbird/alice.dsig.SHA256.multipart.eml"),
+    )
+    .unwrap();
+    pf.send(pf.mx, "alice@example.com", &["alice@example.org"], &tb)
+        .unwrap();
+    let got = pf.wait_for_mail("alice@example.org", 4, WAIT);
+    assert_eq!(got.len(), 4, "{}", pf.log());
+    let pending = smimed(data, &["cert", "pending", "--json"]);
+    let pending: serde_json::Value = serde_json::from_str(&pending).unwrap();
+    assert_eq!(pending["total"], 1, "{pending}");
+    assert_eq!(pending["items"][0]["sender"], "alice@example.com");
 }
 
 fn message_ids(mails: &[Vec<u8>]) -> Vec<String> {

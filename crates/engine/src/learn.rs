@@ -175,6 +175,16 @@ impl Engine {
     }
 }
 
+/// A fingerprint as people read it aloud and compare it without losing
+/// their place: `ab12cd…` as 16 groups of four, `AB12`, `CD…`.
+pub fn fingerprint_groups(fingerprint: &str) -> Vec<String> {
+    fingerprint
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).to_ascii_uppercase())
+        .collect()
+}
+
 /// A decision names the whole SHA-256 fingerprint (64 hex digits, any case,
 /// colons and blanks allowed as read aloud): no prefix can pick another.
 fn whole_fingerprint(text: &str) -> Result<String> {
@@ -207,5 +217,8 @@ mod tests {
         assert_eq!(super::whole_fingerprint(&spaced).unwrap(), "ab".repeat(32));
         assert!(super::whole_fingerprint(&fp[..63]).is_err());
         assert!(super::whole_fingerprint(&format!("{}g", &fp[..63])).is_err());
+        let groups = super::fingerprint_groups(&"0a1b".repeat(16));
+        assert_eq!(groups.len(), 16);
+        assert!(groups.iter().all(|g| g == "0A1B"));
     }
 }

@@ -42,7 +42,7 @@ pub use certificates::{CertificateFilter, CertificatePage, Download, ImportKind}
 pub use error::{Error, Result};
 pub use groups::GroupPatch;
 pub use incoming::Received;
-pub use learn::{Acceptance, PendingPage, Retried};
+pub use learn::{Acceptance, PendingPage, Retried, fingerprint_groups};
 pub use outgoing::{MAX_ADDRESSES, Outgoing, OutgoingRequest, Sender, recipients_of};
 pub use relay::Copy;
 pub use settings::{

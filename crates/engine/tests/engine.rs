@@ -915,7 +915,7 @@ async fn a_signer_a_stored_ca_vouches_for_becomes_a_contact_trusted_only_through
     let received = r.engine.incoming(&actor(), signed.clone()).await.unwrap();
     let report = &received.processed.report;
     assert_eq!(report.sign.as_ref().unwrap().code, SignCode::Verified);
-    assert_eq!(report.learned, [alice_fp.clone()]);
+    assert_eq!(report.learned, std::slice::from_ref(&alice_fp));
     assert!(report.pending.is_empty());
     let json = serde_json::to_value(report).unwrap();
     assert_eq!(json["learned"][0], alice_fp.as_str());
@@ -985,12 +985,15 @@ async fn a_valid_signature_without_a_trusted_path_waits_for_an_admin() {
     let first = r.engine.incoming(&actor(), signed.clone()).await.unwrap();
     let report = &first.processed.report;
     assert_eq!(report.sign.as_ref().unwrap().code, SignCode::UnknownSigner);
-    assert_eq!(report.pending, [alice_fp.clone()]);
+    assert_eq!(report.pending, std::slice::from_ref(&alice_fp));
     assert!(report.learned.is_empty());
     // Waiting is not trusting: nothing is stored.
     assert!(r.store.list_certificates().await.unwrap().is_empty());
     let second = r.engine.incoming(&actor(), signed.clone()).await.unwrap();
-    assert_eq!(second.processed.report.pending, [alice_fp.clone()]);
+    assert_eq!(
+        second.processed.report.pending,
+        std::slice::from_ref(&alice_fp)
+    );
 
     let page = r
         .engine

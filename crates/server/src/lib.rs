@@ -115,6 +115,15 @@ pub fn router(state: AppState, config: &Config) -> Router {
             get(admin::download_private_key),
         )
         .route("/private-keys", post(admin::import_private_keys))
+        .route("/pending-certificates", get(admin::list_pending))
+        .route(
+            "/pending-certificates/{fingerprint}/accept",
+            post(admin::accept_pending),
+        )
+        .route(
+            "/pending-certificates/{fingerprint}/reject",
+            post(admin::reject_pending),
+        )
         .route("/groups", get(admin::list_groups))
         .route(
             "/groups/{name}",

@@ -83,6 +83,15 @@ async fn every_route_checks_the_role() {
         (Method::GET, "/api/v1/logs".to_string()),
         (Method::GET, "/api/v1/audit".to_string()),
         (Method::GET, "/api/v1/status".to_string()),
+        (Method::GET, "/api/v1/pending-certificates".to_string()),
+        (
+            Method::POST,
+            format!("/api/v1/pending-certificates/{fp}/accept"),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/pending-certificates/{fp}/reject"),
+        ),
     ];
     let agent_routes = [
         (Method::POST, "/api/v1/security-options".to_string()),
@@ -452,6 +461,9 @@ async fn openapi_document_lists_every_route() {
         ("get", "/api/v1/logs"),
         ("get", "/api/v1/audit"),
         ("get", "/api/v1/status"),
+        ("get", "/api/v1/pending-certificates"),
+        ("post", "/api/v1/pending-certificates/{fingerprint}/accept"),
+        ("post", "/api/v1/pending-certificates/{fingerprint}/reject"),
         ("post", "/api/v1/security-options"),
         ("post", "/api/v1/outgoing"),
         ("post", "/api/v1/incoming"),
@@ -472,7 +484,10 @@ async fn openapi_document_lists_every_route() {
         assert!(op["security"].is_array(), "{method} {path} needs a token");
         // And the route really exists: no 404 from the router.
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let real = path.replace("{id}", "00000000").replace("{name}", "g");
+        let real = path
+            .replace("{id}", "00000000")
+            .replace("{name}", "g")
+            .replace("{fingerprint}", &"0".repeat(64));
         let (s, _) = a.request(m, &real, Some(&a.admin), "", vec![]).await;
         assert!(s != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
     }
@@ -829,4 +844,145 @@ async fn own_certificates_and_cas_expiry_is_exported_and_the_soon_ones_listed() 
     assert_eq!(expiring[1]["emails"][0], "soon@example.org");
     let left = expiring[1]["days_left"].as_i64().unwrap();
     assert!((0..30).contains(&left), "{body}");
+}
+
+/// A message signed by Alice on a service of her own (sign only).
+async fn signed_by_alice() -> Vec<u8> {
+    let alice = api().await;
+    alice
+        .import_fixtures(&[files::CHAIN, files::ALICE, files::ALICE_KEY])
+        .await;
+    alice
+        .enable_with_group("support", "alice@example.org")
+        .await;
+    let msg = b"From: alice@example.org\r\nTo: help@example.net\r\nSubject: Order\r\n\r\nHello\r\n";
+    let (s, signed) = alice
+        .request(
+            Method::POST,
+            "/api/v1/outgoing?group=support&sign=true&encrypt=false",
+            Some(&alice.agent),
+            "message/rfc822",
+            msg.to_vec(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    signed
+}
+
+#[tokio::test]
+async fn pending_certificates_are_listed_accepted_and_rejected_over_http() {
+    let signed = signed_by_alice().await;
+    let a = api().await;
+    a.json(
+        Method::PUT,
+        "/api/v1/settings",
+        serde_json::json!({"enabled": true}),
+    )
+    .await;
+    let (s, v) = a.incoming(signed.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["report"]["sign"]["code"], "unknown_signer", "{v}");
+    let fp = v["report"]["pending"][0].as_str().unwrap().to_string();
+    let id = v["id"].as_str().unwrap().to_string();
+
+    let (s, list) = a
+        .json(Method::GET, "/api/v1/pending-certificates", Value::Null)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["fingerprint"], fp.as_str());
+    assert_eq!(list["items"][0]["sender"], "alice@example.org");
+    assert_eq!(list["items"][0]["messages_kept"], 1);
+
+    // Bad input: a prefix, then a fingerprint nobody waits with.
+    let (s, v) = a
+        .json(
+            Method::POST,
+            &format!("/api/v1/pending-certificates/{}/accept", &fp[..16]),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("64 hex"));
+    let (s, v) = a
+        .json(
+            Method::POST,
+            &format!("/api/v1/pending-certificates/{}/reject", "1".repeat(64)),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+
+    let (s, v) = a
+        .json(
+            Method::POST,
+            &format!("/api/v1/pending-certificates/{fp}/accept"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["fingerprint"], fp.as_str());
+    assert_eq!(v["retried"][0]["id"], id.as_str());
+    assert_eq!(v["retried"][0]["sign"], "verified");
+    let (_, kept) = a
+        .call(
+            Method::GET,
+            &format!("/api/v1/incoming/{id}"),
+            &a.agent,
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(kept["report"]["sign"]["code"], "verified", "{kept}");
+    let (_, cert) = a
+        .json(
+            Method::GET,
+            &format!("/api/v1/certificates/{fp}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(cert["fingerprint"], fp.as_str());
+    let (_, audit) = a
+        .json(
+            Method::GET,
+            "/api/v1/audit?action=certificate.accept",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(audit[0]["subject"], fp.as_str(), "{audit}");
+
+    // Rejected: not listed, not offered again.
+    let b = api().await;
+    b.json(
+        Method::PUT,
+        "/api/v1/settings",
+        serde_json::json!({"enabled": true}),
+    )
+    .await;
+    b.incoming(signed.clone()).await;
+    let (s, _) = b
+        .json(
+            Method::POST,
+            &format!("/api/v1/pending-certificates/{fp}/reject"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(newest_audit_entry(&b).await["action"], "certificate.reject");
+    let (_, v) = b.incoming(signed).await;
+    assert!(v["report"].get("pending").is_none(), "{v}");
+    let (_, list) = b
+        .json(Method::GET, "/api/v1/pending-certificates", Value::Null)
+        .await;
+    assert_eq!(list["total"], 0);
+
+    // The setting is read and changed through /settings.
+    let (_, v) = b
+        .json(
+            Method::PUT,
+            "/api/v1/settings",
+            serde_json::json!({"learn_certificates": false}),
+        )
+        .await;
+    assert_eq!(v["learn_certificates"], false);
 }

@@ -1714,3 +1714,87 @@ async fn the_page_warns_before_and_after_an_own_certificate_expires() {
         page.body
     );
 }
+
+#[tokio::test]
+async fn a_pending_certificate_is_shown_for_reading_aloud_and_accepted_or_rejected() {
+    let w = web().await;
+    w.store().set_enabled(true, "test").await.unwrap();
+    let agent = w.sign_in(&w.agent).await;
+    let eml = repo_file("thunderbird/alice.dsig.SHA256.multipart.eml");
+    let r = post_file(&w, &agent, "/ui/incoming", "message", &eml).await;
+    assert!(
+        r.body.contains("certificate waits for an admin"),
+        "{}",
+        r.body
+    );
+    let admin = w.sign_in(&w.admin).await;
+    let page = w.get("/smime", Some(&admin)).await;
+    assert!(page.body.contains("Certificates from signed mail"));
+    let pending = w.get("/ui/pending", Some(&admin)).await;
+    let at = pending.body.find("id=\"pending-").expect("a pending row") + 12;
+    let fp = pending.body[at..at + 64].to_string();
+    // Sixteen groups of four, uppercase, as read aloud.
+    let groups: Vec<String> = fp
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).to_uppercase())
+        .collect();
+    assert!(
+        pending.body.contains(&format!(
+            "<span>{}</span> <span>{}</span>",
+            groups[0], groups[1]
+        )),
+        "{}",
+        pending.body
+    );
+    assert!(
+        pending.body.contains("alice@example.com"),
+        "{}",
+        pending.body
+    );
+    // Agents cannot decide; a stale form cannot either.
+    let r = w
+        .post(
+            &format!("/ui/pending/{fp}/accept"),
+            &agent,
+            Some(&agent.csrf),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = w
+        .post(&format!("/ui/pending/{fp}/accept"), &admin, None, "")
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let r = w
+        .post(
+            &format!("/ui/pending/{fp}/accept"),
+            &admin,
+            Some(&admin.csrf),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers["hx-trigger"], "certs-changed");
+    assert!(
+        r.body
+            .contains("as a contact. 1 kept message checked again: 1 verified."),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("No certificate from signed mail waits"));
+    let certs = w.get("/ui/certificates", Some(&admin)).await;
+    assert!(certs.body.contains(&fp), "{}", certs.body);
+    // Decided already: the answer says so.
+    let r = w
+        .post(
+            &format!("/ui/pending/{fp}/reject"),
+            &admin,
+            Some(&admin.csrf),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert!(r.body.contains("no pending certificate"), "{}", r.body);
+}

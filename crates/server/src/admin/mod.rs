@@ -1,12 +1,15 @@
-//! Admin routes: settings, certificates, private keys, groups, logs. Each
+//! Admin routes: settings, certificates, private keys, pending
+//! certificates, groups, logs. Each
 //! handler parses its input and renders the core's answer; the core checks
 //! the role, validates, writes and audits.
 
 mod certificates;
 mod groups;
+mod pending;
 
 pub(crate) use certificates::*;
 pub(crate) use groups::*;
+pub(crate) use pending::*;
 
 use axum::Json;
 use axum::extract::State;
@@ -48,6 +51,8 @@ pub(crate) struct SettingsBody {
     reject_sha1: Option<bool>,
     log_retention_days: Option<i64>,
     keep_incoming_mib: Option<i64>,
+    expiry_warning_days: Option<i64>,
+    learn_certificates: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

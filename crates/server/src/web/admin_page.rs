@@ -30,6 +30,7 @@ struct Page {
     expiring: Vec<(bool, String)>,
     switch: String,
     certs: String,
+    pending: String,
     groups: String,
     logs: String,
 }
@@ -60,6 +61,7 @@ pub(crate) async fn page(State(state): State<AppState>, s: Session) -> UiResult<
         })
         .0,
         certs: certs_table(&state, &s, &Filter::default()).await?.0,
+        pending: super::pending::fragment(&state, &s, String::new()).await?.0,
         groups: groups_fragment(&state, &s, "", "", &[], Typed::default())
             .await?
             .0,

@@ -539,6 +539,24 @@ fn incoming_result(id: String, p: &Processed) -> Html<String> {
             "Not signed",
         ),
     ];
+    if !r.learned.is_empty() {
+        banners.push(Banner {
+            class: "info",
+            title: "Signer's certificate added as a contact".into(),
+            text: "a CA you trust vouches for it; replies can now be encrypted to the sender"
+                .into(),
+        });
+    }
+    for fp in &r.pending {
+        banners.push(Banner {
+            class: "info",
+            title: "Signer's certificate waits for an admin".into(),
+            text: format!(
+                "it is not trusted until an admin compares its fingerprint {}… with the sender and accepts it",
+                &fp[..fp.len().min(16)]
+            ),
+        });
+    }
     if !r.header_mismatch.is_empty() {
         banners.push(Banner {
             class: "bad",

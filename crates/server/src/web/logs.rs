@@ -182,7 +182,7 @@ fn settings_words(detail: &str) -> Vec<String> {
         return vec![detail.to_string()];
     };
     // In the order of the settings form, not the JSON's.
-    const ORDER: [&str; 7] = [
+    const ORDER: [&str; 8] = [
         "enabled",
         "cipher",
         "rsa_oaep",
@@ -190,6 +190,7 @@ fn settings_words(detail: &str) -> Vec<String> {
         "log_retention_days",
         "keep_incoming_mib",
         "expiry_warning_days",
+        "learn_certificates",
     ];
     let rank = |name: &str| ORDER.iter().position(|n| *n == name).unwrap_or(ORDER.len());
     let mut set: Vec<(&String, &serde_json::Value)> =
@@ -208,6 +209,11 @@ fn settings_words(detail: &str) -> Vec<String> {
             ("log_retention_days", v) => format!("logs kept {v} days"),
             ("keep_incoming_mib", v) => format!("incoming mail kept up to {v} MiB"),
             ("expiry_warning_days", v) => format!("expiry warned of {v} days ahead"),
+            ("learn_certificates", serde_json::Value::Bool(b)) => on_off(
+                *b,
+                "certificates learned from signed mail",
+                "certificates not learned from signed mail",
+            ),
             (name, v) => format!("{name} {v}"),
         })
         .collect()
@@ -267,6 +273,18 @@ fn audit_words(a: &AuditEntry, subjects: &HashMap<String, String>) -> (String, S
         }
         "certificate.import" => (
             "Certificate added".into(),
+            certificate(&a.subject, Some(&a.detail)),
+        ),
+        "certificate.learn" => (
+            "Certificate learned from signed mail".into(),
+            certificate(&a.subject, Some(&a.detail)),
+        ),
+        "certificate.accept" => (
+            "Pending certificate accepted".into(),
+            certificate(&a.subject, Some(&a.detail)),
+        ),
+        "certificate.reject" => (
+            "Pending certificate rejected".into(),
             certificate(&a.subject, Some(&a.detail)),
         ),
         "certificate.delete" => {
@@ -480,6 +498,25 @@ mod tests {
                 "cipher aes-256-gcm; SHA-1 signatures refused".into()
             )
         );
+        assert_eq!(
+            words(entry(
+                "settings.update",
+                "settings",
+                r#"{"learn_certificates":false,"expiry_warning_days":14}"#
+            ))
+            .1,
+            "expiry warned of 14 days ahead; certificates not learned from signed mail"
+        );
+        for (action, said) in [
+            ("certificate.learn", "Certificate learned from signed mail"),
+            ("certificate.accept", "Pending certificate accepted"),
+            ("certificate.reject", "Pending certificate rejected"),
+        ] {
+            assert_eq!(
+                words(entry(action, &fp, "CN=Carol")),
+                (said.into(), "CN=Carol (abababababababab…)".into())
+            );
+        }
         assert_eq!(
             words(entry("private_key.import", &fp, "")),
             (

@@ -9,6 +9,7 @@
 mod admin_page;
 mod agent_page;
 mod logs;
+mod pending;
 
 use askama::Template;
 use axum::Router;
@@ -69,6 +70,9 @@ pub(crate) fn routes(config: &Config) -> Router<AppState> {
         )
         .route("/ui/groups/new", post(admin_page::add_group))
         .route("/ui/groups/{name}/delete", post(admin_page::delete_group))
+        .route("/ui/pending", get(pending::list))
+        .route("/ui/pending/{fp}/accept", post(pending::accept))
+        .route("/ui/pending/{fp}/reject", post(pending::reject))
         .route("/ui/logs", get(logs::logs))
         .route("/ui/logs/{kind}/{id}", get(logs::log_detail))
         .route("/compose", get(agent_page::compose))
