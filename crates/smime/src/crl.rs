@@ -117,14 +117,15 @@ impl Crl {
         if pem::is_pem(input) {
             let text =
                 std::str::from_utf8(input).map_err(|_| malformed("the PEM text is not UTF-8"))?;
-            let blocks = pem::scan(text)?;
+            let pem_error = |e: crate::Error| CrlError::Malformed(e.to_string());
+            let blocks = pem::scan(text).map_err(pem_error)?;
             let block = blocks
                 .iter()
                 .find(|b| b.label == "X509 CRL")
                 .ok_or_else(|| {
                     malformed("no \"-----BEGIN X509 CRL-----\" block in the PEM text")
                 })?;
-            return Self::from_der(&block.der()?);
+            return Self::from_der(&block.der().map_err(pem_error)?);
         }
         Self::from_der(input)
     }
@@ -170,39 +171,33 @@ impl Crl {
     /// (Unix seconds): the issuer name matches, the signature verifies with
     /// the CA's key, the CA's keyUsage (if any) has cRLSign, thisUpdate ≤
     /// `now` ≤ nextUpdate. Returns the CA that signed it. Only stored CAs
-    /// ([`Kind::Ca`]) in `cas` are considered.
+    /// ([`Kind::Ca`]) in `cas` are considered: a contact never issues.
     pub fn verify_issuer<'a>(&self, cas: &'a [Certificate], now: i64) -> Result<&'a Certificate> {
-        let named: Vec<&Certificate> = cas
-            .iter()
-            .filter(|c| c.info().kind == Kind::Ca && self.is_named(c.x509()))
-            .collect();
-        if named.is_empty() {
-            return Err(CrlError::UnknownIssuer {
-                issuer: self.issuer.clone(),
-            }
-            .into());
-        }
-        let mut key_ok_usage_not = false;
-        let mut signer = None;
-        for ca in named {
-            if !self.signature_verifies(ca.x509()) {
-                continue;
-            }
-            if may_sign_crls(ca.x509()) {
-                signer = Some(ca);
-                break;
-            }
-            key_ok_usage_not = true;
-        }
-        let issuer = self.issuer.clone();
-        let Some(signer) = signer else {
-            return Err(if key_ok_usage_not {
-                CrlError::NotForCrlSigning { issuer }
-            } else {
-                CrlError::Forged { issuer }
-            }
-            .into());
+        // The most telling refusal when none signed it: a CA of that name
+        // with the right key says more than one with another key.
+        let rank = |e: &CrlError| match e {
+            CrlError::NotForCrlSigning { .. } => 2,
+            CrlError::Forged { .. } => 1,
+            _ => 0,
         };
+        let mut refusal = CrlError::UnknownIssuer {
+            issuer: self.issuer.clone(),
+        };
+        let mut signer = None;
+        for ca in cas.iter().filter(|c| c.info().kind == Kind::Ca) {
+            match self.signed_by(ca) {
+                Ok(()) => {
+                    signer = Some(ca);
+                    break;
+                }
+                Err(e) if rank(&e) > rank(&refusal) => refusal = e,
+                Err(_) => {}
+            }
+        }
+        let Some(signer) = signer else {
+            return Err(refusal.into());
+        };
+        let issuer = self.issuer.clone();
         if self.this_update > now {
             return Err(CrlError::NotYetValid {
                 issuer,
@@ -225,16 +220,33 @@ impl Crl {
     /// Whether `ca` signed this CRL and may: names, signature and keyUsage,
     /// no time. For CRLs already accepted once and loaded again.
     pub fn is_signed_by(&self, ca: &Certificate) -> bool {
-        self.is_named(ca.x509()) && self.signature_verifies(ca.x509()) && may_sign_crls(ca.x509())
+        self.signed_by(ca).is_ok()
     }
 
-    fn signature_verifies(&self, ca: &X509Ref) -> bool {
-        let ok = ca
+    /// [`Self::is_signed_by`], with the reason when not.
+    fn signed_by(&self, ca: &Certificate) -> std::result::Result<(), CrlError> {
+        let issuer = || self.issuer.clone();
+        let named = ca
+            .x509()
+            .subject_name()
+            .to_der()
+            .is_ok_and(|d| sha256(&d) == self.issuer_id);
+        if !named {
+            return Err(CrlError::UnknownIssuer { issuer: issuer() });
+        }
+        let verifies = ca
             .public_key()
-            .and_then(|key| self.crl.verify(&key))
+            .ok()
+            .and_then(|key| self.crl.verify(&key).ok())
             .unwrap_or(false);
         let _ = openssl::error::ErrorStack::get();
-        ok
+        if !verifies {
+            return Err(CrlError::Forged { issuer: issuer() });
+        }
+        if !may_sign_crls(ca.x509()) {
+            return Err(CrlError::NotForCrlSigning { issuer: issuer() });
+        }
+        Ok(())
     }
 
     /// The revocation time (Unix seconds) of the certificate with this
@@ -318,16 +330,6 @@ impl std::fmt::Debug for Crl {
     }
 }
 
-impl Crl {
-    /// Whether `ca`'s subject is the CRL's issuer, DER for DER (CAs write
-    /// their own name the same way in both).
-    fn is_named(&self, ca: &X509Ref) -> bool {
-        ca.subject_name()
-            .to_der()
-            .is_ok_and(|d| sha256(&d) == self.issuer_id)
-    }
-}
-
 /// keyUsage absent, or with cRLSign.
 fn may_sign_crls(ca: &X509Ref) -> bool {
     let usage = ffi::key_usage(ca);
@@ -403,17 +405,13 @@ impl CrlSet {
         Self::default()
     }
 
-    /// Adds `crl`, which `signer` must have signed ([`Crl::is_signed_by`];
+    /// Adds `crl`, which `signer` must have signed ([`Crl::is_signed_by`],
+    /// else the same refusal as [`Crl::verify_issuer`];
     /// the time is not checked here: an out-of-date CRL still revokes, and
     /// validation notes that it is out of date). An older CRL of the same
     /// CA is replaced; an older one than held is ignored.
     pub fn insert(&mut self, crl: Crl, signer: &Certificate) -> Result<()> {
-        if !crl.is_signed_by(signer) {
-            return Err(CrlError::Forged {
-                issuer: crl.issuer.clone(),
-            }
-            .into());
-        }
+        crl.signed_by(signer)?;
         let key = signer.public_key()?;
         let held = self.by_issuer.entry(crl.issuer_id).or_default();
         match held.iter_mut().find(|a| a.key.public_eq(&key)) {

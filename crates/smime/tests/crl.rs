@@ -108,6 +108,31 @@ impl TestCa {
         TestCa { dir }
     }
 
+    /// An intermediate CA that this one issues with `openssl ca`, in
+    /// `root/name` (the issued certificate also stays here as `name.pem`).
+    fn subordinate(&self, root: &Path, name: &str, subject: &str) -> TestCa {
+        let dir = root.join(name);
+        std::fs::create_dir_all(dir.join("newcerts")).unwrap();
+        std::fs::write(dir.join("openssl.cnf"), CONFIG).unwrap();
+        std::fs::write(dir.join("index.txt"), "").unwrap();
+        std::fs::write(dir.join("serial"), "2000\n").unwrap();
+        std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+        #[rustfmt::skip]
+        openssl(&dir, &[
+            "req", "-new", "-config", "openssl.cnf", "-newkey", "ec",
+            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.csr", "-subj", subject,
+        ]);
+        let csr = dir.join("ca.csr");
+        #[rustfmt::skip]
+        openssl(&self.dir, &[
+            "ca", "-batch", "-config", "openssl.cnf", "-extensions", "v3_ca",
+            "-notext", "-in", csr.to_str().unwrap(), "-out", &format!("{name}.pem"),
+        ]);
+        std::fs::copy(self.dir.join(format!("{name}.pem")), dir.join("ca.pem")).unwrap();
+        TestCa { dir }
+    }
+
     fn certificate(&self) -> Certificate {
         certificate(&self.dir.join("ca.pem"))
     }
@@ -183,6 +208,13 @@ struct Pki {
     /// By a CA whose keyUsage lacks cRLSign, and that CA.
     no_crl_sign_crl: Vec<u8>,
     no_crl_sign: Certificate,
+    /// `ca` issued `intermediate`, which issued `deep_user`; then `ca`
+    /// revoked `intermediate` (`crl_intermediate_revoked`).
+    intermediate: Certificate,
+    deep_user: Certificate,
+    deep_user_key: PrivateKey,
+    crl_of_intermediate: Vec<u8>,
+    crl_intermediate_revoked: Vec<u8>,
 }
 
 const CA_SUBJECT: &str = "/O=smimed tests/CN=CRL Test CA";
@@ -201,6 +233,11 @@ fn pki() -> Option<&'static Pki> {
         ca.revoke("user");
         let crl_after = ca.crl("after.crl", 24);
         let crl_short = ca.crl("short.crl", 1);
+        let sub = ca.subordinate(&root, "intermediate", "/CN=CRL Test Intermediate");
+        let (deep_user, deep_user_key) = sub.issue("deep", "deep@example.org");
+        let crl_of_intermediate = sub.crl("sub.crl", 24);
+        ca.revoke("intermediate");
+        let crl_intermediate_revoked = ca.crl("after-intermediate.crl", 24);
         let evil = TestCa::new(&root, "evil", CA_SUBJECT, "v3_ca");
         let forged = evil.crl("forged.crl", 24);
         let other = TestCa::new(&root, "other", "/CN=Another CA", "v3_ca");
@@ -219,6 +256,11 @@ fn pki() -> Option<&'static Pki> {
             stranger: other.certificate(),
             no_crl_sign_crl,
             no_crl_sign: limited.certificate(),
+            intermediate: sub.certificate(),
+            deep_user,
+            deep_user_key,
+            crl_of_intermediate,
+            crl_intermediate_revoked,
         };
         let _ = std::fs::remove_dir_all(&root);
         Some(pki)
@@ -407,6 +449,68 @@ fn a_signer_trusted_as_itself_is_revoked_by_its_issuers_crl() {
     );
 }
 
+/// Every certificate below the anchor is checked: an intermediate CA
+/// revoked by the root's CRL revokes what it issued, and with CRLs
+/// required, each issuer on the path must have one.
+#[test]
+fn an_intermediate_revoked_by_the_root_revokes_its_users() {
+    let pki = pki_or_skip!();
+    let raw = b"From: deep@example.org\r\nTo: desk@example.org\r\nSubject: hi\r\n\r\nhi\r\n";
+    let chain = [pki.intermediate.clone()];
+    let message = protect(
+        raw,
+        &Protection {
+            sign: Some(Signer {
+                certificate: &pki.deep_user,
+                key: &pki.deep_user_key,
+                chain: &chain,
+            }),
+            encrypt: None,
+        },
+    )
+    .unwrap();
+    let roots = [pki.ca.clone()];
+    let policy = Policy::now();
+    let mut strict = policy.clone();
+    strict.require_crl = true;
+
+    let mut both = CrlSet::new();
+    both.insert(
+        Crl::parse(&pki.crl_of_intermediate).unwrap(),
+        &pki.intermediate,
+    )
+    .unwrap();
+    both.insert(Crl::parse(&pki.crl_before).unwrap(), &pki.ca)
+        .unwrap();
+    let trust = TrustStore::new(roots.iter()).with_crls(Arc::new(both));
+    let result = check(&message, &trust, &strict);
+    assert_eq!(result.code, SignCode::Verified, "{result:?}");
+
+    // Only the intermediate's CRL: the root's is missing.
+    let one =
+        TrustStore::new(roots.iter()).with_crls(set(&pki.crl_of_intermediate, &pki.intermediate));
+    let result = check(&message, &one, &strict);
+    assert_eq!(result.code, SignCode::UnknownSigner, "{result:?}");
+    assert!(
+        result.comment.contains("no CRL of") && result.comment.contains("CRL Test CA"),
+        "{}",
+        result.comment
+    );
+    let result = check(&message, &one, &policy);
+    assert_eq!(result.code, SignCode::Verified, "{result:?}");
+    assert_eq!(result.warnings.len(), 1, "{result:?}");
+
+    let revoking =
+        TrustStore::new(roots.iter()).with_crls(set(&pki.crl_intermediate_revoked, &pki.ca));
+    let result = check(&message, &revoking, &policy);
+    assert_eq!(result.code, SignCode::Revoked, "{result:?}");
+    assert!(
+        result.comment.contains("CRL Test Intermediate"),
+        "{}",
+        result.comment
+    );
+}
+
 #[test]
 fn a_forged_crl_is_refused() {
     let pki = pki_or_skip!();
@@ -428,6 +532,8 @@ fn a_crl_from_an_unknown_issuer_is_refused() {
     let e = crl_error(crl.verify_issuer(&cas, smime::now()));
     assert!(matches!(e, CrlError::UnknownIssuer { .. }), "{e:?}");
     assert!(e.to_string().contains("Another CA"), "{e}");
+    let e = crl_error(CrlSet::new().insert(crl, &pki.ca));
+    assert!(matches!(e, CrlError::UnknownIssuer { .. }), "{e:?}");
 }
 
 #[test]
