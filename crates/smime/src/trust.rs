@@ -114,6 +114,7 @@ pub enum PathCheck {
 /// A validation's outcome and what it noted on the way (a missing or
 /// out-of-date CRL, when CRLs are loaded but not required).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Validation {
     /// The outcome.
     pub check: PathCheck,
@@ -256,14 +257,20 @@ impl TrustStore {
     /// is noted only when some CRL is held (else nobody asked for CRLs).
     fn revocation_of_path(&self, chain: &[X509], policy: &Policy) -> Validation {
         let at = policy.now;
+        let valid = PathCheck::Valid { itself: false };
+        if self.crls.is_empty() && !policy.require_crl {
+            // Every deployment without CRLs: nothing to look up or say.
+            return valid.into();
+        }
+        let name = |c: &X509Ref| crate::cert::name_to_string(c.subject_name());
         let mut unknown = Vec::new();
         for pair in chain.windows(2) {
             let (cert, issuer) = (&pair[0], &pair[1]);
-            let issuer_name = crate::cert::name_to_string(issuer.subject_name());
             let Some(crl) = self.crls.covering(cert, issuer) else {
                 unknown.push(format!(
-                    "no CRL of {issuer_name} is loaded, so the revocation of {} was not checked",
-                    crate::cert::name_to_string(cert.subject_name())
+                    "no CRL of {} is loaded, so the revocation of {} was not checked",
+                    name(issuer),
+                    name(cert)
                 ));
                 continue;
             };
@@ -274,7 +281,8 @@ impl TrustStore {
                 && next < at
             {
                 unknown.push(format!(
-                    "the CRL of {issuer_name} (thisUpdate {}) is out of date since {}, so later revocations are unknown",
+                    "the CRL of {} (thisUpdate {}) is out of date since {}, so later revocations are unknown",
+                    name(issuer),
                     crate::rfc3339(crl.this_update()),
                     crate::rfc3339(next)
                 ));
@@ -288,7 +296,7 @@ impl TrustStore {
             .into();
         }
         Validation {
-            check: PathCheck::Valid { itself: false },
+            check: valid,
             notes: if self.crls.is_empty() {
                 Vec::new()
             } else {
@@ -418,7 +426,7 @@ fn revocation(cert: &X509Ref, crl: &Crl, at: i64) -> Option<PathCheck> {
         .and_then(|bn| bn.to_hex_str().map(|h| h.to_ascii_lowercase()))
         .unwrap_or_default();
     Some(PathCheck::Revoked(format!(
-        "{} (serial {serial}) was revoked on {} by the CRL of {} of {}",
+        "the certificate {} (serial {serial}) was revoked on {} (CRL of {}, thisUpdate {})",
         crate::cert::name_to_string(cert.subject_name()),
         crate::rfc3339(when),
         crl.issuer(),

@@ -355,10 +355,7 @@ pub(crate) fn check(
     match validation.map(|v| v.check) {
         Ok(PathCheck::Valid { .. }) => {}
         Ok(PathCheck::Revoked(e)) => {
-            return fail(
-                SignCode::Revoked,
-                format!("the certificate of {who} is revoked: {e}"),
-            );
+            return fail(SignCode::Revoked, format!("signed by {who}, but {e}"));
         }
         Ok(PathCheck::RevocationUnknown(e)) => {
             return fail(
