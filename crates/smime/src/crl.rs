@@ -26,6 +26,10 @@ pub const MAX_CRL_BYTES: usize = 10 * 1024 * 1024;
 
 /// `2.5.29.20` cRLNumber, content octets of the OID.
 const OID_CRL_NUMBER: &[u8] = &[0x55, 0x1d, 0x14];
+/// `2.5.29.27` deltaCRLIndicator.
+const OID_DELTA_CRL: &[u8] = &[0x55, 0x1d, 0x1b];
+/// `2.5.29.28` issuingDistributionPoint.
+const OID_ISSUING_DP: &[u8] = &[0x55, 0x1d, 0x1c];
 
 /// Why a CRL is refused. Each has its own variant so that an importer can
 /// tell a forgery from a stale download.
@@ -46,6 +50,10 @@ pub enum CrlError {
     /// The input is not a CRL in PEM or DER form.
     #[error("not a certificate revocation list: {0}")]
     Malformed(String),
+    /// A kind of CRL smimed does not read: a delta CRL, a partitioned one,
+    /// or one with an unknown critical extension.
+    #[error("the CRL cannot be used: {0}")]
+    Unsupported(String),
     /// No stored CA has the CRL's issuer name.
     #[error("the CRL is issued by {issuer}, which is not a stored CA: import that CA first")]
     UnknownIssuer {
@@ -158,7 +166,7 @@ impl Crl {
         Ok(Crl {
             issuer: name_to_string(crl.issuer_name()),
             issuer_id: sha256(&issuer_der),
-            number: crl_number(der),
+            number: read_extensions(der)?,
             der: der.to_vec(),
             crl,
             this_update,
@@ -336,32 +344,86 @@ fn may_sign_crls(ca: &X509Ref) -> bool {
     usage == u32::MAX || usage & openssl_sys::X509v3_KU_CRL_SIGN != 0
 }
 
-/// The cRLNumber of a DER CRL, read from `tbsCertList.crlExtensions`.
-fn crl_number(crl: &[u8]) -> Option<Vec<u8>> {
-    let (outer, _) = der::read(crl, 0)?;
-    let (tbs, _) = der::read(outer.contents, 1)?;
-    let extensions = der::children(tbs.contents, 2)?
-        .into_iter()
-        .find(|t| t.tag == 0xa0)?;
-    let (list, _) = der::read(extensions.contents, 3)?;
-    for extension in der::children(list.contents, 4)? {
-        let parts = der::children(extension.contents, 5)?;
-        if parts
-            .first()
-            .is_some_and(|oid| oid.tag == 0x06 && oid.contents == OID_CRL_NUMBER)
-        {
-            let value = parts.last().filter(|v| v.tag == 0x04)?;
-            let (integer, _) = der::read(value.contents, 6)?;
-            let bytes = integer.contents;
-            // Negative numbers are not CRL numbers.
-            if integer.tag != 0x02 || bytes.first().is_none_or(|b| b & 0x80 != 0) {
-                return None;
+/// The cRLNumber of a DER CRL, read from `tbsCertList.crlExtensions`, or
+/// why the CRL is not one smimed can use: a delta CRL or a partitioned one
+/// (issuingDistributionPoint) would be read as the CA's complete list, and
+/// RFC 5280 §5.2 forbids using a CRL with an unknown critical extension.
+fn read_extensions(crl: &[u8]) -> std::result::Result<Option<Vec<u8>>, CrlError> {
+    let unreadable = || CrlError::Malformed("its extensions cannot be read".into());
+    let (outer, _) = der::read(crl, 0).ok_or_else(unreadable)?;
+    let (tbs, _) = der::read(outer.contents, 1).ok_or_else(unreadable)?;
+    let tbs = der::children(tbs.contents, 2).ok_or_else(unreadable)?;
+    let Some(extensions) = tbs.into_iter().find(|t| t.tag == 0xa0) else {
+        return Ok(None);
+    };
+    let (list, _) = der::read(extensions.contents, 3).ok_or_else(unreadable)?;
+    let mut number = None;
+    for extension in der::children(list.contents, 4).ok_or_else(unreadable)? {
+        let parts = der::children(extension.contents, 5).ok_or_else(unreadable)?;
+        let (Some(oid), Some(value)) = (parts.first(), parts.last()) else {
+            return Err(unreadable());
+        };
+        let critical =
+            parts.len() == 3 && parts[1].tag == 0x01 && parts[1].contents.iter().any(|&b| b != 0);
+        let unsupported = |what: &str| CrlError::Unsupported(what.to_string());
+        match oid.contents {
+            OID_DELTA_CRL => {
+                return Err(unsupported(
+                    "it is a delta CRL, which lists only the changes since a base CRL",
+                ));
             }
-            let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-            return Some(bytes[start..].to_vec());
+            OID_ISSUING_DP => {
+                return Err(unsupported(
+                    "it covers only part of its CA's certificates (issuingDistributionPoint)",
+                ));
+            }
+            OID_CRL_NUMBER if value.tag == 0x04 => {
+                number = der::read(value.contents, 6)
+                    .filter(|(i, _)| i.tag == 0x02)
+                    .and_then(|(i, _)| non_negative(i.contents));
+            }
+            _ if critical => {
+                return Err(unsupported(&format!(
+                    "it has a critical extension smimed does not know (OID {})",
+                    dotted(oid.contents)
+                )));
+            }
+            _ => {}
         }
     }
-    None
+    Ok(number)
+}
+
+/// A DER INTEGER's content octets without leading zeros, if not negative.
+fn non_negative(bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.first().is_none_or(|b| b & 0x80 != 0) {
+        return None;
+    }
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    Some(bytes[start..].to_vec())
+}
+
+/// An OID's content octets in dotted form, for messages.
+fn dotted(oid: &[u8]) -> String {
+    let mut arcs = Vec::new();
+    let mut arc: u128 = 0;
+    for &b in oid {
+        arc = (arc << 7) | u128::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            if arcs.is_empty() {
+                let first = (arc / 40).min(2);
+                arcs.push(first);
+                arcs.push(arc - first * 40);
+            } else {
+                arcs.push(arc);
+            }
+            arc = 0;
+        }
+    }
+    arcs.iter()
+        .map(u128::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// The HTTP(S) URLs of a certificate's CRL distribution points (full
@@ -465,5 +527,29 @@ impl std::fmt::Debug for CrlSet {
         f.debug_list()
             .entries(self.by_issuer.values().flatten().map(|a| &a.crl))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn oids_print_dotted() {
+        for text in [
+            "2.5.29.28",
+            "1.2.840.113549.1.1.11",
+            "1.3.6.1.4.1.99999.1",
+            "2.999.3",
+            "0.9.2342",
+        ] {
+            assert_eq!(super::dotted(&crate::der::tests::oid(text)), text);
+        }
+    }
+
+    #[test]
+    fn crl_numbers_drop_leading_zeros_and_refuse_negatives() {
+        assert_eq!(super::non_negative(&[0x00, 0x80]), Some(vec![0x80]));
+        assert_eq!(super::non_negative(&[0x00]), Some(vec![]));
+        assert_eq!(super::non_negative(&[0x81]), None);
+        assert_eq!(super::non_negative(&[]), None);
     }
 }

@@ -64,6 +64,22 @@ extendedKeyUsage = emailProtection
 subjectAltName = email:$ENV::USER_EMAIL
 authorityKeyIdentifier = keyid
 crlDistributionPoints = URI:http://crl.example.org/ca.crl,URI:ldap://ldap.example.org/cn=CA?certificateRevocationList,URI:HTTPS://crl.example.org/ca.crl,URI:http://crl.example.org/ca.crl
+
+[ crl_partitioned ]
+issuingDistributionPoint = critical, @idp
+
+[ idp ]
+fullname = URI:http://crl.example.org/users.crl
+onlyuser = TRUE
+
+[ crl_delta ]
+2.5.29.27 = critical, DER:02:01:01
+
+[ crl_unknown_critical ]
+1.3.6.1.4.1.99999.1 = critical, DER:05:00
+
+[ crl_unknown ]
+1.3.6.1.4.1.99999.1 = DER:05:00
 "#;
 
 /// A CA directory that `openssl ca` works in.
@@ -181,6 +197,15 @@ impl TestCa {
         ]);
         std::fs::read(self.dir.join(file)).unwrap()
     }
+
+    /// A CRL with the extensions of a config section.
+    fn crl_with(&self, file: &str, section: &str) -> Vec<u8> {
+        #[rustfmt::skip]
+        openssl(&self.dir, &[
+            "ca", "-config", "openssl.cnf", "-gencrl", "-crlexts", section, "-out", file,
+        ]);
+        std::fs::read(self.dir.join(file)).unwrap()
+    }
 }
 
 fn certificate(path: &Path) -> Certificate {
@@ -215,6 +240,8 @@ struct Pki {
     deep_user_key: PrivateKey,
     crl_of_intermediate: Vec<u8>,
     crl_intermediate_revoked: Vec<u8>,
+    /// By `ca`: config section → CRL with those extensions.
+    with_extensions: Vec<(&'static str, Vec<u8>)>,
 }
 
 const CA_SUBJECT: &str = "/O=smimed tests/CN=CRL Test CA";
@@ -233,6 +260,14 @@ fn pki() -> Option<&'static Pki> {
         ca.revoke("user");
         let crl_after = ca.crl("after.crl", 24);
         let crl_short = ca.crl("short.crl", 1);
+        let with_extensions = [
+            "crl_partitioned",
+            "crl_delta",
+            "crl_unknown_critical",
+            "crl_unknown",
+        ]
+        .map(|section| (section, ca.crl_with(&format!("{section}.crl"), section)))
+        .to_vec();
         let sub = ca.subordinate(&root, "intermediate", "/CN=CRL Test Intermediate");
         let (deep_user, deep_user_key) = sub.issue("deep", "deep@example.org");
         let crl_of_intermediate = sub.crl("sub.crl", 24);
@@ -261,6 +296,7 @@ fn pki() -> Option<&'static Pki> {
             deep_user_key,
             crl_of_intermediate,
             crl_intermediate_revoked,
+            with_extensions,
         };
         let _ = std::fs::remove_dir_all(&root);
         Some(pki)
@@ -632,6 +668,31 @@ fn require_crl_fails_without_a_crl_and_a_missing_one_is_otherwise_noted() {
     let result = check(&message, &covered, &strict);
     assert_eq!(result.code, SignCode::Verified, "{result:?}");
     assert!(result.warnings.is_empty(), "{result:?}");
+}
+
+/// A delta or partitioned CRL would be read as the CA's whole list, and an
+/// unknown critical extension must not be ignored (RFC 5280 §5.2).
+#[test]
+fn crls_that_are_not_complete_lists_are_refused() {
+    let pki = pki_or_skip!();
+    for (section, crl) in &pki.with_extensions {
+        let parsed = Crl::parse(crl);
+        let says = match *section {
+            "crl_partitioned" => "issuingDistributionPoint",
+            "crl_delta" => "delta CRL",
+            "crl_unknown_critical" => {
+                "critical extension smimed does not know (OID 1.3.6.1.4.1.99999.1)"
+            }
+            _ => {
+                let crl = parsed.unwrap();
+                assert!(crl.number().is_some(), "{section}");
+                continue;
+            }
+        };
+        let e = crl_error(parsed);
+        assert!(matches!(e, CrlError::Unsupported(_)), "{section}: {e:?}");
+        assert!(e.to_string().contains(says), "{section}: {e}");
+    }
 }
 
 #[test]
