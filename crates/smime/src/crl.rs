@@ -16,7 +16,7 @@ use openssl::pkey::{PKey, Public};
 use openssl::sha::sha256;
 use openssl::x509::{CrlStatus, X509Crl, X509Ref};
 
-use crate::cert::{first_reason, hex, name_to_string, unix_time};
+use crate::cert::{MAX_NAME_BYTES, first_reason, hex, name_to_string, unix_time};
 use crate::{Certificate, Kind, Result, der, ffi, pem};
 
 /// Largest CRL accepted, PEM or DER. Big public CAs publish a few MiB; the
@@ -160,6 +160,15 @@ impl Crl {
         let crl = X509Crl::from_der(der)
             .map_err(|e| malformed(format!("not a valid X.509 CRL ({})", first_reason(&e))))?;
         let issuer_der = crl.issuer_name().to_der()?;
+        if issuer_der.len() > MAX_NAME_BYTES {
+            // As for certificates: a huge name would bloat every message.
+            return Err(malformed(format!(
+                "its issuer name is {} bytes long; at most {} KiB are accepted",
+                issuer_der.len(),
+                MAX_NAME_BYTES / 1024
+            ))
+            .into());
+        }
         let this_update = unix_time(crl.last_update())?;
         let next_update = crl.next_update().map(unix_time).transpose()?;
         let revoked = crl.get_revoked().map_or(0, |s| s.len());
