@@ -39,6 +39,10 @@ pub enum Error {
     /// Encryption was asked for with no recipient certificate: nobody could read it.
     #[error("encryption needs at least one recipient certificate")]
     NoRecipients,
+    /// A certificate revocation list was refused: too large, unreadable,
+    /// not signed by a stored CA, or out of date.
+    #[error(transparent)]
+    Crl(#[from] crate::crl::CrlError),
     /// An error from OpenSSL that has no better description.
     #[error("OpenSSL: {0}")]
     OpenSsl(openssl::error::ErrorStack),

@@ -1,7 +1,7 @@
 //! The S/MIME domain of smimed: certificates, private keys, trust, and
 //! signing, encryption, decryption and verification of MIME messages.
 //! One file per verb: `sign`, `encrypt`, `decrypt`, `verify`; `incoming`
-//! peels the layers of a received message.
+//! peels the layers of a received message; `crl` reads revocation lists.
 //!
 //! This crate does no I/O: it turns bytes into checked values and back.
 //! All `unsafe` code lives in the private `ffi` module.
@@ -10,6 +10,7 @@
 
 pub mod bundle;
 pub mod cert;
+pub mod crl;
 pub mod decrypt;
 mod der;
 pub mod encrypt;
@@ -30,6 +31,7 @@ pub mod verify;
 
 pub use bundle::Bundle;
 pub use cert::{CertInfo, Certificate, Issue, Kind, Usage};
+pub use crl::{Crl, CrlSet};
 pub use error::{Error, Result};
 pub use key::PrivateKey;
 pub use policy::Policy;

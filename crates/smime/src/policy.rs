@@ -138,6 +138,11 @@ pub struct Policy {
     /// tried again over its LF-only form, which some signers hash (noted in
     /// the result).
     pub lf_fallback: bool,
+    /// Every certificate on a signer's path below the anchor must be
+    /// covered by a current CRL of its issuer; a missing or out-of-date CRL
+    /// fails the check instead of being noted. Off by default: most
+    /// deployments load no CRLs.
+    pub require_crl: bool,
 }
 
 impl Policy {
@@ -151,6 +156,7 @@ impl Policy {
             limits: CmsLimits::default(),
             kdf: KdfLimits::default(),
             lf_fallback: true,
+            require_crl: false,
         }
     }
 

@@ -11,6 +11,12 @@
 //! stored certificate is an anchor, and its non-strict checks let a v1
 //! certificate or one whose keyUsage has keyCertSign issue. A stored
 //! contact could then mint a certificate for any address.
+//!
+//! Revocation: given a [`CrlSet`] ([`TrustStore::with_crls`]), every
+//! certificate on a path below the anchor is looked up in the CRL its
+//! issuer signed, and a signer trusted as itself in its issuer's CRL when
+//! one is held. A missing or out-of-date CRL is only noted, unless the
+//! policy requires CRLs ([`Policy::require_crl`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -22,6 +28,8 @@ use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
 use openssl::x509::{X509, X509PurposeId, X509Ref, X509StoreContext, X509VerifyResult};
 use openssl_sys as sys;
 
+use crate::crl::{Crl, CrlSet};
+use crate::policy::Policy;
 use crate::{Certificate, Kind, Result, ffi};
 
 /// SHA-256 fingerprints of stored certificates, each trusted as itself.
@@ -75,6 +83,8 @@ pub struct TrustStore {
     known: Vec<X509>,
     /// Stored certificates learned from mail: not trusted as themselves.
     learned: Fingerprints,
+    /// Accepted CRLs, by issuer.
+    crls: Arc<CrlSet>,
     /// SHA-256 over the anchors' fingerprints: which anchors a remembered
     /// validation was made under.
     id: [u8; 32],
@@ -95,6 +105,32 @@ pub enum PathCheck {
     NotYetValid(String),
     /// No trusted path; the text says why.
     Untrusted(String),
+    /// The signer's (or an issuer's) certificate is revoked by a CRL of its
+    /// issuer; the text names the certificate, the date and the CRL.
+    Revoked(String),
+    /// The policy requires CRLs, and one on the path is missing or out of
+    /// date; the text says which.
+    RevocationUnknown(String),
+}
+
+/// A validation's outcome and what it noted on the way (a missing or
+/// out-of-date CRL, when CRLs are loaded but not required).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Validation {
+    /// The outcome.
+    pub check: PathCheck,
+    /// Notes for a valid outcome.
+    pub notes: Vec<String>,
+}
+
+impl From<PathCheck> for Validation {
+    fn from(check: PathCheck) -> Self {
+        Validation {
+            check,
+            notes: Vec::new(),
+        }
+    }
 }
 
 impl TrustStore {
@@ -122,6 +158,7 @@ impl TrustStore {
             all_stored: Arc::default(),
             known,
             learned: Fingerprints::default(),
+            crls: Arc::default(),
             id: id.finish(),
         }
     }
@@ -150,6 +187,12 @@ impl TrustStore {
         self.learned.contains(cert)
     }
 
+    /// Checks paths against these accepted CRLs.
+    pub fn with_crls(mut self, crls: Arc<CrlSet>) -> Self {
+        self.crls = crls;
+        self
+    }
+
     /// The certificates to look a signer up in.
     pub fn certificates(&self) -> &[X509] {
         &self.known
@@ -161,47 +204,125 @@ impl TrustStore {
     }
 
     /// Validates `signer` at time `at` (Unix seconds), with the certificates
-    /// the message carries (`untrusted`) to build the path.
+    /// the message carries (`untrusted`) to build the path; the default
+    /// policy's view of CRLs (see [`Self::validate_with`]).
+    pub fn validate(&self, signer: &Certificate, untrusted: &[X509], at: i64) -> Result<PathCheck> {
+        self.validate_with(signer, untrusted, &Policy::at(at))
+            .map(|v| v.check)
+    }
+
+    /// Validates `signer` at `policy.now`, with the certificates the
+    /// message carries (`untrusted`) to build the path, and checks the
+    /// path against the CRLs held.
     ///
     /// A path through a CA found valid is remembered for the process with
     /// the time span in which all of its certificates are valid: the same
     /// signer, carried certificates and anchors at a time inside that span
-    /// give the same answer (there are no revocation lists), without the
-    /// two or three signature checks of a fresh validation.
-    pub fn validate(&self, signer: &Certificate, untrusted: &[X509], at: i64) -> Result<PathCheck> {
+    /// give the same path, without the two or three signature checks of a
+    /// fresh validation. Revocation is not remembered: the path, fresh or
+    /// remembered, is checked against the CRLs held now.
+    pub fn validate_with(
+        &self,
+        signer: &Certificate,
+        untrusted: &[X509],
+        policy: &Policy,
+    ) -> Result<Validation> {
+        let at = policy.now;
         if self.is_stored(signer) {
             // Alone in its store: nothing is issued, only time and purpose
-            // are checked.
+            // are checked, and its issuer's CRL if one is held.
             let (result, _) = verify(std::slice::from_ref(signer), signer.x509(), &[], at)?;
-            return Ok(match classify(result) {
-                None => PathCheck::Valid { itself: true },
-                Some(failure) => failure,
-            });
+            if let Some(failure) = classify(result) {
+                return Ok(failure.into());
+            }
+            let revoked = self
+                .crls
+                .covering_stored(signer.x509())
+                .and_then(|crl| revocation(signer.x509(), crl, at));
+            return Ok(revoked.unwrap_or(PathCheck::Valid { itself: true }).into());
         }
         let key = self.cache_key(signer.x509(), untrusted)?;
-        if valid_paths()
+        let remembered = valid_paths()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
-            .is_some_and(|&(from, until)| (from..=until).contains(&at))
-        {
-            return Ok(PathCheck::Valid { itself: false });
-        }
-        let (result, chain) = verify(&self.anchors, signer.x509(), untrusted, at)?;
-        if let Some(failure) = classify(result) {
-            return Ok(failure);
-        }
-        if let Some(why) = self.issuer_not_a_ca(&chain) {
-            return Ok(PathCheck::Untrusted(why));
-        }
-        if let Some(span) = validity_span(chain.iter().map(|c| &**c)) {
-            let mut paths = valid_paths().lock().unwrap_or_else(|e| e.into_inner());
-            if paths.len() >= VALID_PATHS {
-                paths.clear();
+            .filter(|(from, until, _)| (*from..=*until).contains(&at))
+            .map(|(_, _, chain)| chain.clone());
+        let chain = match remembered {
+            Some(chain) => chain,
+            None => {
+                let (result, chain) = verify(&self.anchors, signer.x509(), untrusted, at)?;
+                if let Some(failure) = classify(result) {
+                    return Ok(failure.into());
+                }
+                if let Some(why) = self.issuer_not_a_ca(&chain) {
+                    return Ok(PathCheck::Untrusted(why).into());
+                }
+                if let Some((from, until)) = validity_span(chain.iter().map(|c| &**c)) {
+                    let mut paths = valid_paths().lock().unwrap_or_else(|e| e.into_inner());
+                    if paths.len() >= VALID_PATHS {
+                        paths.clear();
+                    }
+                    paths.insert(key, (from, until, chain.clone()));
+                }
+                chain
             }
-            paths.insert(key, span);
+        };
+        Ok(self.revocation_of_path(&chain, policy))
+    }
+
+    /// Checks each certificate of `chain` but the anchor against the CRL
+    /// its issuer (the next one) signed. A revocation wins over anything
+    /// missing; a missing or out-of-date CRL fails only when required, and
+    /// is noted only when some CRL is held (else nobody asked for CRLs).
+    fn revocation_of_path(&self, chain: &[X509], policy: &Policy) -> Validation {
+        let at = policy.now;
+        let valid = PathCheck::Valid { itself: false };
+        if self.crls.is_empty() && !policy.require_crl {
+            // Every deployment without CRLs: nothing to look up or say.
+            return valid.into();
         }
-        Ok(PathCheck::Valid { itself: false })
+        let name = |c: &X509Ref| crate::cert::name_to_string(c.subject_name());
+        let mut unknown = Vec::new();
+        for pair in chain.windows(2) {
+            let (cert, issuer) = (&pair[0], &pair[1]);
+            let Some(crl) = self.crls.covering(cert, issuer) else {
+                unknown.push(format!(
+                    "no CRL of {} is loaded, so the revocation of {} was not checked",
+                    name(issuer),
+                    name(cert)
+                ));
+                continue;
+            };
+            if let Some(revoked) = revocation(cert, crl, at) {
+                return revoked.into();
+            }
+            if let Some(next) = crl.next_update()
+                && next < at
+            {
+                unknown.push(format!(
+                    "the CRL of {} (thisUpdate {}) is out of date since {}, so later revocations are unknown",
+                    name(issuer),
+                    crate::rfc3339(crl.this_update()),
+                    crate::rfc3339(next)
+                ));
+            }
+        }
+        if policy.require_crl && !unknown.is_empty() {
+            return PathCheck::RevocationUnknown(format!(
+                "{}; this service requires current CRLs (require_crl)",
+                unknown.join("; ")
+            ))
+            .into();
+        }
+        Validation {
+            check: valid,
+            notes: if self.crls.is_empty() {
+                Vec::new()
+            } else {
+                unknown
+            },
+        }
     }
 
     /// Every certificate that issues on `chain` (all but the first) must be
@@ -297,8 +418,8 @@ fn classify(result: X509VerifyResult) -> Option<PathCheck> {
 const VALID_PATHS: usize = 1024;
 
 /// Validated paths: cache key → the span (Unix seconds, inclusive) in which
-/// every certificate of the path is valid.
-type ValidPaths = Mutex<HashMap<[u8; 32], (i64, i64)>>;
+/// every certificate of the path is valid, and the path.
+type ValidPaths = Mutex<HashMap<[u8; 32], (i64, i64, Vec<X509>)>>;
 
 fn valid_paths() -> &'static ValidPaths {
     static PATHS: OnceLock<ValidPaths> = OnceLock::new();
@@ -314,4 +435,21 @@ fn validity_span<'a>(path: impl Iterator<Item = &'a X509Ref>) -> Option<(i64, i6
         span = (span.0.max(from), span.1.min(until));
     }
     Some(span)
+}
+
+/// [`PathCheck::Revoked`] if `crl` revokes `cert` at or before `at`.
+fn revocation(cert: &X509Ref, crl: &Crl, at: i64) -> Option<PathCheck> {
+    let when = crl.revoked(cert.serial_number()).filter(|&t| t <= at)?;
+    let serial = cert
+        .serial_number()
+        .to_bn()
+        .and_then(|bn| bn.to_hex_str().map(|h| h.to_ascii_lowercase()))
+        .unwrap_or_default();
+    Some(PathCheck::Revoked(format!(
+        "the certificate {} (serial {serial}) was revoked on {} (CRL of {}, thisUpdate {})",
+        crate::cert::name_to_string(cert.subject_name()),
+        crate::rfc3339(when),
+        crl.issuer(),
+        crate::rfc3339(crl.this_update()),
+    )))
 }

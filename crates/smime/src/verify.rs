@@ -40,6 +40,9 @@ pub enum SignCode {
     Malformed,
     /// S/MIME is switched off.
     Disabled,
+    /// The signer's certificate (or an issuer's on its path) was revoked by
+    /// a CRL of its issuer.
+    Revoked,
 }
 
 impl SignCode {
@@ -55,6 +58,7 @@ impl SignCode {
             SignCode::UnsupportedAlgorithm => "unsupported_algorithm",
             SignCode::Malformed => "malformed",
             SignCode::Disabled => "disabled",
+            SignCode::Revoked => "revoked",
         }
     }
 }
@@ -366,8 +370,21 @@ pub(crate) fn check(
     let learnable = senders.is_some_and(|s| not_the_author(&signer, s).is_none())
         && signer.info().kind != crate::Kind::Ca
         && signer.rejection().is_none();
-    let through_ca = match trust.validate(&signer, &carried, policy.now) {
+    let validation = trust.validate_with(&signer, &carried, policy);
+    if let Ok(v) = &validation {
+        notes.extend(v.notes.iter().cloned());
+    }
+    let through_ca = match validation.map(|v| v.check) {
         Ok(PathCheck::Valid { itself }) => !itself,
+        Ok(PathCheck::Revoked(e)) => {
+            return fail(SignCode::Revoked, format!("signed by {who}, but {e}"));
+        }
+        Ok(PathCheck::RevocationUnknown(e)) => {
+            return fail(
+                SignCode::UnknownSigner,
+                format!("the revocation status of {who}'s certificate is unknown: {e}"),
+            );
+        }
         // Whatever signingTime says: the signer sets it, and an expired key
         // (perhaps no longer kept safe) can claim any time.
         Ok(PathCheck::Expired(e) | PathCheck::NotYetValid(e)) => {
