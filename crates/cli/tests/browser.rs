@@ -303,8 +303,9 @@ async fn docs_shot(c: &Client, name: &str) {
     std::fs::write(docs_screenshots_dir().join(format!("{name}.png")), png).unwrap();
 }
 
-/// Runs the `smimed` CLI on a data dir, as an admin would before serving.
-fn smimed_cli(data: &Path, args: &[&std::ffi::OsStr]) {
+/// Runs the `smimed` CLI on a data dir, as an admin would before serving
+/// (or beside the server, for a token); returns what it printed.
+fn smimed_cli(data: &Path, args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_smimed"))
         .arg("--data-dir")
         .arg(data)
@@ -319,6 +320,68 @@ fn smimed_cli(data: &Path, args: &[&std::ffi::OsStr]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The SHA-256 fingerprint (lowercase hex) and the subject's e-mail address
+/// of the certificate that signed a clear-signed message, as OpenSSL reads
+/// them: independent of smimed, to hold the page's fingerprint against.
+fn signer_of(eml: &Path) -> (String, String) {
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
+    use openssl::stack::Stack;
+    let (p7, _) = Pkcs7::from_smime(&std::fs::read(eml).unwrap()).unwrap();
+    let signers = p7
+        .signers(&Stack::new().unwrap(), Pkcs7Flags::empty())
+        .unwrap();
+    assert_eq!(signers.len(), 1, "one signer in {}", eml.display());
+    let cert = &signers[0];
+    let fingerprint = cert
+        .digest(MessageDigest::sha256())
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let email = cert
+        .subject_name()
+        .entries_by_nid(Nid::PKCS9_EMAILADDRESS)
+        .next()
+        .expect("an address in the subject")
+        .data()
+        .as_utf8()
+        .unwrap()
+        .to_string();
+    (fingerprint, email)
+}
+
+/// A fingerprint in groups of four, uppercase, as the page shows it.
+fn groups_of(fingerprint: &str) -> Vec<String> {
+    fingerprint
+        .to_uppercase()
+        .as_bytes()
+        .chunks(4)
+        .map(|g| String::from_utf8(g.to_vec()).unwrap())
+        .collect()
+}
+
+/// A message from Orphan (orphan@example.org), clear-signed with its key.
+/// Its issuer, "smimed Test Other CA", is not among the stored CAs.
+fn orphan_signed_message() -> Vec<u8> {
+    use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
+    use openssl::pkey::PKey;
+    use openssl::stack::Stack;
+    use openssl::x509::X509;
+    let cert = X509::from_pem(&std::fs::read(pki(files::ORPHAN)).unwrap()).unwrap();
+    let key = PKey::private_key_from_pem(&std::fs::read(pki(files::ORPHAN_KEY)).unwrap()).unwrap();
+    let content = b"Content-Type: text/plain; charset=utf-8\r\n\r\nPlease call me back.\r\n";
+    let flags = Pkcs7Flags::DETACHED | Pkcs7Flags::BINARY | Pkcs7Flags::CRLFEOL;
+    let p7 = Pkcs7::sign(&cert, &key, &Stack::new().unwrap(), content, flags).unwrap();
+    let mut message = b"From: Orphan <orphan@example.org>\r\nTo: <alice@example.org>\r\n\
+                        Subject: A callback\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+        .to_vec();
+    message.extend(p7.to_smime(content, flags).unwrap());
+    message
 }
 
 /// axe-core, the accessibility checker, run in the browser on each page.
@@ -915,6 +978,236 @@ async fn admin_and_agent_flow_in_chromium() {
         shot(&c, &format!("08-narrow-{page}")).await;
     }
     c.set_window_size(1280, 1000).await.unwrap();
+
+    // 10b. Issue 17, certificates from signed mail. An agent checks a
+    // message Thunderbird's Alice signed: no stored CA vouches for her
+    // certificate (the Thunderbird TestCA is not stored), so it waits for
+    // an admin; so does Orphan's, whose CA is not stored either. The admin
+    // compares Alice's fingerprint with the one OpenSSL computes, rejects
+    // Orphan's and accepts Alice's: her kept message verifies and she
+    // appears among the certificates without a reload.
+    let data = tmp.path().join("data");
+    let tb_mail = thunderbird("alice.dsig.SHA256.multipart.eml");
+    let (fp, tb_email) = signer_of(&tb_mail);
+    let tb_email = tb_email.to_lowercase();
+    assert_eq!(fp.len(), 64, "{fp}");
+    let orphan_mail = tmp.path().join("orphan.eml");
+    std::fs::write(&orphan_mail, orphan_signed_message()).unwrap();
+    let orphan_fp: String =
+        openssl::x509::X509::from_pem(&std::fs::read(pki(files::ORPHAN)).unwrap())
+            .unwrap()
+            .digest(openssl::hash::MessageDigest::sha256())
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    let agent_token = smimed_cli(
+        &data,
+        &["token", "create", "--role", "agent", "--name", "desk"].map(std::ffi::OsStr::new),
+    );
+    click(&c, "#sign-out").await;
+    wait_text(&c, "label[for=token]", "API token").await;
+    type_into(&c, "#token", agent_token.trim()).await;
+    click(&c, "#sign-in").await;
+    wait_text(&c, ".who", "(agent)").await;
+    c.goto(&format!("{base}/check")).await.unwrap();
+    for (mail, fingerprint, sender) in [
+        (&orphan_mail, &orphan_fp, "orphan@example.org"),
+        (&tb_mail, &fp, "Alice@example.com"),
+    ] {
+        upload(&c, "#eml", mail).await;
+        click(&c, "#check-message").await;
+        // The banner names the start of the fingerprint: this message's.
+        let waits = wait_text(
+            &c,
+            "#incoming-result .banner.info",
+            &format!("{}…", &fingerprint[..16]),
+        )
+        .await;
+        let waits = waits.text().await.unwrap();
+        assert!(
+            waits.contains("Signer's certificate waits for an admin"),
+            "{waits}"
+        );
+        wait_text(&c, "#incoming-result .headers", sender).await;
+        wait_text(&c, "#incoming-result", "Signature not verified").await;
+    }
+    shot(&c, "09-check-waits-for-admin").await;
+    axe.check(&c, "the incoming check, the signer's certificate waiting")
+        .await;
+
+    // The admin's page: both wait, Alice's with her fingerprint in 16 groups
+    // of four, eight a line.
+    click(&c, "#sign-out").await;
+    wait_text(&c, "label[for=token]", "API token").await;
+    type_into(&c, "#token", &token).await;
+    click(&c, "#sign-in").await;
+    wait_text(&c, "h1", "S/MIME").await;
+    wait_text(&c, "#pending", "2 waiting.").await;
+    let tb_row = format!("#pending-{fp}");
+    let alice_pending = wait_text(&c, &tb_row, &tb_email).await;
+    let alice_pending = alice_pending.text().await.unwrap();
+    for want in ["CN=Alice", "NSS Test CA", "1 received, 1 kept"] {
+        assert!(alice_pending.contains(want), "{want}: {alice_pending}");
+    }
+    let groups = groups_of(&fp);
+    assert_eq!(groups.len(), 16);
+    let shown = c
+        .find(Locator::Css(&format!("{tb_row} code.fingerprint")))
+        .await
+        .unwrap();
+    assert_eq!(
+        shown.text().await.unwrap(),
+        format!("{}\n{}", groups[..8].join(" "), groups[8..].join(" ")),
+        "the fingerprint OpenSSL computes, in groups of four, eight a line"
+    );
+    assert_eq!(
+        shown.attr("aria-label").await.unwrap(),
+        Some(format!("Fingerprint {}", groups.join(", ")))
+    );
+    // As laid out: two lines of eight groups.
+    let lines = c
+        .execute(
+            "return [...arguments[0].querySelectorAll('span')] \
+               .map(s => Math.round(s.getBoundingClientRect().top));",
+            vec![serde_json::to_value(&shown).unwrap()],
+        )
+        .await
+        .unwrap();
+    let tops: Vec<i64> = serde_json::from_value(lines).unwrap();
+    assert_eq!(tops.len(), 16);
+    assert!(
+        tops[..8].iter().all(|t| *t == tops[0])
+            && tops[8..].iter().all(|t| *t == tops[8])
+            && tops[8] > tops[0],
+        "not two lines of eight: {tops:?}"
+    );
+    c.execute(
+        "document.getElementById('pending-section').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "10-pending").await;
+    axe.check(&c, "the S/MIME page with certificates from signed mail")
+        .await;
+    // At 800 px the page keeps its width and each row's buttons in view.
+    set_viewport(&c, 800, 1000).await;
+    fits_width(
+        &c,
+        "the S/MIME page with certificates from signed mail at 800 px",
+    )
+    .await;
+    let in_view = c
+        .execute(
+            "return [...document.querySelectorAll('#pending tbody button')].map(b => { \
+               const r = b.getBoundingClientRect(); return r.left >= 0 && r.right <= window.innerWidth + 1; });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        in_view,
+        serde_json::json!([true, true, true, true]),
+        "the buttons at 800 px"
+    );
+    c.execute(
+        "document.getElementById('pending-section').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "10b-pending-800").await;
+    c.set_window_size(1280, 1000).await.unwrap();
+
+    // Reject Orphan's (confirming): it goes, nothing else changes.
+    let orphan_reject =
+        format!("//tr[@id='pending-{orphan_fp}']//button[normalize-space(.)='Reject']");
+    click_xpath(&c, &orphan_reject).await;
+    c.accept_alert().await.unwrap();
+    let rejected = wait_text(&c, "#pending .alert.ok", "Rejected the certificate").await;
+    let rejected = rejected.text().await.unwrap();
+    assert!(
+        rejected.contains(&format!(
+            "{} {}…",
+            groups_of(&orphan_fp)[0],
+            groups_of(&orphan_fp)[1]
+        )),
+        "{rejected}"
+    );
+    wait_text(&c, "#pending", "1 waiting.").await;
+    assert!(
+        c.find_all(Locator::Css(&format!("#pending-{orphan_fp}")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Accept Alice's (confirming): her kept message is checked again and
+    // verifies, nothing waits any more, and the certificate table, told by
+    // the answer, shows her as a contact without the page being loaded again.
+    c.execute("window.smimedSamePage = true;", vec![])
+        .await
+        .unwrap();
+    let accept = format!("//tr[@id='pending-{fp}']//button[normalize-space(.)='Accept']");
+    let confirm = c
+        .find(Locator::XPath(&accept))
+        .await
+        .unwrap()
+        .attr("hx-confirm")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        confirm.contains("CN=Alice") && confirm.contains("same fingerprint"),
+        "{confirm}"
+    );
+    click_xpath(&c, &accept).await;
+    c.accept_alert().await.unwrap();
+    let accepted = wait_text(
+        &c,
+        "#pending .alert.ok",
+        "1 kept message checked again: 1 verified.",
+    )
+    .await;
+    let accepted = accepted.text().await.unwrap();
+    assert!(
+        accepted.starts_with("Accepted ") && accepted.contains("CN=Alice"),
+        "{accepted}"
+    );
+    wait_text(
+        &c,
+        "#pending .empty",
+        "No certificate from signed mail waits for a decision.",
+    )
+    .await;
+    let tb_contact = wait_text(&c, &row(&tb_email), &tb_email).await;
+    let tb_contact = tb_contact.text().await.unwrap();
+    assert!(tb_contact.contains("Contact"), "{tb_contact}");
+    wait_text(&c, "#certs .count", "5 of 5").await;
+    assert!(
+        !c.find(Locator::Css("#certs"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("orphan@example.org"),
+        "the rejected certificate is not stored"
+    );
+    assert_eq!(
+        c.execute("return window.smimedSamePage === true;", vec![])
+            .await
+            .unwrap(),
+        serde_json::json!(true),
+        "the page was loaded again"
+    );
+    shot(&c, "11-pending-accepted").await;
+    // Her messages verify now.
+    c.goto(&format!("{base}/check")).await.unwrap();
+    upload(&c, "#eml", &tb_mail).await;
+    click(&c, "#check-message").await;
+    wait_text(&c, "#incoming-result .banner.ok", "Signature verified").await;
 
     // 11. Sign out: the session is gone.
     c.goto(&format!("{base}/smime")).await.unwrap();

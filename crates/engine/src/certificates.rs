@@ -107,10 +107,26 @@ impl Engine {
             _ => {}
         }
         let pass = passphrase.as_ref().map(|p| p.as_str());
-        Ok(self
+        let certificates = bundle.certificates.clone();
+        let report = self
             .store
             .import(bundle, pass, progress, actor.name())
-            .await?)
+            .await?;
+        if report.stored {
+            // A certificate that arrives after its CA's CRL.
+            let new: std::collections::HashSet<&str> = report
+                .certificates
+                .iter()
+                .filter(|c| c.outcome == smimed_store::Outcome::Imported)
+                .map(|c| c.fingerprint.as_str())
+                .collect();
+            let new = certificates
+                .into_iter()
+                .filter(|c| new.contains(c.fingerprint()))
+                .collect();
+            self.mark_revoked(new).await?;
+        }
+        Ok(report)
     }
 
     /// The certificates that match `filter`, one page of `per_page` (admins):

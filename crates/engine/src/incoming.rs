@@ -123,6 +123,7 @@ impl Engine {
             }
         }
         let fingerprints = view.fingerprints().await?;
+        let crls = view.crls().await?;
         let keyed = view.certificates_with_keys().await?;
         let sealed = view.sealed_keys().await?;
         let policy = policy(&*view.settings().await?, smime::now());
@@ -133,7 +134,8 @@ impl Engine {
                 let keys = MessageKeys::new(&keyed, &sealed, keyring);
                 let trust = TrustStore::new(stored.iter())
                     .with_known(&learned)
-                    .with_stored(fingerprints);
+                    .with_stored(fingerprints)
+                    .with_crls(crls);
                 let ctx = Context {
                     keys: &keys,
                     trust: &trust,

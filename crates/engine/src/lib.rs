@@ -16,6 +16,7 @@ mod actor;
 mod address;
 mod cache;
 mod certificates;
+mod crls;
 mod error;
 mod groups;
 mod incoming;
@@ -39,6 +40,7 @@ use memo::{Memo, View};
 pub use actor::Actor;
 pub use address::{parse_address, parse_list};
 pub use certificates::{CertificateFilter, CertificatePage, Download, ImportKind};
+pub use crls::CrlImported;
 pub use error::{Error, Result};
 pub use groups::GroupPatch;
 pub use incoming::Received;
@@ -51,7 +53,7 @@ pub use settings::{
 };
 pub use smimed_store::{
     AuditEntry, AuditQuery, CertificateSort, Expiring, Group, ImportReport, ListedCertificate,
-    Operation, PendingCertificate, Role, Status, StoredCertificate, StoredIncoming, TokenInfo,
+    Operation, PendingCertificate, Role, Status, StoredCrl, StoredCertificate, StoredIncoming, TokenInfo,
     Watched,
 };
 pub use tokens::Session;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use smime::Certificate;
+use smime::{Certificate, CrlSet};
 use smime::trust::Fingerprints;
 use smimed_store::{Candidate, Group, SealedKey, TokenInfo};
 
@@ -43,6 +43,8 @@ pub(crate) enum Key {
     Token(String),
     /// How many certificates are stored.
     CertificateCount,
+    /// The stored CRLs, each checked against its CA.
+    Crls,
 }
 
 /// What was found.
@@ -57,6 +59,7 @@ pub(crate) enum Value {
     Sealed(Arc<Vec<SealedKey>>),
     Token(TokenInfo),
     Count(usize),
+    Crls(Arc<CrlSet>),
 }
 
 /// A type that can be remembered as a [`Value`].
@@ -89,6 +92,7 @@ remembered!(Arc<Vec<Certificate>>, Certificates);
 remembered!(Arc<Fingerprints>, Fingerprints);
 remembered!(Arc<Vec<SealedKey>>, Sealed);
 remembered!(usize, Count);
+remembered!(Arc<CrlSet>, Crls);
 
 #[derive(Default)]
 pub(crate) struct Memo {
@@ -228,6 +232,23 @@ impl<'a> View<'a> {
         let load = async { Ok(Arc::new(self.store.issuer_chain(cert).await?)) };
         let key = Key::Chain(cert.fingerprint().to_string());
         self.memo.remember(self.generation, key, load).await
+    }
+
+    /// The stored CRLs, each re-checked against its stored CA (parsed on
+    /// the blocking pool: a CRL may hold a million entries).
+    pub(crate) async fn crls(&self) -> Result<Arc<CrlSet>> {
+        let load = async {
+            let ders = self.store.crl_ders().await?;
+            if ders.is_empty() {
+                return Ok(Arc::new(CrlSet::new()));
+            }
+            let cas = self.ca_certificates().await?;
+            let set = tokio::task::spawn_blocking(move || crate::crls::set_of(&ders, &cas))
+                .await
+                .map_err(|e| crate::Error::Internal(format!("reading the CRLs failed: {e}")))?;
+            Ok(Arc::new(set))
+        };
+        self.memo.remember(self.generation, Key::Crls, load).await
     }
 
     pub(crate) async fn ca_certificates(&self) -> Result<Arc<Vec<Certificate>>> {

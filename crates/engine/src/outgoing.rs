@@ -374,6 +374,7 @@ fn candidates(stored: &[smimed_store::Candidate]) -> Vec<Candidate<'_>> {
             certificate: &c.certificate,
             has_private_key: c.has_private_key,
             issuer_known: c.issuer_known,
+            revoked: c.revoked.as_deref(),
         })
         .collect()
 }

@@ -32,6 +32,13 @@ pub const DEFAULT_EXPIRY_WARNING_DAYS: i64 = 30;
 /// `false`): contacts when a stored CA vouches, else pending.
 pub const SETTING_LEARN: &str = "learn_certificates";
 
+/// A signature whose signer's revocation cannot be checked against a
+/// current CRL fails (`true`), instead of verifying with a note.
+pub const SETTING_REQUIRE_CRL: &str = "require_crl";
+/// CRLs named in stored certificates' distribution points are fetched in
+/// the background (`true`).
+pub const SETTING_CRL_FETCH: &str = "crl_fetch";
+
 /// Every setting, as the API and `smimed settings --json` show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Settings {
@@ -53,6 +60,12 @@ pub struct Settings {
     /// Signers' certificates are kept from signed mail: as contacts when a
     /// stored CA vouches for them, else pending an admin's decision.
     pub learn_certificates: bool,
+    /// A signer whose revocation cannot be checked against a current CRL
+    /// is not verified.
+    pub require_crl: bool,
+    /// The CRLs that stored certificates name are fetched over HTTP in the
+    /// background.
+    pub crl_fetch: bool,
 }
 
 /// A change to any subset of the settings; absent fields stay.
@@ -75,6 +88,10 @@ pub struct SettingsPatch {
     pub expiry_warning_days: Option<i64>,
     /// Keep signers' certificates from signed mail.
     pub learn_certificates: Option<bool>,
+    /// Require current CRLs.
+    pub require_crl: Option<bool>,
+    /// Fetch CRLs in the background.
+    pub crl_fetch: Option<bool>,
 }
 
 impl Settings {
@@ -96,6 +113,8 @@ impl Settings {
                 .unwrap_or(DEFAULT_KEEP_INCOMING_MIB),
             expiry_warning_days: expiry_warning_days(rows),
             learn_certificates: learns(rows),
+            require_crl: flag(rows, SETTING_REQUIRE_CRL),
+            crl_fetch: flag(rows, SETTING_CRL_FETCH),
         }
     }
 }
@@ -133,6 +152,7 @@ pub(crate) fn encryption_settings(rows: &HashMap<String, String>) -> EncryptOpti
 pub(crate) fn policy(rows: &HashMap<String, String>, now: i64) -> smime::Policy {
     let mut policy = smime::Policy::at(now);
     policy.reject_sha1 = flag(rows, SETTING_REJECT_SHA1);
+    policy.require_crl = flag(rows, SETTING_REQUIRE_CRL);
     policy
 }
 
@@ -185,6 +205,8 @@ impl Engine {
             (patch.reject_sha1, SETTING_REJECT_SHA1),
             (patch.enabled, smimed_store::SETTING_ENABLED),
             (patch.learn_certificates, SETTING_LEARN),
+            (patch.require_crl, SETTING_REQUIRE_CRL),
+            (patch.crl_fetch, SETTING_CRL_FETCH),
         ] {
             if let Some(on) = value {
                 changes.push((name, on.to_string()));

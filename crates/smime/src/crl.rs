@@ -462,6 +462,19 @@ pub fn distribution_points(cert: &Certificate) -> Vec<String> {
 struct Accepted {
     crl: Crl,
     key: PKey<Public>,
+    /// The signing CA's fingerprint.
+    ca: String,
+}
+
+/// A certificate revoked by a held CRL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// In words: the certificate, the date, the CRL.
+    pub reason: String,
+    /// When it was revoked, Unix seconds.
+    pub at: i64,
+    /// The fingerprint of the CA whose CRL revokes it.
+    pub ca_fingerprint: String,
 }
 
 /// The accepted CRLs, newest per issuing CA, indexed by issuer name.
@@ -484,11 +497,12 @@ impl CrlSet {
     pub fn insert(&mut self, crl: Crl, signer: &Certificate) -> Result<()> {
         crl.signed_by(signer)?;
         let key = signer.public_key()?;
+        let ca = signer.fingerprint().to_string();
         let held = self.by_issuer.entry(crl.issuer_id).or_default();
         match held.iter_mut().find(|a| a.key.public_eq(&key)) {
-            Some(old) if crl.supersedes(&old.crl) => *old = Accepted { crl, key },
+            Some(old) if crl.supersedes(&old.crl) => *old = Accepted { crl, key, ca },
             Some(_) => {}
-            None => held.push(Accepted { crl, key }),
+            None => held.push(Accepted { crl, key, ca }),
         }
         Ok(())
     }
@@ -515,10 +529,33 @@ impl CrlSet {
     /// The CRL whose CA issued `cert`, for a certificate trusted without a
     /// path: the CA is whoever's key verifies the certificate.
     pub(crate) fn covering_stored(&self, cert: &X509Ref) -> Option<&Crl> {
+        self.signer(cert).map(|a| &a.crl)
+    }
+
+    /// Whether the held CRL of the CA that signed `cert` revokes it at or
+    /// before `at` (for the store: the certificate list's `revoked`, and
+    /// the recipients outgoing mail never encrypts to).
+    pub fn revocation(&self, cert: &crate::Certificate, at: i64) -> Option<Revocation> {
+        let accepted = self.signer(cert.x509())?;
+        let when = accepted
+            .crl
+            .revoked(cert.x509().serial_number())
+            .filter(|&t| t <= at)?;
+        match crate::trust::revocation(cert.x509(), &accepted.crl, at)? {
+            crate::trust::PathCheck::Revoked(reason) => Some(Revocation {
+                reason,
+                at: when,
+                ca_fingerprint: accepted.ca.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The held CRL, with its CA, whose CA's key verifies `cert`.
+    fn signer(&self, cert: &X509Ref) -> Option<&Accepted> {
         let found = self
             .candidates(cert)
-            .find(|a| cert.verify(&a.key).unwrap_or(false))
-            .map(|a| &a.crl);
+            .find(|a| cert.verify(&a.key).unwrap_or(false));
         let _ = openssl::error::ErrorStack::get();
         found
     }

@@ -31,7 +31,7 @@ pub mod verify;
 
 pub use bundle::Bundle;
 pub use cert::{CertInfo, Certificate, Issue, Kind, Usage};
-pub use crl::{Crl, CrlSet};
+pub use crl::{Crl, CrlSet, Revocation};
 pub use error::{Error, Result};
 pub use key::PrivateKey;
 pub use policy::Policy;

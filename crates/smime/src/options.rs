@@ -14,6 +14,8 @@ pub struct Candidate<'a> {
     pub has_private_key: bool,
     /// Its issuer is stored (or it is self-signed).
     pub issuer_known: bool,
+    /// Why a stored CRL revokes it, if one does: then it is never used.
+    pub revoked: Option<&'a str>,
 }
 
 /// Why no certificate fits an address.
@@ -35,6 +37,8 @@ pub enum Lack {
     /// Only certificates whose issuer is not stored (encryption only: a
     /// certificate no stored CA vouches for is not used to encrypt).
     IssuerMissing,
+    /// Only certificates a stored CRL revokes; the text says which and when.
+    Revoked(String),
 }
 
 impl Lack {
@@ -46,6 +50,7 @@ impl Lack {
             Lack::OnlyNotYetValid => "only certificates that are not valid yet".into(),
             Lack::NotUsable => format!("no certificate usable for {operation}"),
             Lack::WeakKey(why) => format!("only a certificate with a weak key ({why})"),
+            Lack::Revoked(why) => format!("only a revoked certificate ({why})"),
             Lack::IssuerMissing => {
                 "only certificates whose issuer is not in the store (import the CA certificate)"
                     .into()
@@ -103,6 +108,14 @@ fn select<'a>(
     if usable.is_empty() {
         return Err(Lack::NotUsable);
     }
+    // A revoked certificate is never used, whatever else it offers.
+    let unrevoked: Vec<&Candidate<'a>> =
+        usable.iter().copied().filter(|c| c.revoked.is_none()).collect();
+    if unrevoked.is_empty() {
+        let why = usable.iter().find_map(|c| c.revoked).unwrap_or_default();
+        return Err(Lack::Revoked(why.to_string()));
+    }
+    let usable = unrevoked;
     let strong: Vec<&Candidate<'a>> = usable
         .iter()
         .copied()

@@ -438,7 +438,7 @@ fn validity_span<'a>(path: impl Iterator<Item = &'a X509Ref>) -> Option<(i64, i6
 }
 
 /// [`PathCheck::Revoked`] if `crl` revokes `cert` at or before `at`.
-fn revocation(cert: &X509Ref, crl: &Crl, at: i64) -> Option<PathCheck> {
+pub(crate) fn revocation(cert: &X509Ref, crl: &Crl, at: i64) -> Option<PathCheck> {
     let when = crl.revoked(cert.serial_number()).filter(|&t| t <= at)?;
     let serial = cert
         .serial_number()

@@ -7,8 +7,7 @@
 //! Without the `openssl` command the tests say so and pass: they need it
 //! to make the CA.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use smime::crl::{CrlError, MAX_CRL_BYTES, distribution_points};
@@ -19,193 +18,13 @@ use smime::trust::{PathCheck, TrustStore};
 use smime::verify::SignCode;
 use smime::{Certificate, Crl, CrlSet, Error, Policy, PrivateKey};
 
-const CONFIG: &str = r#"
-[ ca ]
-default_ca = CA_default
+use testpki::openssl_ca::OpensslCa as TestCa;
 
-[ CA_default ]
-dir = .
-database = $dir/index.txt
-new_certs_dir = $dir/newcerts
-certificate = $dir/ca.pem
-private_key = $dir/ca.key
-serial = $dir/serial
-crlnumber = $dir/crlnumber
-default_md = sha256
-default_days = 365
-default_crl_days = 30
-policy = policy_any
-unique_subject = no
-copy_extensions = none
-
-[ policy_any ]
-commonName = supplied
-emailAddress = optional
-
-[ req ]
-distinguished_name = req_dn
-
-[ req_dn ]
-
-[ v3_ca ]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-
-[ v3_ca_no_crl_sign ]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign
-subjectKeyIdentifier = hash
-
-[ usr_cert ]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = emailProtection
-subjectAltName = email:$ENV::USER_EMAIL
-authorityKeyIdentifier = keyid
-crlDistributionPoints = URI:http://crl.example.org/ca.crl,URI:ldap://ldap.example.org/cn=CA?certificateRevocationList,URI:HTTPS://crl.example.org/ca.crl,URI:http://crl.example.org/ca.crl
-
-[ crl_partitioned ]
-issuingDistributionPoint = critical, @idp
-
-[ idp ]
-fullname = URI:http://crl.example.org/users.crl
-onlyuser = TRUE
-
-[ crl_delta ]
-2.5.29.27 = critical, DER:02:01:01
-
-[ crl_unknown_critical ]
-1.3.6.1.4.1.99999.1 = critical, DER:05:00
-
-[ crl_unknown ]
-1.3.6.1.4.1.99999.1 = DER:05:00
-"#;
-
-/// A CA directory that `openssl ca` works in.
-struct TestCa {
-    dir: PathBuf,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    openssl_env(dir, args, "nobody@example.org");
-}
-
-fn openssl_env(dir: &Path, args: &[&str], email: &str) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .env("USER_EMAIL", email)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl TestCa {
-    /// A self-signed CA with this subject, made in `root/name`.
-    fn new(root: &Path, name: &str, subject: &str, extensions: &str) -> TestCa {
-        let dir = root.join(name);
-        std::fs::create_dir_all(dir.join("newcerts")).unwrap();
-        std::fs::write(dir.join("openssl.cnf"), CONFIG).unwrap();
-        std::fs::write(dir.join("index.txt"), "").unwrap();
-        std::fs::write(dir.join("serial"), "1000\n").unwrap();
-        std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
-        #[rustfmt::skip]
-        openssl(&dir, &[
-            "req", "-x509", "-config", "openssl.cnf", "-extensions", extensions,
-            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "ca.key", "-out", "ca.pem", "-subj", subject, "-days", "3650",
-        ]);
-        TestCa { dir }
-    }
-
-    /// An intermediate CA that this one issues with `openssl ca`, in
-    /// `root/name` (the issued certificate also stays here as `name.pem`).
-    fn subordinate(&self, root: &Path, name: &str, subject: &str) -> TestCa {
-        let dir = root.join(name);
-        std::fs::create_dir_all(dir.join("newcerts")).unwrap();
-        std::fs::write(dir.join("openssl.cnf"), CONFIG).unwrap();
-        std::fs::write(dir.join("index.txt"), "").unwrap();
-        std::fs::write(dir.join("serial"), "2000\n").unwrap();
-        std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
-        #[rustfmt::skip]
-        openssl(&dir, &[
-            "req", "-new", "-config", "openssl.cnf", "-newkey", "ec",
-            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "ca.key", "-out", "ca.csr", "-subj", subject,
-        ]);
-        let csr = dir.join("ca.csr");
-        #[rustfmt::skip]
-        openssl(&self.dir, &[
-            "ca", "-batch", "-config", "openssl.cnf", "-extensions", "v3_ca",
-            "-notext", "-in", csr.to_str().unwrap(), "-out", &format!("{name}.pem"),
-        ]);
-        std::fs::copy(self.dir.join(format!("{name}.pem")), dir.join("ca.pem")).unwrap();
-        TestCa { dir }
-    }
-
-    fn certificate(&self) -> Certificate {
-        certificate(&self.dir.join("ca.pem"))
-    }
-
-    /// A user certificate for `email`, signed with `openssl ca`.
-    fn issue(&self, name: &str, email: &str) -> (Certificate, PrivateKey) {
-        let subject = format!("/CN={name}/emailAddress={email}");
-        let (key, csr, pem) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        #[rustfmt::skip]
-        openssl(&self.dir, &[
-            "req", "-new", "-config", "openssl.cnf", "-newkey", "ec",
-            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", &key, "-out", &csr, "-subj", &subject,
-        ]);
-        #[rustfmt::skip]
-        openssl_env(&self.dir, &[
-            "ca", "-batch", "-config", "openssl.cnf", "-extensions", "usr_cert",
-            "-notext", "-in", &csr, "-out", &pem,
-        ], email);
-        let bundle =
-            smime::bundle::parse(&std::fs::read(self.dir.join(&key)).unwrap(), None).unwrap();
-        (
-            certificate(&self.dir.join(&pem)),
-            bundle.keys.into_iter().next().unwrap(),
-        )
-    }
-
-    fn revoke(&self, name: &str) {
-        #[rustfmt::skip]
-        openssl(&self.dir, &[
-            "ca", "-config", "openssl.cnf", "-revoke", &format!("{name}.pem"),
-            "-crl_reason", "keyCompromise",
-        ]);
-    }
-
-    /// A CRL as `openssl ca -gencrl` writes it (PEM), valid for `hours`.
-    fn crl(&self, file: &str, hours: u32) -> Vec<u8> {
-        #[rustfmt::skip]
-        openssl(&self.dir, &[
-            "ca", "-config", "openssl.cnf", "-gencrl", "-crlhours", &hours.to_string(),
-            "-out", file,
-        ]);
-        std::fs::read(self.dir.join(file)).unwrap()
-    }
-
-    /// A CRL with the extensions of a config section.
-    fn crl_with(&self, file: &str, section: &str) -> Vec<u8> {
-        #[rustfmt::skip]
-        openssl(&self.dir, &[
-            "ca", "-config", "openssl.cnf", "-gencrl", "-crlexts", section, "-out", file,
-        ]);
-        std::fs::read(self.dir.join(file)).unwrap()
-    }
+/// What `ca` issued for `email`, parsed.
+fn issue(ca: &TestCa, name: &str, email: &str) -> (Certificate, PrivateKey) {
+    let (pem, key) = ca.issue(name, email);
+    let bundle = smime::bundle::parse(&std::fs::read(key).unwrap(), None).unwrap();
+    (certificate(&pem), bundle.keys.into_iter().next().unwrap())
 }
 
 fn certificate(path: &Path) -> Certificate {
@@ -249,13 +68,13 @@ const CA_SUBJECT: &str = "/O=smimed tests/CN=CRL Test CA";
 fn pki() -> Option<&'static Pki> {
     static PKI: OnceLock<Option<Pki>> = OnceLock::new();
     PKI.get_or_init(|| {
-        if Command::new("openssl").arg("version").output().is_err() {
+        if !testpki::openssl_ca::available() {
             return None;
         }
         let root = std::env::temp_dir().join(format!("smime-crl-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let ca = TestCa::new(&root, "ca", CA_SUBJECT, "v3_ca");
-        let (user, user_key) = ca.issue("user", "user@example.org");
+        let (user, user_key) = issue(&ca, "user", "user@example.org");
         let crl_before = ca.crl("before.crl", 24);
         ca.revoke("user");
         let crl_after = ca.crl("after.crl", 24);
@@ -269,7 +88,7 @@ fn pki() -> Option<&'static Pki> {
         .map(|section| (section, ca.crl_with(&format!("{section}.crl"), section)))
         .to_vec();
         let sub = ca.subordinate(&root, "intermediate", "/CN=CRL Test Intermediate");
-        let (deep_user, deep_user_key) = sub.issue("deep", "deep@example.org");
+        let (deep_user, deep_user_key) = issue(&sub, "deep", "deep@example.org");
         let crl_of_intermediate = sub.crl("sub.crl", 24);
         ca.revoke("intermediate");
         let crl_intermediate_revoked = ca.crl("after-intermediate.crl", 24);
@@ -280,7 +99,7 @@ fn pki() -> Option<&'static Pki> {
         let limited = TestCa::new(&root, "limited", "/CN=No CRL Sign CA", "v3_ca_no_crl_sign");
         let no_crl_sign_crl = limited.crl("limited.crl", 24);
         let pki = Pki {
-            ca: ca.certificate(),
+            ca: certificate(&ca.certificate_path()),
             user,
             user_key,
             crl_before,
@@ -288,10 +107,10 @@ fn pki() -> Option<&'static Pki> {
             crl_short,
             forged,
             stranger_crl,
-            stranger: other.certificate(),
+            stranger: certificate(&other.certificate_path()),
             no_crl_sign_crl,
-            no_crl_sign: limited.certificate(),
-            intermediate: sub.certificate(),
+            no_crl_sign: certificate(&limited.certificate_path()),
+            intermediate: certificate(&sub.certificate_path()),
             deep_user,
             deep_user_key,
             crl_of_intermediate,

@@ -102,6 +102,8 @@ pub struct Candidate {
     /// Learned from signed mail: trusted only through its CA, never as
     /// itself.
     pub learned: bool,
+    /// Why a stored CRL revokes it: then it is never used.
+    pub revoked: Option<String>,
 }
 
 /// What happened to one item of an imported file.
@@ -514,12 +516,8 @@ impl Store {
         for row in &rows {
             let der: Vec<u8> = row.try_get(0)?;
             out.push(
-                self.stored(
-                    Certificate::from_der(&der)?,
-                    key_state(row)?,
-                    issuer_known(row)?,
-                )
-                .await?,
+                self.stored(Certificate::from_der(&der)?, known(row)?)
+                    .await?,
             );
         }
         Ok(out)
@@ -542,8 +540,8 @@ impl Store {
     /// Certificates that carry `email` (compared case-insensitively).
     pub async fn certificates_for_email(&self, email: &str) -> Result<Vec<StoredCertificate>> {
         let mut out = Vec::new();
-        for (certificate, key, issuer_known, _) in self.keyed_for_email(email).await? {
-            out.push(self.stored(certificate, key, issuer_known).await?);
+        for (certificate, known) in self.keyed_for_email(email).await? {
+            out.push(self.stored(certificate, known).await?);
         }
         Ok(out)
     }
@@ -552,18 +550,17 @@ impl Store {
     /// issuer is stored: what the engine selects from.
     pub async fn candidates_for_email(&self, email: &str) -> Result<Vec<Candidate>> {
         let mut out = Vec::new();
-        for (certificate, (has_private_key, _), issuer_known, learned) in
-            self.keyed_for_email(email).await?
-        {
-            let issuer_known = match issuer_known {
+        for (certificate, known) in self.keyed_for_email(email).await? {
+            let issuer_known = match known.issuer_known {
                 Some(known) => known,
                 None => self.issuer_known(&certificate).await?,
             };
             out.push(Candidate {
                 certificate,
-                has_private_key,
+                has_private_key: known.has_key,
                 issuer_known,
-                learned,
+                learned: known.learned,
+                revoked: known.revoked,
             });
         }
         Ok(out)
@@ -579,12 +576,8 @@ impl Store {
         )
     }
 
-    /// Certificates for `email` with their key state and whether their
-    /// issuer is known.
-    async fn keyed_for_email(
-        &self,
-        email: &str,
-    ) -> Result<Vec<(Certificate, KeyState, Option<bool>, bool)>> {
+    /// Certificates for `email` with what the store knows of them.
+    async fn keyed_for_email(&self, email: &str) -> Result<Vec<(Certificate, Known)>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "{SELECT_STORED} JOIN certificate_emails e ON e.fingerprint = c.fingerprint \
              WHERE e.email = $1"
@@ -595,12 +588,7 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let der: Vec<u8> = row.try_get(0)?;
-                Ok((
-                    Certificate::from_der_cached(&der)?,
-                    key_state(row)?,
-                    issuer_known(row)?,
-                    row.try_get::<i64, _>(4)? != 0,
-                ))
+                Ok((Certificate::from_der_cached(&der)?, known(row)?))
             })
             .collect()
     }
@@ -691,32 +679,25 @@ impl Store {
 
     async fn stored_from_row(&self, row: &sqlx::any::AnyRow) -> Result<StoredCertificate> {
         let der: Vec<u8> = row.try_get(0)?;
-        self.stored(
-            Certificate::from_der_cached(&der)?,
-            key_state(row)?,
-            issuer_known(row)?,
-        )
-        .await
+        self.stored(Certificate::from_der_cached(&der)?, known(row)?)
+            .await
     }
 
     /// A certificate with its issues now, "issuer not in the store"
     /// included (`issuer_known` from its list row; looked up when it has
     /// none yet).
-    async fn stored(
-        &self,
-        certificate: Certificate,
-        (has_private_key, key_problem): KeyState,
-        issuer_known: Option<bool>,
-    ) -> Result<StoredCertificate> {
-        let issuer_known = match issuer_known {
+    async fn stored(&self, certificate: Certificate, known: Known) -> Result<StoredCertificate> {
+        let issuer_known = match known.issuer_known {
             Some(known) => known,
             None => self.issuer_known(&certificate).await?,
         };
+        let mut issues = certificate.info().issues(smime::now(), issuer_known);
+        issues.extend(known.revoked.map(Issue::Revoked));
         Ok(StoredCertificate {
-            issues: certificate.info().issues(smime::now(), issuer_known),
+            issues,
             certificate,
-            has_private_key,
-            key_problem,
+            has_private_key: known.has_key,
+            key_problem: known.key_problem,
         })
     }
 
@@ -775,27 +756,41 @@ impl Store {
 }
 
 /// The certificate (DER), whether it has a key, that key's problem,
-/// whether its issuer is known, and whether it was learned from mail.
+/// whether its issuer is known, whether it was learned from mail, and why a
+/// stored CRL revokes it.
 const SELECT_STORED: &str = "SELECT c.der, k.fingerprint, p.problem, l.issuer_known, \
-     CASE WHEN c.learned THEN 1 ELSE 0 END \
+     CASE WHEN c.learned THEN 1 ELSE 0 END, r.reason \
      FROM certificates c \
      LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint \
      LEFT JOIN key_problems p ON p.fingerprint = c.fingerprint \
-     LEFT JOIN certificate_list l ON l.fingerprint = c.fingerprint";
+     LEFT JOIN certificate_list l ON l.fingerprint = c.fingerprint \
+     LEFT JOIN revoked_certificates r ON r.fingerprint = c.fingerprint";
 
-/// Whether a certificate has a private key, and why that key would not
-/// open, if it would not.
-type KeyState = (bool, Option<String>);
-
-fn key_state(row: &sqlx::any::AnyRow) -> Result<KeyState> {
-    let key: Option<String> = row.try_get(1)?;
-    Ok((key.is_some(), row.try_get(2)?))
+/// What the store knows of a certificate beside the certificate itself: a
+/// row of [`SELECT_STORED`].
+struct Known {
+    /// A private key is stored.
+    has_key: bool,
+    /// Why that key would not open, if it would not.
+    key_problem: Option<String>,
+    /// From its list row; `None` for a certificate without one (only
+    /// while the store opens).
+    issuer_known: Option<bool>,
+    /// Learned from signed mail.
+    learned: bool,
+    /// Why a stored CRL revokes it.
+    revoked: Option<String>,
 }
 
-/// The `issuer_known` column of a row of [`SELECT_STORED`]; `None` for a
-/// certificate without a list row (only while the store opens).
-fn issuer_known(row: &sqlx::any::AnyRow) -> Result<Option<bool>> {
-    Ok(row.try_get::<Option<i64>, _>(3)?.map(|v| v != 0))
+fn known(row: &sqlx::any::AnyRow) -> Result<Known> {
+    let key: Option<String> = row.try_get(1)?;
+    Ok(Known {
+        has_key: key.is_some(),
+        key_problem: row.try_get(2)?,
+        issuer_known: row.try_get::<Option<i64>, _>(3)?.map(|v| v != 0),
+        learned: row.try_get::<i64, _>(4)? != 0,
+        revoked: row.try_get(5)?,
+    })
 }
 
 pub(crate) fn key_context(fingerprint: &str) -> String {

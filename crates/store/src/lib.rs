@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod certificates;
+mod crls;
 mod error;
 mod groups;
 mod kept;
@@ -28,6 +29,7 @@ use sqlx::{AnyPool, Executor};
 pub use certificates::{
     Candidate, CertOutcome, ImportReport, KeyOutcome, Outcome, StoredCertificate,
 };
+pub use crls::{NewCrl, Revoked, StoredCrl};
 pub use error::{Error, Result};
 pub use groups::Group;
 pub use kept::StoredIncoming;

@@ -377,7 +377,8 @@ impl Filter {
 
 /// True for rows that show an issue at `now`: the time-dependent ones
 /// (expired, not yet valid, expiring within `EXPIRY_WARNING_SECS`), the
-/// static ones, a missing issuer, and a key that would not open.
+/// static ones, a missing issuer, a key that would not open, and a
+/// revocation by a stored CRL.
 fn issues_clause(f: &mut Filter, now: i64) -> String {
     let not_before = f.bind(Value::Int(now));
     let warn = f.bind(Value::Int(
@@ -386,7 +387,8 @@ fn issues_clause(f: &mut Filter, now: i64) -> String {
     format!(
         "(l.not_before > {not_before} OR l.not_after < {warn} OR l.static_issues <> '' \
          OR l.issuer_known = 0 \
-         OR EXISTS (SELECT 1 FROM key_problems p WHERE p.fingerprint = l.fingerprint))"
+         OR EXISTS (SELECT 1 FROM key_problems p WHERE p.fingerprint = l.fingerprint) \
+         OR EXISTS (SELECT 1 FROM revoked_certificates r WHERE r.fingerprint = l.fingerprint))"
     )
 }
 
@@ -476,8 +478,12 @@ fn listed(row: &AnyRow, now: i64) -> Result<ListedCertificate> {
     };
     let issuer_known = row.try_get::<i64, _>(11)? != 0;
     let key: Option<String> = row.try_get(13)?;
+    let mut issues = info.issues(now, issuer_known);
+    if let Some(why) = row.try_get::<Option<String>, _>(15)? {
+        issues.push(Issue::Revoked(why));
+    }
     Ok(ListedCertificate {
-        issues: info.issues(now, issuer_known),
+        issues,
         info,
         has_private_key: key.is_some(),
         key_problem: row.try_get(14)?,
@@ -489,7 +495,7 @@ fn listed(row: &AnyRow, now: i64) -> Result<ListedCertificate> {
 /// forgotten here (nor, then, `LIST_VERSION`).
 fn issue_line(issue: &Issue) -> String {
     match issue {
-        Issue::NotUsableForSmime(why) | Issue::WeakKey(why) => {
+        Issue::NotUsableForSmime(why) | Issue::WeakKey(why) | Issue::Revoked(why) => {
             format!("{}:{}", issue.code(), why.replace('\n', " "))
         }
         Issue::Expired
@@ -595,11 +601,12 @@ impl Store {
             let n = filter.values.len();
             // The page is chosen first; only its rows are joined.
             let sql = format!(
-                "SELECT {}, k.fingerprint, p.problem FROM \
+                "SELECT {}, k.fingerprint, p.problem, r.reason FROM \
                  (SELECT {}, l.created_at, l.role FROM certificate_list l WHERE {} \
                   ORDER BY {} LIMIT ${} OFFSET ${}) page \
                  LEFT JOIN private_keys k ON k.fingerprint = page.fingerprint \
                  LEFT JOIN key_problems p ON p.fingerprint = page.fingerprint \
+                 LEFT JOIN revoked_certificates r ON r.fingerprint = page.fingerprint \
                  ORDER BY {}",
                 listed_columns("page"),
                 listed_columns("l"),

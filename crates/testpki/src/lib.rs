@@ -39,6 +39,7 @@ use openssl::x509::{X509, X509Builder, X509Extension, X509Name, X509NameRef, X50
 
 pub mod der;
 pub mod hostile;
+pub mod openssl_ca;
 
 /// Passphrase of `alice.key.enc.pem` and `alice.key.legacy.pem`.
 pub const ALICE_KEY_PASSPHRASE: &str = "alice-secret";

@@ -105,6 +105,9 @@ pub enum Issue {
     /// An X.509 v1 self-signed root (no extensions), trusted as a CA
     /// because it was stored.
     V1Root,
+    /// A stored CRL of its issuer revokes it; the text says when and by
+    /// which CRL. Known to the store, never to the certificate alone.
+    Revoked(String),
 }
 
 impl Issue {
@@ -120,6 +123,7 @@ impl Issue {
             Issue::Sha1Signature => "sha1_signature",
             Issue::IssuerNotInStore => "issuer_not_in_store",
             Issue::V1Root => "v1_root",
+            Issue::Revoked(_) => "revoked",
         }
     }
 }
@@ -144,6 +148,7 @@ impl std::fmt::Display for Issue {
             Issue::V1Root => f.write_str(
                 "X.509 v1 root without extensions: trusted as a CA because it is stored",
             ),
+            Issue::Revoked(why) => write!(f, "revoked: {why}"),
         }
     }
 }
