@@ -67,6 +67,8 @@ pub(crate) async fn run(
             keep_incoming_mib,
             expiry_warning_days,
             learn_certificates,
+            require_crl,
+            crl_fetch,
             json,
         } => {
             // All of it or nothing, with its audit entry.
@@ -77,6 +79,8 @@ pub(crate) async fn run(
                 keep_incoming_mib,
                 expiry_warning_days,
                 learn_certificates,
+                require_crl,
+                crl_fetch,
                 ..SettingsPatch::default()
             };
             let settings = if patch.cipher.is_some()
@@ -85,6 +89,8 @@ pub(crate) async fn run(
                 || patch.keep_incoming_mib.is_some()
                 || patch.expiry_warning_days.is_some()
                 || patch.learn_certificates.is_some()
+                || patch.require_crl.is_some()
+                || patch.crl_fetch.is_some()
             {
                 engine.update_settings(actor, &patch).await?
             } else {
@@ -101,6 +107,8 @@ pub(crate) async fn run(
                 println!("keep-incoming-mib: {}", settings.keep_incoming_mib);
                 println!("expiry-warning-days: {}", settings.expiry_warning_days);
                 println!("learn-certificates: {}", yes(settings.learn_certificates));
+                println!("require-crl: {}", yes(settings.require_crl));
+                println!("crl-fetch: {}", yes(settings.crl_fetch));
             }
         }
         Command::Options {

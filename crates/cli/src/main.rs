@@ -101,6 +101,9 @@ enum Command {
     /// Manage certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Certificate revocation lists: import and list.
+    #[command(subcommand)]
+    Crl(CrlCommand),
     /// Manage private keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -132,6 +135,14 @@ enum Command {
         /// stored CA vouches for them, else pending an admin's decision.
         #[arg(long, value_parser = parse_yes_no)]
         learn_certificates: Option<bool>,
+        /// A signer whose revocation cannot be checked against a current
+        /// CRL is not verified (instead of verified with a note).
+        #[arg(long, value_parser = parse_yes_no)]
+        require_crl: Option<bool>,
+        /// Fetch the CRLs named in stored certificates over HTTP, in the
+        /// background (`serve`).
+        #[arg(long, value_parser = parse_yes_no)]
+        crl_fetch: Option<bool>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -274,6 +285,26 @@ fn parse_yes_no(s: &str) -> Result<bool, String> {
         "no" | "false" | "off" => Ok(false),
         _ => Err(format!("expected yes or no, not \"{s}\"")),
     }
+}
+
+#[derive(Subcommand)]
+enum CrlCommand {
+    /// Import CRLs (PEM or DER): each accepted only when a stored CA signed
+    /// it, it is current, and it is newer than the stored one of that CA.
+    Import {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Files to import; `-` reads standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the stored CRLs, one per CA.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -10,7 +10,7 @@ use smimed_engine::{Actor, CertificateFilter, Engine, ImportKind, ImportReport, 
 use smimed_store::Outcome;
 use zeroize::Zeroizing;
 
-use crate::{CertCommand, Command, KeyCommand};
+use crate::{CertCommand, Command, CrlCommand, KeyCommand};
 
 /// Files with more certificates than this get a progress bar on a terminal.
 const PROGRESS_THRESHOLD: usize = 200;
@@ -64,6 +64,62 @@ pub(crate) async fn run(
             );
             if had_key {
                 println!("Its private key was deleted too.");
+            }
+        }
+        Command::Crl(CrlCommand::Import { json, files }) => {
+            // Each file on its own: one bad CRL does not hold up the rest,
+            // and the exit status says whether all were taken.
+            let mut failed = false;
+            for file in &files {
+                let data = read_input(file)?;
+                match engine.import_crl(actor, data.to_vec(), "import").await {
+                    Ok(done) if json => println!("{}", serde_json::to_string(&done)?),
+                    Ok(done) => println!(
+                        "{}: CRL of {} (thisUpdate {}, {} entries) stored{}; {} stored certificate(s) revoked",
+                        file.display(),
+                        done.issuer,
+                        done.this_update,
+                        done.entries,
+                        if done.replaced {
+                            ", replacing the older one"
+                        } else {
+                            ""
+                        },
+                        done.revoked.len()
+                    ),
+                    Err(e) => {
+                        eprintln!("{}: {e}", file.display());
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Crl(CrlCommand::List { json }) => {
+            let crls = engine.crls(actor).await?;
+            if json {
+                println!("{}", serde_json::to_string(&crls)?);
+            } else if crls.is_empty() {
+                println!("No CRL is stored.");
+            }
+            if !json {
+                for c in &crls {
+                    let next = c
+                        .next_update
+                        .map(smime::rfc3339)
+                        .unwrap_or_else(|| "-".into());
+                    println!(
+                        "{}  thisUpdate {}  nextUpdate {}  {} entries, {} stored certificate(s) revoked  from {}",
+                        c.issuer,
+                        smime::rfc3339(c.this_update),
+                        next,
+                        c.entries,
+                        c.revoked_stored,
+                        c.source
+                    );
+                }
             }
         }
         Command::Cert(CertCommand::Pending { json }) => pending(engine, actor, json).await?,

@@ -769,3 +769,51 @@ fn pending_certificates_are_listed_accepted_and_rejected() {
     s2.ok(&["incoming", "-i", &eml, "-o", out.to_str().unwrap()]);
     assert_eq!(s2.json(&["cert", "pending", "--json"])["total"], 0);
 }
+
+#[test]
+fn crls_are_imported_listed_and_bad_ones_refused() {
+    if !testpki::openssl_ca::available() {
+        eprintln!("SKIPPED: the openssl command is needed to run a CA (openssl ca)");
+        return;
+    }
+    let s = Smimed::new();
+    let root = tempfile::tempdir().unwrap();
+    let ca = testpki::openssl_ca::OpensslCa::new(root.path(), "ca", "/O=Shop/CN=Shop CA", "v3_ca");
+    let (user, _) = ca.issue("user", "user@shop.example");
+    ca.revoke("user");
+    let crl = root.path().join("ca").join("ca.crl");
+    ca.crl("ca.crl", 24);
+    let crl = crl.to_str().unwrap();
+    // Its CA is not stored yet: refused, and the command fails.
+    let err = s.fails(&["crl", "import", crl]);
+    assert!(err.contains("Shop CA"), "{err}");
+    let garbage = s.secret_file("garbage.crl", "not a CRL");
+    let err = s.fails(&["crl", "import", &garbage]);
+    assert!(err.contains("garbage.crl"), "{err}");
+
+    s.ok(&[
+        "cert",
+        "import",
+        ca.certificate_path().to_str().unwrap(),
+        user.to_str().unwrap(),
+    ]);
+    let out = s.ok(&["crl", "import", crl]);
+    assert!(out.contains("1 stored certificate(s) revoked"), "{out}");
+    let list = s.ok(&["crl", "list"]);
+    assert!(
+        list.contains("Shop CA") && list.contains("from import"),
+        "{list}"
+    );
+    assert_eq!(s.json(&["crl", "list", "--json"])[0]["revoked_stored"], 1);
+    let certs = s.ok(&["cert", "list"]);
+    assert!(certs.contains("revoked"), "{certs}");
+    // The same CRL again: not newer, so refused.
+    let err = s.fails(&["crl", "import", crl]);
+    assert!(err.contains("not newer"), "{err}");
+
+    let set = s.ok(&["settings", "--require-crl", "yes", "--crl-fetch", "yes"]);
+    assert!(
+        set.contains("require-crl: yes") && set.contains("crl-fetch: yes"),
+        "{set}"
+    );
+}

@@ -35,8 +35,20 @@ impl Engine {
     /// fetch (the URL): accepted only when a stored CA signed it and it is
     /// current, refused when not newer than the one stored; written with
     /// the stored certificates it revokes and an audit entry.
-    pub async fn import_crl(&self, actor: &Actor, data: Vec<u8>, source: &str) -> Result<CrlImported> {
+    pub async fn import_crl(
+        &self,
+        actor: &Actor,
+        data: Vec<u8>,
+        source: &str,
+    ) -> Result<CrlImported> {
         actor.admin()?;
+        if data.len() > smime::crl::MAX_CRL_BYTES {
+            return Err(Error::TooLarge(format!(
+                "the CRL is {} bytes; at most {} bytes (10 MiB) are accepted, so it was not read",
+                data.len(),
+                smime::crl::MAX_CRL_BYTES
+            )));
+        }
         let cas = self.store.ca_certificates().await?;
         let stored = self.store.crl_ders().await?;
         let now = smime::now();
@@ -129,7 +141,9 @@ impl Engine {
             })
             .await?;
         for (ca, r) in revoked {
-            self.store.add_revoked(&ca, std::slice::from_ref(&r)).await?;
+            self.store
+                .add_revoked(&ca, std::slice::from_ref(&r))
+                .await?;
         }
         Ok(())
     }

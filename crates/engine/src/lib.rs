@@ -53,8 +53,8 @@ pub use settings::{
 };
 pub use smimed_store::{
     AuditEntry, AuditQuery, CertificateSort, Expiring, Group, ImportReport, ListedCertificate,
-    Operation, PendingCertificate, Role, Status, StoredCrl, StoredCertificate, StoredIncoming, TokenInfo,
-    Watched,
+    Operation, PendingCertificate, Role, Status, StoredCertificate, StoredCrl, StoredIncoming,
+    TokenInfo, Watched,
 };
 pub use tokens::Session;
 

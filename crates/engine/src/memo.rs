@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use smime::{Certificate, CrlSet};
 use smime::trust::Fingerprints;
+use smime::{Certificate, CrlSet};
 use smimed_store::{Candidate, Group, SealedKey, TokenInfo};
 
 use crate::Result;

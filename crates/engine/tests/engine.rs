@@ -1147,3 +1147,174 @@ async fn nothing_is_learned_from_failed_or_foreign_signatures_or_when_switched_o
         );
     }
 }
+
+/// Imports the files at `paths` into `store` whole (as the CLI would).
+async fn import_paths(store: &Store, paths: &[&std::path::Path]) {
+    let mut pem = Vec::new();
+    for p in paths {
+        pem.extend(std::fs::read(p).unwrap());
+    }
+    let bundle = smime::bundle::parse(&pem, None).unwrap();
+    assert!(
+        store
+            .import(bundle, None, &|_| {}, "test")
+            .await
+            .unwrap()
+            .stored
+    );
+}
+
+#[tokio::test]
+async fn a_crl_revokes_a_signer_and_a_recipient_and_marks_the_certificate() {
+    if !testpki::openssl_ca::available() {
+        eprintln!("SKIPPED: the openssl command is needed to run a CA (openssl ca)");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let ca = testpki::openssl_ca::OpensslCa::new(root.path(), "ca", "/O=Shop/CN=Shop CA", "v3_ca");
+    let (user_pem, user_key) = ca.issue("user", "user@shop.example");
+    let crl_before = ca.crl("before.crl", 24);
+
+    // The user signs with smimed of their own.
+    let u = side(&[]).await;
+    import_paths(&u.store, &[&ca.certificate_path(), &user_pem, &user_key]).await;
+    group(&u.engine, "shop", "user@shop.example", None, None).await;
+    let signed = u
+        .engine
+        .outgoing(
+            &actor(),
+            message("user@shop.example", "help@example.net"),
+            &Sender::Group("shop".into()),
+            &asked(Some(true), Some(false)),
+        )
+        .await
+        .unwrap()
+        .message;
+
+    // The helpdesk trusts the CA and holds its CRL from before.
+    let r = side(&[]).await;
+    import_paths(&r.store, &[&ca.certificate_path()]).await;
+    let imported = r
+        .engine
+        .import_crl(&actor(), crl_before.clone(), "import")
+        .await
+        .unwrap();
+    assert!(imported.revoked.is_empty() && !imported.replaced);
+    let report = r.engine.incoming(&actor(), signed.clone()).await.unwrap();
+    let report = report.processed.report;
+    assert_eq!(report.sign.unwrap().code, SignCode::Verified);
+    let user_fp = report.learned[0].clone();
+    group(&r.engine, "help", "help@example.net", None, None).await;
+    let reply = message("help@example.net", "user@shop.example");
+    let to_user = asked(Some(false), Some(true));
+    let help = Sender::Group("help".into());
+    r.engine
+        .outgoing(&actor(), reply.clone(), &help, &to_user)
+        .await
+        .unwrap();
+
+    // The same CRL again changes nothing; garbage and a CRL of nobody
+    // stored are refused.
+    let again = r.engine.import_crl(&actor(), crl_before, "import").await;
+    assert!(
+        matches!(&again, Err(Error::Invalid(m)) if m.contains("not newer")),
+        "{again:?}"
+    );
+    assert!(
+        r.engine
+            .import_crl(&actor(), b"garbage".to_vec(), "import")
+            .await
+            .is_err()
+    );
+    let stranger =
+        testpki::openssl_ca::OpensslCa::new(root.path(), "other", "/CN=Other CA", "v3_ca");
+    let foreign = r
+        .engine
+        .import_crl(&actor(), stranger.crl("other.crl", 24), "import")
+        .await;
+    assert!(foreign.is_err(), "{foreign:?}");
+
+    // The user is revoked: the new CRL names the stored certificate.
+    ca.revoke("user");
+    let imported = r
+        .engine
+        .import_crl(&actor(), ca.crl("after.crl", 24), "import")
+        .await
+        .unwrap();
+    assert_eq!(imported.revoked, std::slice::from_ref(&user_fp));
+    assert!(imported.replaced);
+    let crls = r.engine.crls(&actor()).await.unwrap();
+    assert_eq!((crls.len(), crls[0].revoked_stored), (1, 1));
+
+    // A message that verified before is revoked now, naming the CRL.
+    let report = r.engine.incoming(&actor(), signed).await.unwrap();
+    let sign = report.processed.report.sign.unwrap();
+    assert_eq!(sign.code, SignCode::Revoked);
+    assert!(sign.comment.contains("CRL of"), "{}", sign.comment);
+
+    // Never encrypted to, and the reason says why.
+    let refused = r.engine.outgoing(&actor(), reply, &help, &to_user).await;
+    match refused {
+        Err(Error::NotPossible { message, .. }) => {
+            assert!(message.contains("revoked"), "{message}")
+        }
+        other => panic!("{:?}", other.map(|o| o.message.len())),
+    }
+    // The list shows it, and filters it among those with issues.
+    let filter = smimed_engine::CertificateFilter {
+        has_issues: Some(true),
+        ..Default::default()
+    };
+    let page = r
+        .engine
+        .certificates(&actor(), &filter, 1, 50)
+        .await
+        .unwrap();
+    let row = page
+        .items
+        .iter()
+        .find(|c| c.info.fingerprint == user_fp)
+        .expect("the revoked certificate among those with issues");
+    assert!(
+        row.issues.iter().any(|i| i.code() == "revoked"),
+        "{:?}",
+        row.issues
+    );
+
+    // A certificate that arrives after its CRL is marked at once.
+    let late = side(&[]).await;
+    import_paths(&late.store, &[&ca.certificate_path()]).await;
+    late.engine
+        .import_crl(&actor(), ca.crl("late.crl", 24), "import")
+        .await
+        .unwrap();
+    let bundle = smime::bundle::parse(&std::fs::read(&user_pem).unwrap(), None).unwrap();
+    late.engine
+        .import(
+            &actor(),
+            zeroize::Zeroizing::new(std::fs::read(&user_pem).unwrap()),
+            None,
+            smimed_engine::ImportKind::Certificates,
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    let listed = late.engine.certificate(&actor(), &user_fp).await.unwrap();
+    assert_eq!(bundle.certificates[0].fingerprint(), user_fp);
+    assert!(listed.issues.iter().any(|i| i.code() == "revoked"));
+
+    // Without the CA, its CRL goes too.
+    r.engine
+        .delete_certificate(&actor(), ca_fp(&ca).as_str())
+        .await
+        .unwrap();
+    assert!(r.engine.crls(&actor()).await.unwrap().is_empty());
+}
+
+fn ca_fp(ca: &testpki::openssl_ca::OpensslCa) -> String {
+    smime::bundle::parse(&std::fs::read(ca.certificate_path()).unwrap(), None)
+        .unwrap()
+        .certificates[0]
+        .fingerprint()
+        .to_string()
+}

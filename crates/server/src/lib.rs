@@ -135,6 +135,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/audit", get(admin::audit))
         .route("/status", get(admin::status))
         .layer(DefaultBodyLimit::max(config.max_upload_bytes));
+    let crls = Router::new()
+        .route("/crls", get(admin::list_crls).post(admin::import_crl))
+        .layer(DefaultBodyLimit::max(admin::MAX_CRL_REQUEST));
     let mail = Router::new()
         .route("/security-options", post(mail::security_options))
         .route("/outgoing", post(mail::outgoing))
@@ -143,7 +146,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/incoming/{id}/retry", post(mail::retry_incoming))
         .layer(DefaultBodyLimit::max(config.max_message_bytes));
     Router::new()
-        .nest("/api/v1", admin.merge(mail))
+        .nest("/api/v1", admin.merge(crls).merge(mail))
         .merge(web::routes(config))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(healthz))

@@ -21,6 +21,8 @@ use crate::{admin, mail};
         admin::import_private_keys,
         admin::download_private_key,
         admin::delete_private_key,
+        admin::import_crl,
+        admin::list_crls,
         admin::list_pending,
         admin::accept_pending,
         admin::reject_pending,

@@ -84,6 +84,8 @@ async fn every_route_checks_the_role() {
         (Method::GET, "/api/v1/audit".to_string()),
         (Method::GET, "/api/v1/status".to_string()),
         (Method::GET, "/api/v1/pending-certificates".to_string()),
+        (Method::GET, "/api/v1/crls".to_string()),
+        (Method::POST, "/api/v1/crls".to_string()),
         (
             Method::POST,
             format!("/api/v1/pending-certificates/{fp}/accept"),
@@ -462,6 +464,8 @@ async fn openapi_document_lists_every_route() {
         ("get", "/api/v1/audit"),
         ("get", "/api/v1/status"),
         ("get", "/api/v1/pending-certificates"),
+        ("get", "/api/v1/crls"),
+        ("post", "/api/v1/crls"),
         ("post", "/api/v1/pending-certificates/{fingerprint}/accept"),
         ("post", "/api/v1/pending-certificates/{fingerprint}/reject"),
         ("post", "/api/v1/security-options"),
@@ -985,4 +989,99 @@ async fn pending_certificates_are_listed_accepted_and_rejected_over_http() {
         )
         .await;
     assert_eq!(v["learn_certificates"], false);
+}
+
+#[tokio::test]
+async fn crls_are_imported_listed_and_bad_ones_refused_over_http() {
+    if !testpki::openssl_ca::available() {
+        eprintln!("SKIPPED: the openssl command is needed to run a CA (openssl ca)");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let ca = testpki::openssl_ca::OpensslCa::new(root.path(), "ca", "/O=Shop/CN=Shop CA", "v3_ca");
+    let (user, _) = ca.issue("user", "user@shop.example");
+    ca.revoke("user");
+    let crl = ca.crl("ca.crl", 24);
+    let a = api().await;
+    let post = |body: Vec<u8>| {
+        let a = &a;
+        async move {
+            let (s, b) = a
+                .request(Method::POST, "/api/v1/crls", Some(&a.admin), "", body)
+                .await;
+            (
+                s,
+                serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null),
+            )
+        }
+    };
+    // Before its CA is stored: refused, naming the issuer.
+    let (s, v) = post(crl.clone()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("Shop CA"),
+        "{v}"
+    );
+    // Garbage, and 50 MB: refused, the latter by size before it is read.
+    let (s, v) =
+        post(b"-----BEGIN X509 CRL-----\ngarbage\n-----END X509 CRL-----\n".to_vec()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = post(vec![b'A'; 50 << 20]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    let (s, v) = post(vec![0x30; smime::crl::MAX_CRL_BYTES + 1]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("10 MiB"),
+        "{v}"
+    );
+
+    let mut files = std::fs::read(ca.certificate_path()).unwrap();
+    files.extend(std::fs::read(&user).unwrap());
+    let (s, _) = a
+        .request(
+            Method::POST,
+            "/api/v1/certificates",
+            Some(&a.admin),
+            "",
+            files,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let pasted = serde_json::json!({"data": String::from_utf8(crl.clone()).unwrap()});
+    let (s, v) = a.json(Method::POST, "/api/v1/crls", pasted).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["entries"], 1);
+    assert_eq!(v["revoked"].as_array().unwrap().len(), 1, "{v}");
+    let (s, v) = post(crl).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not newer"),
+        "{v}"
+    );
+
+    let (_, list) = a.json(Method::GET, "/api/v1/crls", Value::Null).await;
+    assert_eq!(list[0]["revoked_stored"], 1, "{list}");
+    assert_eq!(list[0]["source"], "import");
+    let (_, certs) = a
+        .json(
+            Method::GET,
+            "/api/v1/certificates?has_issues=true",
+            Value::Null,
+        )
+        .await;
+    let issues = certs["items"][0]["issues"].to_string();
+    assert!(issues.contains("revoked"), "{certs}");
+    let (_, audit) = a
+        .json(Method::GET, "/api/v1/audit?action=crl.import", Value::Null)
+        .await;
+    assert!(
+        audit[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 stored certificates revoked"),
+        "{audit}"
+    );
 }

@@ -109,8 +109,11 @@ fn select<'a>(
         return Err(Lack::NotUsable);
     }
     // A revoked certificate is never used, whatever else it offers.
-    let unrevoked: Vec<&Candidate<'a>> =
-        usable.iter().copied().filter(|c| c.revoked.is_none()).collect();
+    let unrevoked: Vec<&Candidate<'a>> = usable
+        .iter()
+        .copied()
+        .filter(|c| c.revoked.is_none())
+        .collect();
     if unrevoked.is_empty() {
         let why = usable.iter().find_map(|c| c.revoked).unwrap_or_default();
         return Err(Lack::Revoked(why.to_string()));

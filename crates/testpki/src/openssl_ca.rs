@@ -53,7 +53,7 @@ subjectKeyIdentifier = hash
 
 [ usr_cert ]
 basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
+keyUsage = critical,digitalSignature,keyAgreement
 extendedKeyUsage = emailProtection
 subjectAltName = email:$ENV::USER_EMAIL
 authorityKeyIdentifier = keyid
@@ -202,4 +202,3 @@ impl OpensslCa {
         std::fs::read(self.dir.join(file)).unwrap()
     }
 }
-

@@ -4,10 +4,12 @@
 //! the role, validates, writes and audits.
 
 mod certificates;
+mod crls;
 mod groups;
 mod pending;
 
 pub(crate) use certificates::*;
+pub(crate) use crls::*;
 pub(crate) use groups::*;
 pub(crate) use pending::*;
 
@@ -53,6 +55,8 @@ pub(crate) struct SettingsBody {
     keep_incoming_mib: Option<i64>,
     expiry_warning_days: Option<i64>,
     learn_certificates: Option<bool>,
+    require_crl: Option<bool>,
+    crl_fetch: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
