@@ -1798,3 +1798,52 @@ async fn a_pending_certificate_is_shown_for_reading_aloud_and_accepted_or_reject
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     assert!(r.body.contains("no pending certificate"), "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_crl_is_added_in_its_dialog_and_the_table_shows_revoked() {
+    if !testpki::openssl_ca::available() {
+        eprintln!("SKIPPED: the openssl command is needed to run a CA (openssl ca)");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let ca = testpki::openssl_ca::OpensslCa::new(root.path(), "ca", "/O=Shop/CN=Shop CA", "v3_ca");
+    let (user, _) = ca.issue("user", "user@shop.example");
+    ca.revoke("user");
+    let crl = ca.crl("ca.crl", 24);
+    let w = web().await;
+    let b = w.sign_in(&w.admin).await;
+    let page = w.get("/smime", Some(&b)).await;
+    assert!(page.body.contains("No CRL is stored"), "{}", page.body);
+
+    // Refused while its CA is not stored: the reason, in the dialog.
+    let r = post_file(&w, &b, "/ui/crls", "file", &crl).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("Shop CA"), "{}", r.body);
+
+    let mut files = std::fs::read(ca.certificate_path()).unwrap();
+    files.extend(std::fs::read(&user).unwrap());
+    let r = post_file(&w, &b, "/ui/certificates", "file", &files).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = post_file(&w, &b, "/ui/crls", "file", &crl).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("1 stored certificate is revoked"),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.headers["hx-trigger"], "certs-changed, crls-changed");
+    let list = w.get("/ui/crls", Some(&b)).await;
+    assert!(
+        list.body.contains("Shop CA") && list.body.contains("import"),
+        "{}",
+        list.body
+    );
+    let table = w.get("/ui/certificates?kind=issues", Some(&b)).await;
+    assert!(
+        row_with(&table.body, "user@shop.example").contains("revoked"),
+        "{}",
+        table.body
+    );
+    let audit = w.get("/ui/logs?tab=audit&action=crl.", Some(&b)).await;
+    assert!(audit.body.contains("CRL stored"), "{}", audit.body);
+}

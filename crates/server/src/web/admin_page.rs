@@ -31,6 +31,7 @@ struct Page {
     switch: String,
     certs: String,
     pending: String,
+    crls: String,
     groups: String,
     logs: String,
 }
@@ -62,6 +63,7 @@ pub(crate) async fn page(State(state): State<AppState>, s: Session) -> UiResult<
         .0,
         certs: certs_table(&state, &s, &Filter::default()).await?.0,
         pending: super::pending::fragment(&state, &s, String::new()).await?.0,
+        crls: super::crls::fragment(&state, &s).await?.0,
         groups: groups_fragment(&state, &s, "", "", &[], Typed::default())
             .await?
             .0,
@@ -155,6 +157,7 @@ impl CertRow {
                 "sha1_signature" => ("warn", "SHA-1 signature"),
                 "issuer_not_in_store" => ("warn", "issuer missing"),
                 "v1_root" => ("warn", "v1 root"),
+                "revoked" => ("bad", "revoked"),
                 _ => ("warn", "issue"),
             })
             .collect();

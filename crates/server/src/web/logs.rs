@@ -20,12 +20,13 @@ const LOG_ROWS: usize = 50;
 
 /// The audit page's choice of actions: (value, label). A value ending in a
 /// dot is a family (every `certificate.*`).
-const ACTIONS: [(&str, &str); 10] = [
+const ACTIONS: [(&str, &str); 11] = [
     ("web.sign_in_failed", "Failed sign-ins"),
     ("web.sign_in", "Sign-ins"),
     ("settings.update", "Settings"),
     ("certificate.", "Certificates"),
     ("private_key.", "Private keys"),
+    ("crl.", "Revocation lists"),
     ("group.", "Groups"),
     ("token.", "Tokens"),
     ("incoming.retry", "Retries of incoming mail"),
@@ -182,7 +183,7 @@ fn settings_words(detail: &str) -> Vec<String> {
         return vec![detail.to_string()];
     };
     // In the order of the settings form, not the JSON's.
-    const ORDER: [&str; 8] = [
+    const ORDER: [&str; 10] = [
         "enabled",
         "cipher",
         "rsa_oaep",
@@ -191,6 +192,8 @@ fn settings_words(detail: &str) -> Vec<String> {
         "keep_incoming_mib",
         "expiry_warning_days",
         "learn_certificates",
+        "require_crl",
+        "crl_fetch",
     ];
     let rank = |name: &str| ORDER.iter().position(|n| *n == name).unwrap_or(ORDER.len());
     let mut set: Vec<(&String, &serde_json::Value)> =
@@ -214,6 +217,12 @@ fn settings_words(detail: &str) -> Vec<String> {
                 "certificates learned from signed mail",
                 "certificates not learned from signed mail",
             ),
+            ("require_crl", serde_json::Value::Bool(b)) => {
+                on_off(*b, "current CRLs required", "current CRLs not required")
+            }
+            ("crl_fetch", serde_json::Value::Bool(b)) => {
+                on_off(*b, "CRLs fetched", "CRLs not fetched")
+            }
             (name, v) => format!("{name} {v}"),
         })
         .collect()
@@ -287,6 +296,7 @@ fn audit_words(a: &AuditEntry, subjects: &HashMap<String, String>) -> (String, S
             "Pending certificate rejected".into(),
             certificate(&a.subject, Some(&a.detail)),
         ),
+        "crl.import" => ("CRL stored".into(), a.detail.clone()),
         "certificate.delete" => {
             // The detail names the subject (and "with its private key")
             // since issue 16; earlier entries only the fingerprint.

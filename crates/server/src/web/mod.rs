@@ -8,6 +8,7 @@
 
 mod admin_page;
 mod agent_page;
+mod crls;
 mod logs;
 mod pending;
 
@@ -38,6 +39,9 @@ pub(crate) fn routes(config: &Config) -> Router<AppState> {
         )
         .route("/ui/private-keys", post(admin_page::import_keys))
         .layer(DefaultBodyLimit::max(config.max_upload_bytes));
+    let crl_uploads = Router::new()
+        .route("/ui/crls", get(crls::list).post(crls::import))
+        .layer(DefaultBodyLimit::max(crate::admin::MAX_CRL_REQUEST));
     let messages = Router::new()
         .route("/ui/compose", post(agent_page::create))
         .route("/ui/incoming", post(agent_page::incoming))
@@ -82,6 +86,7 @@ pub(crate) fn routes(config: &Config) -> Router<AppState> {
         .route("/ui/incoming/retry", post(agent_page::retry_kept))
         .route("/static/{file}", get(asset))
         .merge(uploads)
+        .merge(crl_uploads)
         .merge(messages)
 }
 
