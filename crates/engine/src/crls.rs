@@ -22,6 +22,9 @@ pub struct CrlImported {
     pub this_update: String,
     /// nextUpdate, RFC 3339, when given.
     pub next_update: Option<String>,
+    /// The same in Unix seconds (when to fetch it again).
+    #[serde(skip)]
+    pub next_update_at: Option<i64>,
     /// Revoked entries in the CRL.
     pub entries: usize,
     /// The stored certificates it revokes.
@@ -103,10 +106,28 @@ impl Engine {
             issuer: new.issuer,
             this_update: smime::rfc3339(new.this_update),
             next_update: new.next_update.map(smime::rfc3339),
+            next_update_at: new.next_update,
             entries: crl.revoked_count(),
             revoked: new.revoked.into_iter().map(|r| r.fingerprint).collect(),
             replaced,
         })
+    }
+
+    /// The HTTP URLs of the CRLs worth fetching, at most `limit`: the
+    /// distribution points of the few most recently stored certificates of
+    /// each issuer that is a stored CA (only a stored CA's CRL is
+    /// accepted).
+    pub async fn crl_sources(&self, limit: usize) -> Result<Vec<String>> {
+        let certs = self.store.recent_per_stored_issuer(4).await?;
+        let mut urls: Vec<String> = Vec::new();
+        for cert in &certs {
+            for url in smime::crl::distribution_points(cert) {
+                if url.starts_with("http://") && !urls.contains(&url) && urls.len() < limit {
+                    urls.push(url);
+                }
+            }
+        }
+        Ok(urls)
     }
 
     /// The stored CRLs (admins).

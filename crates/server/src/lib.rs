@@ -9,6 +9,7 @@
 
 mod admin;
 mod auth;
+pub mod crl_fetch;
 mod error;
 mod gateway;
 mod mail;
@@ -44,6 +45,8 @@ pub struct Config {
     pub max_upload_bytes: usize,
     /// How often the retention task runs.
     pub retention_interval: Duration,
+    /// How often due CRLs are fetched (while `crl_fetch` is on).
+    pub crl_fetch_interval: Duration,
     /// Connections served at once; more wait in the listen queue.
     pub max_connections: usize,
     /// Time a client has to send a request's header (also the idle time of
@@ -62,6 +65,7 @@ impl Default for Config {
             max_message_bytes: 25 * 1024 * 1024,
             max_upload_bytes: 5 * 1024 * 1024,
             retention_interval: Duration::from_secs(3600),
+            crl_fetch_interval: Duration::from_secs(300),
             max_connections: 512,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
@@ -240,6 +244,11 @@ pub async fn serve(
     tracing::info!(listen = %local, "smimed is serving");
     ready(local);
     tokio::spawn(retention(engine.clone(), config.retention_interval));
+    tokio::spawn(crl_fetch::run(
+        engine.clone(),
+        config.crl_fetch_interval,
+        crl_fetch::FetchLimits::default(),
+    ));
 
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

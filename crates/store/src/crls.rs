@@ -156,6 +156,31 @@ impl Store {
             .collect()
     }
 
+    /// The `per_issuer` most recently stored certificates of each issuer
+    /// that is a stored CA (intermediate CAs among them; a root issues
+    /// itself and names no CRL of its own): their distribution points name
+    /// the CRLs worth fetching, those a stored CA signs. A few per issuer,
+    /// not all: a CA names the same points in what it issues, and a new
+    /// point shows in what it issued last.
+    pub async fn recent_per_stored_issuer(&self, per_issuer: i64) -> Result<Vec<Certificate>> {
+        let ders: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT der FROM (SELECT c.der, ROW_NUMBER() OVER \
+             (PARTITION BY c.issuer_name_sha256 ORDER BY c.created_at DESC, c.fingerprint) AS n \
+             FROM certificates c \
+             WHERE c.issuer_name_sha256 <> c.subject_name_sha256 \
+             AND c.issuer_name_sha256 IN \
+             (SELECT subject_name_sha256 FROM certificates WHERE is_ca = $1)) recent \
+             WHERE n <= $2",
+        )
+        .bind(true)
+        .bind(per_issuer)
+        .fetch_all(&self.pool)
+        .await?;
+        ders.iter()
+            .map(|der| Ok(Certificate::from_der_cached(der)?))
+            .collect()
+    }
+
     /// The stored certificates whose issuer name is `ca`'s subject: those
     /// a CRL of `ca` may revoke.
     pub async fn issued_by_name(&self, ca: &Certificate) -> Result<Vec<Certificate>> {

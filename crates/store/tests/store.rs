@@ -918,3 +918,71 @@ async fn pending_certificates_are_bounded_per_sender_and_in_total() {
         assert_eq!(p.messages_kept, 0);
     }
 }
+
+#[tokio::test]
+async fn a_crl_replaces_the_older_of_its_ca_and_goes_with_it() {
+    use smimed_store::{NewCrl, Revoked};
+    for db in fresh_databases().await {
+        let store = &db.store;
+        import(store, files::CHAIN, None).await;
+        import(store, files::ALICE, None).await;
+        let certs = store.list_certificates().await.unwrap();
+        let fp_of = |needle: &str| {
+            certs
+                .iter()
+                .find(|c| c.certificate.info().subject.contains(needle))
+                .unwrap_or_else(|| panic!("{needle}"))
+                .certificate
+                .fingerprint()
+                .to_string()
+        };
+        let (intermediate, alice) = (fp_of("Intermediate"), fp_of("Alice"));
+        // What a fetch would read: the recent certificates of stored CAs'
+        // issues, the intermediate and Alice, never the self-issued root.
+        let recent = store.recent_per_stored_issuer(4).await.unwrap();
+        let mut names: Vec<String> = recent.iter().map(|c| c.info().subject.clone()).collect();
+        names.sort();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.iter().any(|n| n.contains("Alice")), "{names:?}");
+
+        let crl = |this_update: i64, revoked: Vec<Revoked>| NewCrl {
+            ca_fingerprint: intermediate.clone(),
+            issuer: "CN=Intermediate".into(),
+            der: vec![0x30, 0x00],
+            this_update,
+            next_update: Some(this_update + 86_400),
+            number: None,
+            entries: revoked.len() as i64,
+            source: "import".into(),
+            revoked,
+        };
+        store.put_crl(&crl(1, Vec::new()), "admin").await.unwrap();
+        let revoked = Revoked {
+            fingerprint: alice.clone(),
+            at: 2,
+            reason: "revoked on 1970-01-01".into(),
+        };
+        store
+            .put_crl(&crl(2, vec![revoked]), "admin")
+            .await
+            .unwrap();
+        let crls = store.crls().await.unwrap();
+        assert_eq!(crls.len(), 1, "one per CA");
+        assert_eq!((crls[0].this_update, crls[0].revoked_stored), (2, 1));
+        let alice_now = store.find_certificate(&alice).await.unwrap();
+        assert!(alice_now.issues.iter().any(|i| i.code() == "revoked"));
+        let candidates = store
+            .candidates_for_email("alice@example.org")
+            .await
+            .unwrap();
+        assert!(candidates[0].revoked.is_some());
+        // The CA goes: its CRL and what it revoked go too.
+        store
+            .delete_certificate(&intermediate, "admin")
+            .await
+            .unwrap();
+        assert!(store.crls().await.unwrap().is_empty());
+        let alice_now = store.find_certificate(&alice).await.unwrap();
+        assert!(!alice_now.issues.iter().any(|i| i.code() == "revoked"));
+    }
+}

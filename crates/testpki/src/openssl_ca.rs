@@ -59,6 +59,14 @@ subjectAltName = email:$ENV::USER_EMAIL
 authorityKeyIdentifier = keyid
 crlDistributionPoints = URI:http://crl.example.org/ca.crl,URI:ldap://ldap.example.org/cn=CA?certificateRevocationList,URI:HTTPS://crl.example.org/ca.crl,URI:http://crl.example.org/ca.crl
 
+[ usr_cert_cdp ]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature,keyAgreement
+extendedKeyUsage = emailProtection
+subjectAltName = email:$ENV::USER_EMAIL
+authorityKeyIdentifier = keyid
+crlDistributionPoints = URI:$ENV::CRL_URL
+
 [ crl_partitioned ]
 issuingDistributionPoint = critical, @idp
 
@@ -89,10 +97,17 @@ pub fn openssl(dir: &Path, args: &[&str]) {
 
 /// [`openssl`] with `USER_EMAIL` (the user certificate's address) set.
 pub fn openssl_env(dir: &Path, args: &[&str], email: &str) {
+    openssl_with(dir, args, email, "http://crl.example.org/ca.crl");
+}
+
+/// [`openssl_env`] with `CRL_URL` (the distribution point of
+/// `usr_cert_cdp`) set too.
+fn openssl_with(dir: &Path, args: &[&str], email: &str, crl_url: &str) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
         .env("USER_EMAIL", email)
+        .env("CRL_URL", crl_url)
         .output()
         .expect("openssl runs");
     assert!(
@@ -154,6 +169,21 @@ impl OpensslCa {
     /// A user certificate for `email`, signed with `openssl ca`: the
     /// certificate's and the key's paths (PEM).
     pub fn issue(&self, name: &str, email: &str) -> (PathBuf, PathBuf) {
+        self.issue_with(name, email, "usr_cert", "http://crl.example.org/ca.crl")
+    }
+
+    /// [`OpensslCa::issue`] with the distribution point `crl_url` alone.
+    pub fn issue_pointing_to(&self, name: &str, email: &str, crl_url: &str) -> (PathBuf, PathBuf) {
+        self.issue_with(name, email, "usr_cert_cdp", crl_url)
+    }
+
+    fn issue_with(
+        &self,
+        name: &str,
+        email: &str,
+        extensions: &str,
+        crl_url: &str,
+    ) -> (PathBuf, PathBuf) {
         let subject = format!("/CN={name}/emailAddress={email}");
         let (key, csr, pem) = (
             format!("{name}.key"),
@@ -167,10 +197,10 @@ impl OpensslCa {
             "-keyout", &key, "-out", &csr, "-subj", &subject,
         ]);
         #[rustfmt::skip]
-        openssl_env(&self.dir, &[
-            "ca", "-batch", "-config", "openssl.cnf", "-extensions", "usr_cert",
+        openssl_with(&self.dir, &[
+            "ca", "-batch", "-config", "openssl.cnf", "-extensions", extensions,
             "-notext", "-in", &csr, "-out", &pem,
-        ], email);
+        ], email, crl_url);
         (self.dir.join(pem), self.dir.join(key))
     }
 

@@ -552,8 +552,13 @@ fn incoming_result(id: String, p: &Processed) -> Html<String> {
             class: "info",
             title: "Signer's certificate waits for an admin".into(),
             text: format!(
-                "it is not trusted until an admin compares its fingerprint {}… with the sender and accepts it",
-                &fp[..fp.len().min(16)]
+                "it is not trusted until an admin compares its fingerprint, {} …, with the sender and accepts it",
+                smimed_engine::fingerprint_groups(fp)
+                    .iter()
+                    .take(4)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
         });
     }
