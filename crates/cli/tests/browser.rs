@@ -1021,7 +1021,7 @@ async fn admin_and_agent_flow_in_chromium() {
             &c,
             "//div[@id='incoming-result']//div[contains(@class, 'banner') \
                and contains(., 'waits for an admin')]",
-            &format!("{} …", groups_of(&fingerprint)[..4].join(" ")),
+            &format!("{} …", groups_of(fingerprint)[..4].join(" ")),
         )
         .await;
         let waits = waits.text().await.unwrap();
