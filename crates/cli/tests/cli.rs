@@ -778,11 +778,8 @@ fn crls_are_imported_listed_and_bad_ones_refused() {
     }
     let s = Smimed::new();
     let root = tempfile::tempdir().unwrap();
-    let ca = testpki::openssl_ca::OpensslCa::new(root.path(), "ca", "/O=Shop/CN=Shop CA", "v3_ca");
-    let (user, _) = ca.issue("user", "user@shop.example");
-    ca.revoke("user");
-    let crl = root.path().join("ca").join("ca.crl");
-    ca.crl("ca.crl", 24);
+    let shop = testpki::openssl_ca::RevokedUser::new(root.path());
+    let crl = shop.ca.dir.join("ca.crl");
     let crl = crl.to_str().unwrap();
     // Its CA is not stored yet: refused, and the command fails.
     let err = s.fails(&["crl", "import", crl]);
@@ -794,8 +791,8 @@ fn crls_are_imported_listed_and_bad_ones_refused() {
     s.ok(&[
         "cert",
         "import",
-        ca.certificate_path().to_str().unwrap(),
-        user.to_str().unwrap(),
+        shop.ca.certificate_path().to_str().unwrap(),
+        shop.user.to_str().unwrap(),
     ]);
     let out = s.ok(&["crl", "import", crl]);
     assert!(out.contains("1 stored certificate(s) revoked"), "{out}");

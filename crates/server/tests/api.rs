@@ -998,10 +998,8 @@ async fn crls_are_imported_listed_and_bad_ones_refused_over_http() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
-    let ca = testpki::openssl_ca::OpensslCa::new(root.path(), "ca", "/O=Shop/CN=Shop CA", "v3_ca");
-    let (user, _) = ca.issue("user", "user@shop.example");
-    ca.revoke("user");
-    let crl = ca.crl("ca.crl", 24);
+    let shop = testpki::openssl_ca::RevokedUser::new(root.path());
+    let crl = shop.crl.clone();
     let a = api().await;
     let post = |body: Vec<u8>| {
         let a = &a;
@@ -1035,8 +1033,7 @@ async fn crls_are_imported_listed_and_bad_ones_refused_over_http() {
         "{v}"
     );
 
-    let mut files = std::fs::read(ca.certificate_path()).unwrap();
-    files.extend(std::fs::read(&user).unwrap());
+    let files = shop.certificates();
     let (s, _) = a
         .request(
             Method::POST,

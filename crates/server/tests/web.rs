@@ -1806,10 +1806,8 @@ async fn a_crl_is_added_in_its_dialog_and_the_table_shows_revoked() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
-    let ca = testpki::openssl_ca::OpensslCa::new(root.path(), "ca", "/O=Shop/CN=Shop CA", "v3_ca");
-    let (user, _) = ca.issue("user", "user@shop.example");
-    ca.revoke("user");
-    let crl = ca.crl("ca.crl", 24);
+    let shop = testpki::openssl_ca::RevokedUser::new(root.path());
+    let crl = shop.crl.clone();
     let w = web().await;
     let b = w.sign_in(&w.admin).await;
     let page = w.get("/smime", Some(&b)).await;
@@ -1820,8 +1818,7 @@ async fn a_crl_is_added_in_its_dialog_and_the_table_shows_revoked() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     assert!(r.body.contains("Shop CA"), "{}", r.body);
 
-    let mut files = std::fs::read(ca.certificate_path()).unwrap();
-    files.extend(std::fs::read(&user).unwrap());
+    let files = shop.certificates();
     let r = post_file(&w, &b, "/ui/certificates", "file", &files).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = post_file(&w, &b, "/ui/crls", "file", &crl).await;

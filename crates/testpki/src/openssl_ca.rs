@@ -232,3 +232,32 @@ impl OpensslCa {
         std::fs::read(self.dir.join(file)).unwrap()
     }
 }
+
+/// A shop's CA (`/O=Shop/CN=Shop CA`) that issued `user@shop.example` and
+/// revoked it, and the CRL that says so (`ca.crl` in the CA's directory).
+pub struct RevokedUser {
+    /// The CA.
+    pub ca: OpensslCa,
+    /// The user's certificate (PEM).
+    pub user: PathBuf,
+    /// The CRL listing the user (PEM), valid for a day.
+    pub crl: Vec<u8>,
+}
+
+impl RevokedUser {
+    /// Made in `root/ca`.
+    pub fn new(root: &Path) -> RevokedUser {
+        let ca = OpensslCa::new(root, "ca", "/O=Shop/CN=Shop CA", "v3_ca");
+        let (user, _) = ca.issue("user", "user@shop.example");
+        ca.revoke("user");
+        let crl = ca.crl("ca.crl", 24);
+        RevokedUser { ca, user, crl }
+    }
+
+    /// The CA's and the user's certificates, one PEM file's content.
+    pub fn certificates(&self) -> Vec<u8> {
+        let mut pem = std::fs::read(self.ca.certificate_path()).unwrap();
+        pem.extend(std::fs::read(&self.user).unwrap());
+        pem
+    }
+}
