@@ -938,6 +938,18 @@ async fn a_signer_a_stored_ca_vouches_for_becomes_a_contact_trusted_only_through
         .unwrap();
     assert_eq!(candidates.len(), 1);
     assert!(candidates[0].learned);
+    let listed = r
+        .engine
+        .certificates(&actor(), &Default::default(), 1, 50)
+        .await
+        .unwrap();
+    let alice_row = listed
+        .items
+        .iter()
+        .find(|c| c.info.fingerprint == alice_fp)
+        .unwrap();
+    assert!(alice_row.learned);
+    assert_eq!(serde_json::to_value(alice_row).unwrap()["learned"], true);
     assert!(
         audit_actions(&r.store)
             .await

@@ -28,6 +28,8 @@ pub struct StoredCertificate {
     /// Why its stored private key could not be opened when a message
     /// needed it (issue `key_unusable`), until it opens again.
     pub key_problem: Option<String>,
+    /// Learned from signed mail (trusted only through its CA).
+    pub learned: bool,
 }
 
 /// The API and `cert list --json` form: the fields the docs promise.
@@ -38,6 +40,7 @@ impl Serialize for StoredCertificate {
             self.has_private_key,
             &self.issues,
             self.key_problem.as_deref(),
+            self.learned,
         )
         .serialize(s)
     }
@@ -61,6 +64,7 @@ pub(crate) struct View<'a> {
     issues: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key_problem: Option<&'a str>,
+    learned: bool,
 }
 
 pub(crate) fn view<'a>(
@@ -68,6 +72,7 @@ pub(crate) fn view<'a>(
     has_private_key: bool,
     issues: &[Issue],
     key_problem: Option<&'a str>,
+    learned: bool,
 ) -> View<'a> {
     View {
         fingerprint: &info.fingerprint,
@@ -87,6 +92,7 @@ pub(crate) fn view<'a>(
             .chain(key_problem.map(|_| "key_unusable"))
             .collect(),
         key_problem,
+        learned,
     }
 }
 
@@ -698,6 +704,7 @@ impl Store {
             certificate,
             has_private_key: known.has_key,
             key_problem: known.key_problem,
+            learned: known.learned,
         })
     }
 

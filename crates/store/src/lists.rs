@@ -178,6 +178,8 @@ pub struct ListedCertificate {
     /// Why its stored private key could not be opened (issue
     /// `key_unusable`), until it opens again.
     pub key_problem: Option<String>,
+    /// Learned from signed mail (trusted only through its CA).
+    pub learned: bool,
 }
 
 impl From<&StoredCertificate> for ListedCertificate {
@@ -187,6 +189,7 @@ impl From<&StoredCertificate> for ListedCertificate {
             has_private_key: stored.has_private_key,
             issues: stored.issues.clone(),
             key_problem: stored.key_problem.clone(),
+            learned: stored.learned,
         }
     }
 }
@@ -198,6 +201,7 @@ impl serde::Serialize for ListedCertificate {
             self.has_private_key,
             &self.issues,
             self.key_problem.as_deref(),
+            self.learned,
         )
         .serialize(s)
     }
@@ -487,6 +491,7 @@ fn listed(row: &AnyRow, now: i64) -> Result<ListedCertificate> {
         info,
         has_private_key: key.is_some(),
         key_problem: row.try_get(14)?,
+        learned: row.try_get::<i64, _>(16)? != 0,
     })
 }
 
@@ -601,12 +606,14 @@ impl Store {
             let n = filter.values.len();
             // The page is chosen first; only its rows are joined.
             let sql = format!(
-                "SELECT {}, k.fingerprint, p.problem, r.reason FROM \
+                "SELECT {}, k.fingerprint, p.problem, r.reason, \
+                 CASE WHEN c.learned THEN 1 ELSE 0 END FROM \
                  (SELECT {}, l.created_at, l.role FROM certificate_list l WHERE {} \
                   ORDER BY {} LIMIT ${} OFFSET ${}) page \
                  LEFT JOIN private_keys k ON k.fingerprint = page.fingerprint \
                  LEFT JOIN key_problems p ON p.fingerprint = page.fingerprint \
                  LEFT JOIN revoked_certificates r ON r.fingerprint = page.fingerprint \
+                 JOIN certificates c ON c.fingerprint = page.fingerprint \
                  ORDER BY {}",
                 listed_columns("page"),
                 listed_columns("l"),

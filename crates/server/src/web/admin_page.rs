@@ -135,6 +135,7 @@ impl CertRow {
         let kind = match (info.kind, c.has_private_key) {
             (smime::Kind::Ca, _) => "CA",
             (_, true) => "Own",
+            _ if c.learned => "Contact, from signed mail",
             _ => "Contact",
         };
         let usage = match info.usage {
