@@ -61,11 +61,12 @@ impl Engine {
             .compute(move || -> Result<_> {
                 let crl = Crl::parse(&data)?;
                 let ca = crl.verify_issuer(&cas, now)?.clone();
+                // A stored CRL that no longer parses is replaced, not in
+                // the way.
                 let older = stored
                     .iter()
                     .find(|(fp, _)| fp == ca.fingerprint())
-                    .map(|(_, der)| Crl::from_der(der))
-                    .transpose()?;
+                    .and_then(|(_, der)| Crl::from_der(der).ok());
                 if let Some(older) = &older
                     && !crl.supersedes(older)
                 {
