@@ -97,6 +97,11 @@ remembered!(Arc<CrlSet>, Crls);
 #[derive(Default)]
 pub(crate) struct Memo {
     inner: Mutex<Inner>,
+    /// The parsed CRLs and what they were read from: kept across
+    /// generations, since a generation moves with every certificate stored
+    /// (a learned contact among them) while CRLs, which may take a tenth
+    /// of a second to parse, change rarely. One reader rebuilds at a time.
+    crls: tokio::sync::Mutex<Option<(Vec<smimed_store::CrlKey>, Arc<CrlSet>)>>,
 }
 
 #[derive(Default)]
@@ -238,15 +243,25 @@ impl<'a> View<'a> {
     /// the blocking pool: a CRL may hold a million entries).
     pub(crate) async fn crls(&self) -> Result<Arc<CrlSet>> {
         let load = async {
-            let ders = self.store.crl_ders().await?;
-            if ders.is_empty() {
-                return Ok(Arc::new(CrlSet::new()));
+            let mut held = self.memo.crls.lock().await;
+            let keys = self.store.crl_keys().await?;
+            if let Some((read, set)) = held.as_ref()
+                && *read == keys
+            {
+                return Ok(set.clone());
             }
-            let cas = self.ca_certificates().await?;
-            let set = tokio::task::spawn_blocking(move || crate::crls::set_of(&ders, &cas))
-                .await
-                .map_err(|e| crate::Error::Internal(format!("reading the CRLs failed: {e}")))?;
-            Ok(Arc::new(set))
+            let set = if keys.is_empty() {
+                Arc::new(CrlSet::new())
+            } else {
+                let ders = self.store.crl_ders().await?;
+                let cas = self.ca_certificates().await?;
+                let set = tokio::task::spawn_blocking(move || crate::crls::set_of(&ders, &cas))
+                    .await
+                    .map_err(|e| crate::Error::Internal(format!("reading the CRLs failed: {e}")))?;
+                Arc::new(set)
+            };
+            *held = Some((keys, set.clone()));
+            Ok(set)
         };
         self.memo.remember(self.generation, Key::Crls, load).await
     }

@@ -1259,10 +1259,18 @@ async fn a_crl_revokes_a_signer_and_a_recipient_and_marks_the_certificate() {
     assert_eq!((crls.len(), crls[0].revoked_stored), (1, 1));
 
     // A message that verified before is revoked now, naming the CRL.
-    let report = r.engine.incoming(&actor(), signed).await.unwrap();
+    let report = r.engine.incoming(&actor(), signed.clone()).await.unwrap();
     let sign = report.processed.report.sign.unwrap();
     assert_eq!(sign.code, SignCode::Revoked);
     assert!(sign.comment.contains("CRL of"), "{}", sign.comment);
+    // Another certificate stored (a new generation): the parsed CRLs are
+    // kept, and still revoke.
+    import(&r.store, files::BOB, None).await;
+    let report = r.engine.incoming(&actor(), signed).await.unwrap();
+    assert_eq!(
+        report.processed.report.sign.unwrap().code,
+        SignCode::Revoked
+    );
 
     // Never encrypted to, and the reason says why.
     let refused = r.engine.outgoing(&actor(), reply, &help, &to_user).await;

@@ -30,6 +30,11 @@ pub struct StoredCrl {
     pub stored_at: i64,
 }
 
+/// What identifies the stored CRLs without reading them: per CA, its
+/// fingerprint, the CRL's thisUpdate, number and entries, and when it was
+/// stored (Unix microseconds).
+pub type CrlKey = (String, i64, Option<String>, i64, i64);
+
 /// A CRL to store: what lists show of it, its bytes, and what it revokes.
 #[derive(Debug, Clone)]
 pub struct NewCrl {
@@ -89,7 +94,7 @@ impl Store {
         .bind(crl.number.clone())
         .bind(crl.entries)
         .bind(crl.source.clone())
-        .bind(smime::now())
+        .bind(crate::kept::received_us())
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM revoked_certificates WHERE ca_fingerprint = $1")
@@ -117,6 +122,28 @@ impl Store {
         insert_revoked(&mut tx, ca_fingerprint, revoked).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// What identifies each stored CRL, by CA: a change of any CRL changes
+    /// this list.
+    pub async fn crl_keys(&self) -> Result<Vec<CrlKey>> {
+        let rows = sqlx::query(
+            "SELECT ca_fingerprint, this_update, number, entries, stored_at FROM crls \
+             ORDER BY ca_fingerprint",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
+            .collect()
     }
 
     /// Every stored CRL: the signing CA's fingerprint and the DER.
@@ -149,7 +176,7 @@ impl Store {
                     number: r.try_get(4)?,
                     entries: r.try_get(5)?,
                     source: r.try_get(6)?,
-                    stored_at: r.try_get(7)?,
+                    stored_at: r.try_get::<i64, _>(7)? / 1_000_000,
                     revoked_stored: r.try_get(8)?,
                 })
             })

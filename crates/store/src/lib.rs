@@ -29,7 +29,7 @@ use sqlx::{AnyPool, Executor};
 pub use certificates::{
     Candidate, CertOutcome, ImportReport, KeyOutcome, Outcome, StoredCertificate,
 };
-pub use crls::{NewCrl, Revoked, StoredCrl};
+pub use crls::{CrlKey, NewCrl, Revoked, StoredCrl};
 pub use error::{Error, Result};
 pub use groups::Group;
 pub use kept::StoredIncoming;

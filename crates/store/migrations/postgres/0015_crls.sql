@@ -11,7 +11,7 @@ CREATE TABLE crls (
     number         TEXT,            -- CRL number, hex; NULL without one
     entries        BIGINT NOT NULL, -- revoked entries in the CRL
     source         TEXT NOT NULL,   -- 'import', or the URL it was fetched from
-    stored_at      BIGINT NOT NULL
+    stored_at      BIGINT NOT NULL  -- Unix microseconds
 );
 
 -- The stored certificates a stored CRL revokes: what the certificate list
