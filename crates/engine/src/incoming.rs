@@ -46,7 +46,7 @@ impl Engine {
             .store
             .save_incoming(&raw, &report_json(&processed)?)
             .await?;
-        self.wait_for_decision(&raw, &offered, &id).await?;
+        self.wait_for_decision(&offered, &id).await?;
         self.keep_within_budget(&view, raw.len()).await?;
         self.log_layers(actor, &raw, &processed).await?;
         Ok(Received { id, processed })
@@ -65,7 +65,7 @@ impl Engine {
         self.store
             .update_incoming_report(id, &report_json(&processed)?, actor.name())
             .await?;
-        self.wait_for_decision(&raw, &offered, id).await?;
+        self.wait_for_decision(&offered, id).await?;
         self.log_layers(actor, &raw, &processed).await?;
         Ok(Received {
             id: id.to_string(),

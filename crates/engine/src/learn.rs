@@ -43,7 +43,8 @@ pub struct Retried {
 /// What one processed message offers: contacts and pending certificates.
 pub(crate) struct Offered {
     contacts: Vec<Certificate>,
-    pending: Vec<Certificate>,
+    /// With the From address each signed for.
+    pending: Vec<(Certificate, String)>,
 }
 
 impl Engine {
@@ -70,9 +71,12 @@ impl Engine {
                     Some(Learn::Contact(der)) => {
                         offered.contacts.push(Certificate::from_der_cached(der)?)
                     }
-                    Some(Learn::Pending(der)) => {
-                        offered.pending.push(Certificate::from_der_cached(der)?)
-                    }
+                    Some(Learn::Pending {
+                        certificate,
+                        sender,
+                    }) => offered
+                        .pending
+                        .push((Certificate::from_der_cached(certificate)?, sender.clone())),
                     _ => {}
                 }
             }
@@ -86,14 +90,14 @@ impl Engine {
             }
         }
         let mut waiting = Vec::new();
-        for cert in offered.pending.drain(..) {
+        for (cert, sender) in offered.pending.drain(..) {
             if !self.store.rejected(cert.fingerprint()).await? {
-                waiting.push(cert);
+                waiting.push((cert, sender));
             }
         }
         processed.report.pending = waiting
             .iter()
-            .map(|c| c.fingerprint().to_string())
+            .map(|(c, _)| c.fingerprint().to_string())
             .collect();
         offered.pending = waiting;
         Ok(offered)
@@ -101,21 +105,8 @@ impl Engine {
 
     /// Puts the offered pending certificates among those waiting, linked
     /// to the kept message `id` (retried when one is accepted).
-    pub(crate) async fn wait_for_decision(
-        &self,
-        raw: &[u8],
-        offered: &Offered,
-        id: &str,
-    ) -> Result<()> {
-        if offered.pending.is_empty() {
-            return Ok(());
-        }
-        // The signature matched every From address; the first names it.
-        let senders = smime::incoming::senders(raw)?;
-        let Some(sender) = senders.from.first() else {
-            return Ok(());
-        };
-        for cert in &offered.pending {
+    pub(crate) async fn wait_for_decision(&self, offered: &Offered, id: &str) -> Result<()> {
+        for (cert, sender) in &offered.pending {
             self.store.add_pending(cert, sender, id).await?;
         }
         Ok(())
@@ -131,9 +122,22 @@ impl Engine {
     ) -> Result<PendingPage> {
         actor.admin()?;
         let per_page = per_page.clamp(1, 1000) as i64;
-        let offset = (page.max(1) as i64 - 1).saturating_mul(per_page);
+        // A page number from a query string may be any usize.
+        let page = i64::try_from(page.max(1)).unwrap_or(i64::MAX);
+        let offset = (page - 1).saturating_mul(per_page);
         let (items, total) = self.store.pending_certificates(per_page, offset).await?;
         Ok(PendingPage { total, items })
+    }
+
+    /// One waiting certificate, by its whole fingerprint (admins).
+    pub async fn pending_certificate(
+        &self,
+        actor: &Actor,
+        fingerprint: &str,
+    ) -> Result<PendingCertificate> {
+        actor.admin()?;
+        let fingerprint = whole_fingerprint(fingerprint)?;
+        Ok(self.store.pending_certificate(&fingerprint).await?)
     }
 
     /// Stores a pending certificate as a contact, audited, then checks the

@@ -891,6 +891,15 @@ async fn signed_by_alice() -> Vec<u8> {
         .message
 }
 
+/// How many certificates wait for an admin's decision.
+async fn waiting(engine: &Engine) -> i64 {
+    engine
+        .pending_certificates(&actor(), 1, 50)
+        .await
+        .unwrap()
+        .total
+}
+
 /// The audit actions recorded, oldest first.
 async fn audit_actions(store: &Store) -> Vec<String> {
     let mut entries = store.audit_entries(1000, 0).await.unwrap();
@@ -970,14 +979,7 @@ async fn a_signer_a_stored_ca_vouches_for_becomes_a_contact_trusted_only_through
     let report = report.processed.report;
     assert_eq!(report.sign.unwrap().code, SignCode::UnknownSigner);
     assert!(report.pending.is_empty());
-    assert_eq!(
-        r.engine
-            .pending_certificates(&actor(), 1, 50)
-            .await
-            .unwrap()
-            .total,
-        0
-    );
+    assert_eq!(waiting(&r.engine).await, 0);
 
     // An admin's import of the same certificate makes it trusted as itself.
     import(&r.store, files::ALICE, None).await;
@@ -1042,14 +1044,7 @@ async fn a_valid_signature_without_a_trusted_path_waits_for_an_admin() {
     let kept = r.store.incoming_message(&first.id).await.unwrap();
     assert!(kept.report.contains("\"verified\""), "{}", kept.report);
     assert_eq!(r.store.list_certificates().await.unwrap().len(), 1);
-    assert_eq!(
-        r.engine
-            .pending_certificates(&actor(), 1, 50)
-            .await
-            .unwrap()
-            .total,
-        0
-    );
+    assert_eq!(waiting(&r.engine).await, 0);
     assert!(
         audit_actions(&r.store)
             .await
@@ -1082,14 +1077,7 @@ async fn a_rejected_certificate_is_not_offered_again() {
     let report = report.processed.report;
     assert_eq!(report.sign.unwrap().code, SignCode::UnknownSigner);
     assert!(report.pending.is_empty());
-    assert_eq!(
-        r.engine
-            .pending_certificates(&actor(), 1, 50)
-            .await
-            .unwrap()
-            .total,
-        0
-    );
+    assert_eq!(waiting(&r.engine).await, 0);
     assert!(r.store.list_certificates().await.unwrap().is_empty());
     assert!(matches!(
         r.engine.accept_pending(&actor(), &alice_fp).await,
@@ -1126,14 +1114,7 @@ async fn nothing_is_learned_from_failed_or_foreign_signatures_or_when_switched_o
             r.store.list_certificates().await.unwrap().len(),
             imports.len()
         );
-        assert_eq!(
-            r.engine
-                .pending_certificates(&actor(), 1, 50)
-                .await
-                .unwrap()
-                .total,
-            0
-        );
+        assert_eq!(waiting(&r.engine).await, 0);
 
         // Switched off: a good signature keeps nothing either.
         let patch = SettingsPatch {
@@ -1149,14 +1130,7 @@ async fn nothing_is_learned_from_failed_or_foreign_signatures_or_when_switched_o
             r.store.list_certificates().await.unwrap().len(),
             imports.len()
         );
-        assert_eq!(
-            r.engine
-                .pending_certificates(&actor(), 1, 50)
-                .await
-                .unwrap()
-                .total,
-            0
-        );
+        assert_eq!(waiting(&r.engine).await, 0);
     }
 }
 

@@ -897,6 +897,28 @@ async fn pending_certificates_are_listed_accepted_and_rejected_over_http() {
     assert_eq!(list["items"][0]["fingerprint"], fp.as_str());
     assert_eq!(list["items"][0]["sender"], "alice@example.org");
     assert_eq!(list["items"][0]["messages_kept"], 1);
+    // Page numbers from a query string: the largest is an empty page, a
+    // word a 400; neither is a 500.
+    let (s, far) = a
+        .json(
+            Method::GET,
+            "/api/v1/pending-certificates?page=18446744073709551615&per_page=1000000",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{far}");
+    assert_eq!(
+        (far["total"].as_i64(), far["items"].as_array().map(Vec::len)),
+        (Some(1), Some(0))
+    );
+    let (s, _) = a
+        .json(
+            Method::GET,
+            "/api/v1/pending-certificates?page=first",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // Bad input: a prefix, then a fingerprint nobody waits with.
     let (s, v) = a

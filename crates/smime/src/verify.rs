@@ -108,7 +108,12 @@ pub enum Learn {
     Contact(Vec<u8>),
     /// A valid signature by the sender without a path to a stored CA: kept
     /// aside, untrusted and unused, until an admin accepts it.
-    Pending(Vec<u8>),
+    Pending {
+        /// The signer's certificate, DER.
+        certificate: Vec<u8>,
+        /// The From address it signed for (it carries every one; the first).
+        sender: String,
+    },
 }
 
 impl SignResult {
@@ -403,8 +408,14 @@ pub(crate) fn check(
                     "the signer {who} is not trusted: {e}; import the signer's CA certificate or its own certificate"
                 ),
             );
-            if learnable && !trust.is_learned(&signer) {
-                result.learn = Some(Learn::Pending(signer.der().to_vec()));
+            if learnable
+                && !trust.is_learned(&signer)
+                && let Some(sender) = senders.and_then(|s| s.from.first())
+            {
+                result.learn = Some(Learn::Pending {
+                    certificate: signer.der().to_vec(),
+                    sender: sender.clone(),
+                });
             }
             return (result, content);
         }

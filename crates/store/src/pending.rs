@@ -171,12 +171,9 @@ impl Store {
             sqlx::query_scalar("SELECT COUNT(*) FROM pending_certificates WHERE NOT rejected")
                 .fetch_one(&self.pool)
                 .await?;
-        let rows = sqlx::query(
-            "SELECT p.der, p.email, p.first_seen, p.last_seen, p.seen, \
-             (SELECT COUNT(*) FROM pending_messages m WHERE m.fingerprint = p.fingerprint) \
-             FROM pending_certificates p WHERE NOT p.rejected \
-             ORDER BY p.last_seen DESC, p.fingerprint DESC LIMIT $1 OFFSET $2",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_PENDING} ORDER BY p.last_seen DESC, p.fingerprint DESC LIMIT $1 OFFSET $2"
+        )))
         .bind(limit)
         .bind(offset)
         .fetch_all(&self.pool)
@@ -187,11 +184,9 @@ impl Store {
 
     /// One pending certificate by its whole fingerprint.
     pub async fn pending_certificate(&self, fingerprint: &str) -> Result<PendingCertificate> {
-        let row = sqlx::query(
-            "SELECT p.der, p.email, p.first_seen, p.last_seen, p.seen, \
-             (SELECT COUNT(*) FROM pending_messages m WHERE m.fingerprint = p.fingerprint) \
-             FROM pending_certificates p WHERE NOT p.rejected AND p.fingerprint = $1",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_PENDING} AND p.fingerprint = $1"
+        )))
         .bind(fingerprint.to_ascii_lowercase())
         .fetch_optional(&self.pool)
         .await?
@@ -266,6 +261,12 @@ impl Store {
         Ok(())
     }
 }
+
+/// The waiting certificates with what a list shows of them: read by
+/// [`pending_row`].
+const SELECT_PENDING: &str = "SELECT p.der, p.email, p.first_seen, p.last_seen, p.seen, \
+     (SELECT COUNT(*) FROM pending_messages m WHERE m.fingerprint = p.fingerprint) \
+     FROM pending_certificates p WHERE NOT p.rejected";
 
 fn pending_row(row: &sqlx::any::AnyRow) -> Result<PendingCertificate> {
     let der: Vec<u8> = row.try_get(0)?;

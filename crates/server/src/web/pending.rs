@@ -81,13 +81,9 @@ pub(crate) async fn accept(
 ) -> UiResult<Response> {
     let subject = state
         .engine
-        .pending_certificates(&s.caller.actor, 1, 1000)
+        .pending_certificate(&s.caller.actor, &fp)
         .await?
-        .items
-        .into_iter()
-        .find(|p| p.fingerprint == fp)
-        .map(|p| p.subject)
-        .unwrap_or_else(|| fp.clone());
+        .subject;
     let accepted = state.engine.accept_pending(&s.caller.actor, &fp).await?;
     let verified = accepted
         .retried
