@@ -71,6 +71,20 @@ pub(crate) async fn run(
             // and the exit status says whether all were taken.
             let mut failed = false;
             for file in &files {
+                // Counted before it is read: a CRL is at most 10 MiB.
+                let limit = smime::crl::MAX_CRL_BYTES as u64;
+                if let Ok(meta) = std::fs::metadata(file)
+                    && meta.is_file()
+                    && meta.len() > limit
+                {
+                    eprintln!(
+                        "{}: the CRL is {} bytes; at most {limit} bytes (10 MiB) are accepted, so it was not read",
+                        file.display(),
+                        meta.len()
+                    );
+                    failed = true;
+                    continue;
+                }
                 let data = read_input(file)?;
                 match engine.import_crl(actor, data.to_vec(), "import").await {
                     Ok(done) if json => println!("{}", serde_json::to_string(&done)?),

@@ -787,6 +787,16 @@ fn crls_are_imported_listed_and_bad_ones_refused() {
     let garbage = s.secret_file("garbage.crl", "not a CRL");
     let err = s.fails(&["crl", "import", &garbage]);
     assert!(err.contains("garbage.crl"), "{err}");
+    let huge = root.path().join("huge.crl");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(50 << 20)
+        .unwrap();
+    let err = s.fails(&["crl", "import", huge.to_str().unwrap()]);
+    assert!(
+        err.contains("52428800 bytes") && err.contains("not read"),
+        "{err}"
+    );
 
     s.ok(&[
         "cert",

@@ -80,27 +80,43 @@ impl Engine {
                 Ok((crl, ca, older.is_some()))
             })
             .await??;
-        let issued = self.store.issued_by_name(&ca).await?;
-        let (crl, ca, revoked) = self
+        // Which stored certificates it may revoke: first by serial number
+        // from narrow rows (a lookup each in the CRL's sorted entries),
+        // then only those are read and checked against the CA's key.
+        let issued = self.store.issued_serials(&ca).await?;
+        let (crl, listed) = self
+            .compute(move || {
+                let listed: Vec<String> = issued
+                    .into_iter()
+                    .filter(|(_, serial)| crl.lists_serial(serial))
+                    .map(|(fp, _)| fp)
+                    .collect();
+                (crl, listed)
+            })
+            .await?;
+        let listed = self.store.certificates_in(&listed).await?;
+        let source = source.to_string();
+        let new = self
             .compute(move || -> Result<_> {
+                let new = NewCrl {
+                    ca_fingerprint: ca.fingerprint().to_string(),
+                    issuer: crl.issuer().to_string(),
+                    der: crl.der().to_vec(),
+                    this_update: crl.this_update(),
+                    next_update: crl.next_update(),
+                    number: crl.number_hex(),
+                    entries: crl.revoked_count() as i64,
+                    source,
+                    revoked: Vec::new(),
+                };
                 let mut set = CrlSet::new();
-                let der = crl.der().to_vec();
-                set.insert(Crl::from_der(&der)?, &ca)?;
-                let revoked = revoked_among(&set, &issued, now);
-                Ok((crl, ca, revoked))
+                set.insert(crl, &ca)?;
+                Ok(NewCrl {
+                    revoked: revoked_among(&set, &listed, now),
+                    ..new
+                })
             })
             .await??;
-        let new = NewCrl {
-            ca_fingerprint: ca.fingerprint().to_string(),
-            issuer: crl.issuer().to_string(),
-            der: crl.der().to_vec(),
-            this_update: crl.this_update(),
-            next_update: crl.next_update(),
-            number: crl.number_hex(),
-            entries: crl.revoked_count() as i64,
-            source: source.to_string(),
-            revoked,
-        };
         self.store.put_crl(&new, actor.name()).await?;
         Ok(CrlImported {
             ca_fingerprint: new.ca_fingerprint,
@@ -108,7 +124,7 @@ impl Engine {
             this_update: smime::rfc3339(new.this_update),
             next_update: new.next_update.map(smime::rfc3339),
             next_update_at: new.next_update,
-            entries: crl.revoked_count(),
+            entries: new.entries as usize,
             revoked: new.revoked.into_iter().map(|r| r.fingerprint).collect(),
             replaced,
         })

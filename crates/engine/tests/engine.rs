@@ -1312,3 +1312,57 @@ fn ca_fp(ca: &testpki::openssl_ca::OpensslCa) -> String {
         .fingerprint()
         .to_string()
 }
+
+#[tokio::test]
+async fn a_crl_finds_the_few_it_revokes_among_ten_thousand_stored_certificates() {
+    if !testpki::openssl_ca::available() {
+        eprintln!("SKIPPED: the openssl command is needed to run a CA (openssl ca)");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let ca = testpki::openssl_ca::OpensslCa::new(root.path(), "ca", "/O=Big/CN=Big CA", "v3_ca");
+    let bulk = testpki::BulkCa::from_pem(
+        &std::fs::read(ca.certificate_path()).unwrap(),
+        &std::fs::read(ca.dir.join("ca.key")).unwrap(),
+    )
+    .unwrap();
+    let key = testpki::ec_p256().unwrap();
+    let mut pem = std::fs::read(ca.certificate_path()).unwrap();
+    let mut revoked = Vec::new();
+    for i in 0..10_000 {
+        let cert = bulk.issue(&key, &format!("user{i}@big.example")).unwrap();
+        let cert_pem = cert.to_pem().unwrap();
+        if i % 3_333 == 7 {
+            // Revoked with the CA's own tool, as an admin would.
+            let file = format!("revoked{i}.pem");
+            std::fs::write(ca.dir.join(&file), &cert_pem).unwrap();
+            ca.revoke(file.trim_end_matches(".pem"));
+            let der = cert.to_der().unwrap();
+            revoked.push(
+                smime::Certificate::from_der(&der)
+                    .unwrap()
+                    .fingerprint()
+                    .to_string(),
+            );
+        }
+        pem.extend(cert_pem);
+    }
+    let crl = ca.crl("big.crl", 24);
+    let r = side(&[]).await;
+    let bundle = smime::bundle::parse(&pem, None).unwrap();
+    assert!(
+        r.store
+            .import(bundle, None, &|_| {}, "test")
+            .await
+            .unwrap()
+            .stored
+    );
+
+    let imported = r.engine.import_crl(&actor(), crl, "import").await.unwrap();
+    let mut found = imported.revoked.clone();
+    found.sort();
+    revoked.sort();
+    assert_eq!(revoked.len(), 3);
+    assert_eq!(found, revoked);
+    assert_eq!(imported.entries, 3);
+}

@@ -276,6 +276,20 @@ impl Crl {
         }
     }
 
+    /// Whether it lists the serial number written as a certificate list
+    /// writes it (lowercase hex, `CertInfo::serial`): a lookup in the
+    /// CRL's sorted entries, for matching stored certificates without
+    /// reading them.
+    pub fn lists_serial(&self, serial_hex: &str) -> bool {
+        let Ok(serial) =
+            openssl::bn::BigNum::from_hex_str(serial_hex).and_then(|bn| bn.to_asn1_integer())
+        else {
+            let _ = openssl::error::ErrorStack::get();
+            return false;
+        };
+        matches!(self.crl.get_by_serial(&serial), CrlStatus::Revoked(_))
+    }
+
     /// The issuer name, as certificates show names.
     pub fn issuer(&self) -> &str {
         &self.issuer
@@ -536,11 +550,17 @@ impl CrlSet {
     /// before `at` (for the store: the certificate list's `revoked`, and
     /// the recipients outgoing mail never encrypts to).
     pub fn revocation(&self, cert: &crate::Certificate, at: i64) -> Option<Revocation> {
+        // The serial first (a lookup), the signature only for a listed one:
+        // most certificates a CA issued are not revoked.
+        let serial = cert.x509().serial_number();
+        if !self
+            .candidates(cert.x509())
+            .any(|a| a.crl.revoked(serial).is_some())
+        {
+            return None;
+        }
         let accepted = self.signer(cert.x509())?;
-        let when = accepted
-            .crl
-            .revoked(cert.x509().serial_number())
-            .filter(|&t| t <= at)?;
+        let when = accepted.crl.revoked(serial).filter(|&t| t <= at)?;
         match crate::trust::revocation(cert.x509(), &accepted.crl, at)? {
             crate::trust::PathCheck::Revoked(reason) => Some(Revocation {
                 reason,

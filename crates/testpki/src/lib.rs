@@ -204,6 +204,15 @@ impl BulkCa {
         Ok(BulkCa { cert, key })
     }
 
+    /// A CA made elsewhere (an [`openssl_ca::OpensslCa`]'s `ca.pem` and
+    /// `ca.key`), to issue in bulk what that CA's tools then revoke.
+    pub fn from_pem(cert: &[u8], key: &[u8]) -> Result<BulkCa, ErrorStack> {
+        Ok(BulkCa {
+            cert: X509::from_pem(cert)?,
+            key: PKey::private_key_from_pem(key)?,
+        })
+    }
+
     /// An S/MIME user certificate on `key` for `email` (subjectAltName,
     /// digitalSignature and keyAgreement, emailProtection), like `bob.pem`.
     pub fn issue(&self, key: &PKeyRef<Private>, email: &str) -> Result<X509, ErrorStack> {
