@@ -34,8 +34,11 @@ done = function(summary, latency, requests)
   io.write(string.format("p50_ms=%.2f p99_ms=%.2f\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 LUA
-curl -fs -H "Authorization: Bearer $token" -H 'Content-Type: message/rfc822' --data-binary @"$work/msg.eml" \
-  "http://127.0.0.1:$port/api/v1/outgoing?group=support" | grep -q 'enveloped-data' || { echo "load.sh: /outgoing does not sign+encrypt"; exit 1; }
+# Read whole before grep: `curl | grep -q` fails under pipefail whenever grep
+# quits before curl's last write (SIGPIPE).
+sent=$(curl -fs -H "Authorization: Bearer $token" -H 'Content-Type: message/rfc822' --data-binary @"$work/msg.eml" \
+  "http://127.0.0.1:$port/api/v1/outgoing?group=support") || true
+grep -q 'enveloped-data' <<<"$sent" || { echo "load.sh: /outgoing does not sign+encrypt"; exit 1; }
 
 cores=$(nproc)
 ceiling() {
