@@ -71,21 +71,16 @@ pub(crate) async fn run(
             // and the exit status says whether all were taken.
             let mut failed = false;
             for file in &files {
-                // Counted before it is read: a CRL is at most 10 MiB.
-                let limit = smime::crl::MAX_CRL_BYTES as u64;
-                if let Ok(meta) = std::fs::metadata(file)
-                    && meta.is_file()
-                    && meta.len() > limit
-                {
-                    eprintln!(
-                        "{}: the CRL is {} bytes; at most {limit} bytes (10 MiB) are accepted, so it was not read",
-                        file.display(),
-                        meta.len()
-                    );
-                    failed = true;
-                    continue;
-                }
-                let data = read_input(file)?;
+                // A CRL is at most 10 MiB: a larger file is refused by its
+                // size, unread; standard input once it passes the limit.
+                let data = match read_limited(file, smime::crl::MAX_CRL_BYTES as u64) {
+                    Ok(data) => data,
+                    Err(e) => {
+                        eprintln!("{e:#}");
+                        failed = true;
+                        continue;
+                    }
+                };
                 match engine.import_crl(actor, data.to_vec(), "import").await {
                     Ok(done) if json => println!("{}", serde_json::to_string(&done)?),
                     Ok(done) => println!(
@@ -455,17 +450,44 @@ async fn list(engine: &Engine, actor: &Actor, json: bool) -> anyhow::Result<()> 
 /// dropped. (Standard input over 64 KiB grows by reallocation, and the
 /// buffers it leaves behind are not zeroed; files are read at their size.)
 fn read_input(file: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    if file == Path::new("-") {
-        let mut bytes = Zeroizing::new(Vec::with_capacity(64 * 1024));
+    read_limited(file, u64::MAX)
+}
+
+/// `file` (standard input for `-`), at most `limit` bytes: a regular file
+/// larger than that is refused by its size before anything is read, a
+/// stream as soon as it passes the limit.
+fn read_limited(file: &Path, limit: u64) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let stdin = file == Path::new("-");
+    let too_large = |size: String| {
+        let name = match stdin {
+            true => "standard input".to_string(),
+            false => file.display().to_string(),
+        };
+        anyhow::anyhow!(
+            "{name}: {size} bytes; at most {limit} bytes are accepted, so it was not read"
+        )
+    };
+    let mut bytes = Zeroizing::new(Vec::new());
+    if stdin {
         std::io::stdin()
+            .take(limit.saturating_add(1))
             .read_to_end(&mut bytes)
             .context("cannot read standard input")?;
-        Ok(bytes)
     } else {
-        std::fs::read(file)
-            .map(Zeroizing::new)
-            .with_context(|| format!("cannot read {}", file.display()))
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if size > limit {
+            return Err(too_large(size.to_string()));
+        }
+        f.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {}", file.display()))?;
     }
+    if bytes.len() as u64 > limit {
+        return Err(too_large(format!("more than {limit}")));
+    }
+    Ok(bytes)
 }
 
 /// The passphrase is the file's first line; it is never printed.

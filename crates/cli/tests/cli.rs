@@ -797,6 +797,28 @@ fn crls_are_imported_listed_and_bad_ones_refused() {
         err.contains("52428800 bytes") && err.contains("not read"),
         "{err}"
     );
+    // Streams have no size to read first: they are cut at the limit. A
+    // device that never ends, and standard input one byte over 10 MiB.
+    let err = s.fails(&["crl", "import", "/dev/zero"]);
+    assert!(err.contains("/dev/zero: more than 10485760 bytes"), "{err}");
+    let mut child = s
+        .command()
+        .args(["crl", "import", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The CLI stops reading at the limit: the rest of the write may fail.
+    let _ = stdin.write_all(&vec![0x30; (10 << 20) + 1]);
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("standard input: more than 10485760 bytes"),
+        "{err}"
+    );
 
     s.ok(&[
         "cert",
