@@ -126,12 +126,6 @@ pub(crate) async fn serve(
     // lines); at most a few, each a bounded line.
     let mut xforward: Vec<String> = Vec::new();
     loop {
-        // Between transactions a stopping service starts no new one, even
-        // for a command that came in with the last (pipelining).
-        if envelope.is_none() && *stop.borrow() {
-            c.reply(stopping);
-            return c.close().await;
-        }
         // One complete command line, or more input.
         let Some(end) = c.buf.iter().position(|&b| b == b'\n') else {
             if c.buf.len() > MAX_LINE {
