@@ -810,9 +810,7 @@ fn sigterm_lets_a_transaction_in_flight_finish_then_answers_421() {
     );
     // The next transaction's first command comes in the same write as the
     // end of this one (as Postfix pipelines): it must not start.
-    let answer = t.say(
-        b"Subject: in flight\r\n\r\nbody\r\n.\r\nMAIL FROM:<alice@example.org>\r\n",
-    );
+    let answer = t.say(b"Subject: in flight\r\n\r\nbody\r\n.\r\nMAIL FROM:<alice@example.org>\r\n");
     assert!(answer.starts_with("451 4.4.2"), "{answer}");
     let next = t.reply();
     assert!(next.starts_with("421 4.3.2"), "{next}");

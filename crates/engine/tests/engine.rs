@@ -1140,7 +1140,12 @@ async fn import_paths(store: &Store, paths: &[&std::path::Path]) {
     for p in paths {
         pem.extend(std::fs::read(p).unwrap());
     }
-    let bundle = smime::bundle::parse(&pem, None).unwrap();
+    import_pem(store, &pem).await;
+}
+
+/// Imports the certificates of `pem` into `store` whole.
+async fn import_pem(store: &Store, pem: &[u8]) {
+    let bundle = smime::bundle::parse(pem, None).unwrap();
     assert!(
         store
             .import(bundle, None, &|_| {}, "test")
@@ -1349,14 +1354,7 @@ async fn a_crl_finds_the_few_it_revokes_among_ten_thousand_stored_certificates()
     }
     let crl = ca.crl("big.crl", 24);
     let r = side(&[]).await;
-    let bundle = smime::bundle::parse(&pem, None).unwrap();
-    assert!(
-        r.store
-            .import(bundle, None, &|_| {}, "test")
-            .await
-            .unwrap()
-            .stored
-    );
+    import_pem(&r.store, &pem).await;
 
     let imported = r.engine.import_crl(&actor(), crl, "import").await.unwrap();
     let mut found = imported.revoked.clone();
