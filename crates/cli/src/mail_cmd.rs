@@ -1,7 +1,7 @@
 //! The mail commands: groups, settings, the composer's options, outgoing
 //! and incoming messages.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -10,12 +10,14 @@ use smime::encrypt::ContentCipher;
 use smime::options::Choice;
 use smimed_engine::{Actor, Engine, GroupPatch, OutgoingRequest, Sender, SettingsPatch};
 
+use crate::store_cmd::read_limited;
 use crate::{Command, GroupCommand, SenderArgs};
 
 pub(crate) async fn run(
     engine: &Engine,
     actor: &Actor,
     command: Command,
+    max_message_mib: u64,
 ) -> anyhow::Result<ExitCode> {
     match command {
         Command::Group(GroupCommand::Set {
@@ -139,7 +141,7 @@ pub(crate) async fn run(
             input,
             output,
         } => {
-            let raw = read_input(input.as_deref())?;
+            let raw = read_input(input.as_deref(), max_message_mib)?;
             let request = OutgoingRequest {
                 sign: flag(sign, no_sign),
                 encrypt: flag(encrypt, no_encrypt),
@@ -165,7 +167,7 @@ pub(crate) async fn run(
                 Some(id) => engine.retry(actor, &id).await?,
                 None => {
                     engine
-                        .incoming(actor, read_input(input.as_deref())?)
+                        .incoming(actor, read_input(input.as_deref(), max_message_mib)?)
                         .await?
                 }
             };
@@ -219,18 +221,15 @@ fn print_choice(name: &str, choice: &Choice) {
     println!("{name}: {state} ({})", choice.message);
 }
 
-fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
-    match path {
-        None => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .context("cannot read standard input")?;
-            Ok(bytes)
-        }
-        Some(p) if p == Path::new("-") => read_input(None),
-        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display())),
-    }
+/// The message from `path` or standard input, refused (unread, or cut at
+/// the limit for a stream) when larger than `max_message_mib`.
+fn read_input(path: Option<&Path>, max_message_mib: u64) -> anyhow::Result<Vec<u8>> {
+    let limit = max_message_mib.saturating_mul(1 << 20);
+    let hint = format!(
+        " (max_message_mib = {max_message_mib}: the config file's key, or SMIMED_MAX_MESSAGE_MIB)"
+    );
+    let mut bytes = read_limited(path.unwrap_or(Path::new("-")), limit, &hint)?;
+    Ok(std::mem::take(&mut *bytes))
 }
 
 /// Writes only after everything succeeded, so a failure leaves no output.

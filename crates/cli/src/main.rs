@@ -547,7 +547,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         | Command::Settings { .. }
         | Command::Options { .. }
         | Command::Outgoing { .. }
-        | Command::Incoming { .. } => mail_cmd::run(&engine, &actor, cli.command).await,
+        | Command::Incoming { .. } => {
+            // The service's limit: a message it would refuse is not read whole.
+            let env = std::env::var("SMIMED_MAX_MESSAGE_MIB").ok();
+            let mib = match env.as_deref().map(str::parse::<u64>) {
+                Some(Ok(mib)) => mib,
+                Some(Err(_)) => {
+                    anyhow::bail!("SMIMED_MAX_MESSAGE_MIB is not a whole number of MiB")
+                }
+                None => file.max_message_mib.map_or(25, |m| m as u64),
+            };
+            mail_cmd::run(&engine, &actor, cli.command, mib).await
+        }
         other => store_cmd::run(&engine, &actor, other).await,
     }
 }

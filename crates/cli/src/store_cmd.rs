@@ -73,7 +73,7 @@ pub(crate) async fn run(
             for file in &files {
                 // A CRL is at most 10 MiB: a larger file is refused by its
                 // size, unread; standard input once it passes the limit.
-                let data = match read_limited(file, smime::crl::MAX_CRL_BYTES as u64) {
+                let data = match read_limited(file, smime::crl::MAX_CRL_BYTES as u64, "") {
                     Ok(data) => data,
                     Err(e) => {
                         eprintln!("{e:#}");
@@ -450,13 +450,18 @@ async fn list(engine: &Engine, actor: &Actor, json: bool) -> anyhow::Result<()> 
 /// dropped. (Standard input over 64 KiB grows by reallocation, and the
 /// buffers it leaves behind are not zeroed; files are read at their size.)
 fn read_input(file: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    read_limited(file, u64::MAX)
+    read_limited(file, u64::MAX, "")
 }
 
 /// `file` (standard input for `-`), at most `limit` bytes: a regular file
 /// larger than that is refused by its size before anything is read, a
-/// stream as soon as it passes the limit.
-fn read_limited(file: &Path, limit: u64) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+/// stream as soon as it passes the limit. `hint` ends the refusal (which
+/// setting sets the limit).
+pub(crate) fn read_limited(
+    file: &Path,
+    limit: u64,
+    hint: &str,
+) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let stdin = file == Path::new("-");
     let too_large = |size: String| {
         let name = match stdin {
@@ -464,7 +469,7 @@ fn read_limited(file: &Path, limit: u64) -> anyhow::Result<Zeroizing<Vec<u8>>> {
             false => file.display().to_string(),
         };
         anyhow::anyhow!(
-            "{name}: {size} bytes; at most {limit} bytes are accepted, so it was not read"
+            "{name}: {size} bytes; at most {limit} bytes are accepted, so it was not read{hint}"
         )
     };
     let mut bytes = Zeroizing::new(Vec::new());

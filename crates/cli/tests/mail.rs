@@ -22,6 +22,7 @@ impl Dir {
             .env_remove("SMIMED_DATA_DIR")
             .env_remove("SMIMED_DATABASE_URL")
             .env_remove("SMIMED_MASTER_KEY_FILE")
+            .env_remove("SMIMED_MAX_MESSAGE_MIB")
             .args(args)
             .output()
             .unwrap()
@@ -296,4 +297,90 @@ fn fifteen_thousand_digest_algorithms_are_reported_not_fatal() {
         let comment = v["sign"]["comment"].as_str().unwrap();
         assert!(comment.contains("digestAlgorithms"), "{comment}");
     }
+}
+
+/// A message larger than the service accepts (`max_message_mib`) is not
+/// read whole: a file is refused by its size, a stream one byte past the
+/// limit.
+#[test]
+fn a_message_over_max_message_mib_is_refused_before_it_is_read() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+
+    let d = Dir::new();
+    let config = d.path("smimed.toml");
+    std::fs::write(&config, "max_message_mib = 1\n").unwrap();
+    let config = config.to_str().unwrap();
+    d.ok("alice", &["enable"]);
+    let refused = |out: Output, what: &str| {
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains(what) && err.contains("max_message_mib = 1"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    };
+
+    // A file of 50 MiB (sparse: refused by its size, never read).
+    let huge = d.path("huge.eml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(50 << 20)
+        .unwrap();
+    let huge = huge.to_str().unwrap();
+    for command in ["incoming", "outgoing"] {
+        let mut args = vec!["--config", config, command, "-i", huge];
+        if command == "outgoing" {
+            args.extend(["--from", "alice@example.org"]);
+        }
+        refused(d.run("alice", &args), "52428800 bytes");
+    }
+    // A device that never ends, and standard input one byte over 1 MiB.
+    refused(
+        d.run(
+            "alice",
+            &["--config", config, "incoming", "-i", "/dev/zero"],
+        ),
+        "/dev/zero: more than 1048576 bytes",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smimed"))
+        .arg("--data-dir")
+        .arg(d.path("alice"))
+        .args(["--config", config, "incoming"])
+        .env_remove("SMIMED_DATA_DIR")
+        .env_remove("SMIMED_DATABASE_URL")
+        .env_remove("SMIMED_MASTER_KEY_FILE")
+        .env_remove("SMIMED_MAX_MESSAGE_MIB")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut message = MESSAGE.as_bytes().to_vec();
+    message.resize((1 << 20) + 1, b'x');
+    // The CLI stops reading at the limit: the rest of the write may fail.
+    let _ = stdin.write_all(&message);
+    drop(stdin);
+    refused(
+        child.wait_with_output().unwrap(),
+        "standard input: more than 1048576 bytes",
+    );
+
+    // One byte less is read and processed.
+    message.truncate(1 << 20);
+    let exact = d.path("exact.eml");
+    std::fs::write(&exact, &message).unwrap();
+    let out = d.ok(
+        "alice",
+        &[
+            "--config",
+            config,
+            "incoming",
+            "-i",
+            exact.to_str().unwrap(),
+        ],
+    );
+    assert!(out.starts_with("From: Support"), "{}", &out[..80]);
 }
