@@ -427,6 +427,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The largest message, for `serve` (HTTP and SMTP) and the mail commands.
+const DEFAULT_MAX_MESSAGE_MIB: usize = 25;
+
 /// The `--config` file; every key is optional.
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -511,7 +514,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     listen: listen
                         .or(file.listen)
                         .unwrap_or(([127, 0, 0, 1], 8080).into()),
-                    max_message_bytes: max_message_mib.or(file.max_message_mib).unwrap_or(25) << 20,
+                    max_message_bytes: max_message_mib
+                        .or(file.max_message_mib)
+                        .unwrap_or(DEFAULT_MAX_MESSAGE_MIB)
+                        << 20,
                     max_upload_bytes: max_upload_mib.or(file.max_upload_mib).unwrap_or(5) << 20,
                     smtp: smimed_server::GatewayConfig {
                         outgoing: smtp_outgoing.or(file.smtp_outgoing),
@@ -520,7 +526,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                         hostname: smtp_hostname
                             .or(file.smtp_hostname)
                             .unwrap_or(defaults.smtp.hostname.clone()),
-                        max_message_bytes: max_message_mib.or(file.max_message_mib).unwrap_or(25)
+                        max_message_bytes: max_message_mib
+                            .or(file.max_message_mib)
+                            .unwrap_or(DEFAULT_MAX_MESSAGE_MIB)
                             << 20,
                         clients: smtp_clients.or(file.smtp_clients).unwrap_or_default(),
                         max_connections: smtp_max_connections
@@ -555,7 +563,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 Some(Err(_)) => {
                     anyhow::bail!("SMIMED_MAX_MESSAGE_MIB is not a whole number of MiB")
                 }
-                None => file.max_message_mib.map_or(25, |m| m as u64),
+                None => file.max_message_mib.unwrap_or(DEFAULT_MAX_MESSAGE_MIB) as u64,
             };
             mail_cmd::run(&engine, &actor, cli.command, mib).await
         }
