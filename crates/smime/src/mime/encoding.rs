@@ -174,8 +174,9 @@ fn decode_strict(body: &[u8]) -> Option<Vec<u8>> {
     const BLOCK: usize = 64 * 1024;
     let mut out = Vec::with_capacity(body.len() / 4 * 3 + 3);
     let mut pending: Vec<u8> = Vec::with_capacity(BLOCK.min(body.len()) + 1024);
-    // Padding is only right at the end: once seen, the rest is decoded in
-    // one piece, so that padding in the middle is refused.
+    // Padding is only right at the end: once a block shows some, any more
+    // text is left to the line decoder (which refuses it, or mends a
+    // padding split over two lines), and nothing more is gathered.
     let mut padded = false;
     // The last line's length with its line break: most lines are as long.
     let mut width = 0;
@@ -192,7 +193,11 @@ fn decode_strict(body: &[u8]) -> Option<Vec<u8>> {
             width = end + 1 - start;
             end
         };
-        pending.extend_from_slice(body[start..end].trim_ascii());
+        let line = body[start..end].trim_ascii();
+        if padded && !line.is_empty() {
+            return None;
+        }
+        pending.extend_from_slice(line);
         if pending.len() >= BLOCK && !padded {
             let whole = pending.len() / 4 * 4;
             padded = memchr::memchr(b'=', &pending[..whole]).is_some();
@@ -477,6 +482,20 @@ mod tests {
             assert_eq!(decode_base64_lines(&b), slow(&b), "padding at {at}");
             cases.push((format!("padding at {at}"), b));
         }
+        // Padding at the very end of a block, then only blank lines: strict.
+        let whole = &text.as_bytes()[..block_end];
+        let mut end_padded = whole[..whole.len() - 4].to_vec();
+        end_padded.extend_from_slice(b"QQ==");
+        let mut b: Vec<u8> = end_padded
+            .chunks(76)
+            .flat_map(|l| [l, b"\r\n"].concat())
+            .collect();
+        b.extend_from_slice(b"\r\n \r\n\r\n");
+        assert!(decode_strict(&b).is_some());
+        cases.push(("padding at a block's end, then blank lines".into(), b));
+        // A padding split over two lines: gathered, it is strict.
+        let split = b"QUJD\r\nQQ=\r\n=\r\n";
+        assert_eq!(decode_strict(split).as_deref(), Some(&b"ABCA"[..]));
         let mut fast = 0;
         for (what, b) in &cases {
             let expected = slow(b);
@@ -489,6 +508,25 @@ mod tests {
         // The plain bodies took the fast way.
         assert!(fast >= 20, "{fast} of {}", cases.len());
         assert!(decode_strict(&lines(76, "\r\n")).as_deref() == Some(&data[..]));
+    }
+
+    /// At the largest message's size, padding early in the body is refused
+    /// by both decoders (the strict one stops gathering at the next line).
+    #[test]
+    fn early_padding_in_a_24_mib_body_is_refused() {
+        let line = [b"QUJD".repeat(19), b"\r\n".to_vec()].concat();
+        let mut body = line.repeat(24 * (1 << 20) / line.len());
+        // Past the first block, so that a block sees it.
+        let at = 70_000 / line.len() * line.len();
+        body[at..at + 4].copy_from_slice(b"QQ==");
+        assert_eq!(decode_strict(&body), None);
+        assert_eq!(decode_base64_lines(&body), None);
+        // Without it, the same body decodes.
+        body[at..at + 4].copy_from_slice(b"QUJD");
+        assert_eq!(
+            decode_strict(&body).map(|d| d.len()),
+            Some(body.len() / 78 * 57)
+        );
     }
 
     #[test]
