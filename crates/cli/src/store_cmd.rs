@@ -463,13 +463,13 @@ pub(crate) fn read_limited(
     hint: &str,
 ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let stdin = file == Path::new("-");
-    let too_large = |size: String| {
-        let name = match stdin {
-            true => "standard input".to_string(),
-            false => file.display().to_string(),
-        };
+    let name = match stdin {
+        true => "standard input".to_string(),
+        false => file.display().to_string(),
+    };
+    let too_large = |size: String, what: &str| {
         anyhow::anyhow!(
-            "{name}: {size} bytes; at most {limit} bytes are accepted, so it was not read{hint}"
+            "{name}: {size} bytes; at most {limit} bytes are accepted, so it was {what}{hint}"
         )
     };
     let mut bytes = Zeroizing::new(Vec::new());
@@ -483,14 +483,15 @@ pub(crate) fn read_limited(
             std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
         let size = f.metadata().map(|m| m.len()).unwrap_or(0);
         if size > limit {
-            return Err(too_large(size.to_string()));
+            return Err(too_large(size.to_string(), "not read"));
         }
         f.take(limit.saturating_add(1))
             .read_to_end(&mut bytes)
             .with_context(|| format!("cannot read {}", file.display()))?;
     }
     if bytes.len() as u64 > limit {
-        return Err(too_large(format!("more than {limit}")));
+        // A stream was read up to the limit, and what was read is dropped.
+        return Err(too_large(format!("more than {limit}"), "refused"));
     }
     Ok(bytes)
 }

@@ -15,17 +15,22 @@ impl Dir {
     fn path(&self, name: &str) -> PathBuf {
         self.0.path().join(name)
     }
-    fn run(&self, data: &str, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_smimed"))
-            .arg("--data-dir")
+    /// `smimed` on the data directory `data`, untouched by the caller's
+    /// environment.
+    fn command(&self, data: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smimed"));
+        cmd.arg("--data-dir")
             .arg(self.path(data))
             .env_remove("SMIMED_DATA_DIR")
             .env_remove("SMIMED_DATABASE_URL")
             .env_remove("SMIMED_MASTER_KEY_FILE")
+            .env_remove("SMIMED_CONFIG")
             .env_remove("SMIMED_MAX_MESSAGE_MIB")
-            .args(args)
-            .output()
-            .unwrap()
+            .args(args);
+        cmd
+    }
+    fn run(&self, data: &str, args: &[&str]) -> Output {
+        self.command(data, args).output().unwrap()
     }
     fn ok(&self, data: &str, args: &[&str]) -> String {
         let out = self.run(data, args);
@@ -344,14 +349,8 @@ fn a_message_over_max_message_mib_is_refused_before_it_is_read() {
         ),
         "/dev/zero: more than 1048576 bytes",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smimed"))
-        .arg("--data-dir")
-        .arg(d.path("alice"))
-        .args(["--config", config, "incoming"])
-        .env_remove("SMIMED_DATA_DIR")
-        .env_remove("SMIMED_DATABASE_URL")
-        .env_remove("SMIMED_MASTER_KEY_FILE")
-        .env_remove("SMIMED_MAX_MESSAGE_MIB")
+    let mut child = d
+        .command("alice", &["--config", config, "incoming"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

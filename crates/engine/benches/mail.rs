@@ -90,6 +90,22 @@ struct Identity {
     key: PrivateKey,
 }
 
+impl Identity {
+    /// Signs as this identity, sending `chain` along.
+    fn signer<'a>(&'a self, chain: &'a [Certificate]) -> Signer<'a> {
+        Signer {
+            certificate: &self.cert,
+            key: &self.key,
+            chain,
+        }
+    }
+
+    /// This identity's one key, for decryption.
+    fn keys(&self) -> [(&Certificate, &PrivateKey); 1] {
+        [(&self.cert, &self.key)]
+    }
+}
+
 fn identity(
     label: &'static str,
     email: &'static str,
@@ -559,13 +575,9 @@ fn rss_child(spec: &str) {
     let trust = TrustStore::new(chain.iter());
     let policy = smime::Policy::now();
     let to = [&alice.cert];
-    let signer = Signer {
-        certificate: &alice.cert,
-        key: &alice.key,
-        chain: &chain,
-    };
+    let signer = alice.signer(&chain);
     let protection = protection(signer, &to);
-    let keys = [(&alice.cert, &alice.key)];
+    let keys = alice.keys();
     let ctx = Context {
         keys: &keys,
         trust: &trust,
@@ -735,11 +747,7 @@ fn breakdown(
     private_op: f64,
 ) {
     let raw = message(id.email, id.email, size);
-    let signer = Signer {
-        certificate: &id.cert,
-        key: &id.key,
-        chain,
-    };
+    let signer = id.signer(chain);
     let split = smime::mime::split_message(&raw).expect("split");
     let signed = smime::sign::sign(&split.entity, &signer).expect("sign");
     let enveloped =
@@ -759,7 +767,7 @@ fn breakdown(
     let env_der = parsed_env.parts[0].contents().to_vec();
     drop((parsed_signed, parsed_env));
 
-    let keys = [(&id.cert, &id.key)];
+    let keys = id.keys();
     let policy = smime::Policy::now();
     let now = policy.now;
     let ctx = Context {
@@ -863,15 +871,7 @@ fn breakdown(
     // structure without certificates (the EnvelopedData, rejected by
     // `verify` right after parsing because it is not signed-data).
     let sig_with = |chain: &[Certificate]| {
-        let signed = smime::sign::sign(
-            &split.entity,
-            &Signer {
-                certificate: &id.cert,
-                key: &id.key,
-                chain,
-            },
-        )
-        .expect("sign");
+        let signed = smime::sign::sign(&split.entity, &id.signer(chain)).expect("sign");
         let m = MessageParser::default().parse(&signed).expect("signed");
         let part = m.parts[0].sub_parts().expect("multipart/signed")[1];
         m.parts[part as usize].contents().to_vec()
@@ -1732,13 +1732,9 @@ fn main() {
         for id in ids {
             let raw = message(id.email, id.email, size);
             let split = smime::mime::split_message(&raw).expect("split");
-            let signer = Signer {
-                certificate: &id.cert,
-                key: &id.key,
-                chain: &chain,
-            };
+            let signer = id.signer(&chain);
             let sent = sign_encrypt(&split, &signer, &id.cert);
-            let keys = [(&id.cert, &id.key)];
+            let keys = id.keys();
             let ctx = Context {
                 keys: &keys,
                 trust: &trust,
@@ -1762,12 +1758,8 @@ fn main() {
             .iter()
             .find(|c| c.id.label == "rsa2048" && c.size == Size::K4)
             .expect("the 4 KiB RSA case");
-        let signer = Signer {
-            certificate: &alice.cert,
-            key: &alice.key,
-            chain: &chain,
-        };
-        let keys = [(&alice.cert, &alice.key)];
+        let signer = alice.signer(&chain);
+        let keys = alice.keys();
         let ctx = Context {
             keys: &keys,
             trust: &trust,
@@ -1803,12 +1795,8 @@ fn main() {
         group.throughput(Throughput::Elements(1));
         for case in &cases {
             let id = case.id;
-            let signer = Signer {
-                certificate: &id.cert,
-                key: &id.key,
-                chain: &chain,
-            };
-            let keys = [(&id.cert, &id.key)];
+            let signer = id.signer(&chain);
+            let keys = id.keys();
             let ctx = Context {
                 keys: &keys,
                 trust: &trust,
@@ -1852,13 +1840,9 @@ fn main() {
     {
         let dir = tempfile::tempdir().expect("tempdir");
         let to = [&alice.cert];
-        let signer = Signer {
-            certificate: &alice.cert,
-            key: &alice.key,
-            chain: &chain,
-        };
+        let signer = alice.signer(&chain);
         let protection = protection(signer, &to);
-        let keys = [(&alice.cert, &alice.key)];
+        let keys = alice.keys();
         let ctx = Context {
             keys: &keys,
             trust: &trust,
@@ -2047,12 +2031,8 @@ fn main() {
         if measuring {
             for case in cases.iter().filter(|k| k.size == Size::K4) {
                 let id = case.id;
-                let signer = Signer {
-                    certificate: &id.cert,
-                    key: &id.key,
-                    chain: &chain,
-                };
-                let keys = [(&id.cert, &id.key)];
+                let signer = id.signer(&chain);
+                let keys = id.keys();
                 let ctx = Context {
                     keys: &keys,
                     trust: &trust,
